@@ -1,0 +1,53 @@
+# partisan: the C-node (CMake) and the Erlang application (rebar3).
+#   make          build everything
+#   make test     unit tests + common_test suites; ends with "N passed, N failed"
+#   make demo     a 3-node cluster on this machine: join, members, a round trip
+#   make shell    an Erlang shell with partisan started
+#   make asan     unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= 2
+# Each run gets its own epmd so runs (and RabbitMQ) do not share one.
+export ERL_EPMD_PORT    ?= 43690
+export ERL_EPMD_ADDRESS ?= 127.0.0.1
+
+CNODE = erlang/priv/partisan_cnode
+
+.PHONY: all cnode erlang test unit ct asan demo shell clean
+
+all: cnode erlang
+
+$(BUILD)/Makefile: CMakeLists.txt
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+cnode: $(BUILD)/Makefile
+	cmake --build $(BUILD) -j $(JOBS)
+	install -m 755 $(BUILD)/partisan_cnode $(CNODE)
+
+erlang:
+	rebar3 compile
+
+unit: cnode
+	$(BUILD)/unit_tests
+
+ct: all
+	HOME=$$(mktemp -d) rebar3 ct --dir test/ct
+
+test: all
+	@scripts/run_tests.sh
+
+asan:
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPARTISAN_SANITIZE=ON
+	cmake --build $(ASAN_BUILD) -j $(JOBS) --target unit_tests
+	$(ASAN_BUILD)/unit_tests
+
+demo: all
+	@scripts/demo.sh
+
+shell: all
+	HOME=$${HOME:-/tmp} rebar3 shell --sname partisan_shell \
+	  --setcookie partisan_demo --apps partisan
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) _build $(CNODE)

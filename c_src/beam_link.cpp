@@ -1,0 +1,288 @@
+#include "partisan/beam_link.hpp"
+
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <stdexcept>
+
+namespace partisan {
+
+namespace {
+
+constexpr uint8_t pass_through = 112;  // distribution packet without atom cache
+// Distribution control operations that carry a message after the control term.
+constexpr uint64_t op_send = 2, op_reg_send = 6, op_send_tt = 12, op_reg_send_tt = 16,
+                   op_send_sender = 22, op_send_sender_tt = 23, op_alias_send = 33,
+                   op_alias_send_tt = 34;
+// The BEAM drops a connection it has not heard from for a tick period.
+constexpr auto tick_interval = std::chrono::seconds(10);
+
+std::pair<std::string, std::string> split_node(const std::string& node) {
+    auto at = node.find('@');
+    return {node.substr(0, at), node.substr(at + 1)};
+}
+
+const uint8_t empty_atom[] = {etf::small_atom_utf8, 0};
+
+}  // namespace
+
+std::shared_ptr<BeamLink> BeamLink::connect(Context& ctx) {
+    const Config& cfg = ctx.config;
+    auto [alive, host] = split_node(cfg.cnode_name);
+    auto [beam_alive, beam_host] = split_node(cfg.beam_node);
+    ei_cnode ec;
+    in_addr loopback{};
+    inet_pton(AF_INET, "127.0.0.1", &loopback);
+    // Creation distinguishes incarnations of this C-node's name.
+    auto creation = static_cast<short>(getpid() % 0x7fff + 1);
+    if (ei_connect_xinit(&ec, host.c_str(), alive.c_str(), cfg.cnode_name.c_str(), &loopback,
+                         cfg.beam_cookie.c_str(), creation) < 0)
+        throw std::runtime_error("ei_connect_xinit failed for " + cfg.cnode_name);
+    // The BEAM's distribution listens on loopback only; epmd is asked there.
+    int fd = ei_xconnect_tmo(&ec, &loopback, beam_alive.data(), 10000);
+    if (fd < 0)
+        throw std::runtime_error("cannot connect to BEAM " + cfg.beam_node + " (ei error " +
+                                 std::to_string(erl_errno) + "): is it distributed, with the same cookie?");
+    char buf[256];
+    int idx = 0;
+    if (ei_encode_pid(buf, &idx, ei_self(&ec)) < 0 || idx > static_cast<int>(sizeof buf)) {
+        ::close(fd);
+        throw std::runtime_error("cannot encode own pid");
+    }
+    return std::make_shared<BeamLink>(ctx, fd, std::vector<uint8_t>(buf, buf + idx));
+}
+
+BeamLink::BeamLink(Context& ctx, int fd, std::vector<uint8_t> self_pid)
+    : ctx_(ctx), sock_(ctx.io), tick_timer_(ctx.io), self_pid_(std::move(self_pid)) {
+    sock_.assign(asio::ip::tcp::v4(), fd);
+    sock_.set_option(asio::ip::tcp::no_delay(true));
+}
+
+void BeamLink::start(BeamEvents* events) {
+    events_ = events;
+    read();
+    schedule_tick();
+}
+
+void BeamLink::close() {
+    closed_ = true;
+    asio::error_code ec;
+    tick_timer_.cancel();
+    sock_.close(ec);
+}
+
+void BeamLink::fail(const std::string& why) {
+    if (closed_) return;
+    close();
+    if (events_) events_->on_beam_closed(why);
+}
+
+void BeamLink::schedule_tick() {
+    tick_timer_.expires_after(tick_interval);
+    tick_timer_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
+        if (ec || self->closed_) return;
+        self->pending_.put_u32(0);  // an empty packet is a tick
+        self->flush();
+        self->schedule_tick();
+    });
+}
+
+void BeamLink::read() {
+    if (closed_ || reading_) return;
+    reading_ = true;
+    size_t free_bytes = 0;
+    uint8_t* p = rbuf_.prepare(free_bytes);
+    sock_.async_read_some(asio::buffer(p, free_bytes),
+                          [self = shared_from_this()](const asio::error_code& ec, size_t n) {
+                              self->reading_ = false;
+                              if (ec) {
+                                  self->fail(ec == asio::error::eof ? "BEAM closed the connection" : ec.message());
+                                  return;
+                              }
+                              self->rbuf_.commit(n);
+                              self->process();
+                          });
+}
+
+void BeamLink::process() {
+    // Room for the largest message plus the request around it.
+    const uint32_t max_packet = ctx_.config.max_message_bytes + (1u << 20);
+    const uint8_t* body = nullptr;
+    uint32_t len = 0;
+    for (;;) {
+        auto status = rbuf_.next(max_packet, body, len);
+        if (status == FrameBuffer::Status::need_more) break;
+        if (status == FrameBuffer::Status::too_large) {
+            PLOG(ctx_.log, error, "BEAM sent a packet larger than %u bytes (raise max_message_size)", max_packet);
+            fail("oversized packet from BEAM");
+            return;
+        }
+        if (len > 0) handle_packet(body, len);  // len 0 is a tick
+        if (closed_) return;
+    }
+    if (events_->on_beam_batch_end())
+        read();
+    else
+        paused_ = true;
+}
+
+void BeamLink::resume_reading() {
+    if (!paused_ || closed_) return;
+    paused_ = false;
+    read();
+}
+
+void BeamLink::handle_packet(const uint8_t* p, uint32_t len) {
+    if (p[0] != pass_through) {
+        PLOG(ctx_.log, warning, "BEAM packet of unknown kind %u ignored", p[0]);
+        return;
+    }
+    etf::Reader r(p + 1, len - 1);
+    uint32_t arity = 0;
+    uint64_t op = 0;
+    size_t ctrl_start = 0;
+    if (!r.version()) goto bad;
+    ctrl_start = r.pos();
+    if (!r.tuple_header(arity) || arity < 1 || !r.uint(op)) goto bad;
+    {
+        // Skip the rest of the control tuple by re-walking it whole.
+        etf::Reader whole(p + 1 + ctrl_start, len - 1 - ctrl_start);
+        if (!whole.skip()) goto bad;
+        etf::Reader msg(whole.here(), whole.remaining());
+        switch (op) {
+            case op_send: case op_reg_send: case op_send_tt: case op_reg_send_tt:
+            case op_send_sender: case op_send_sender_tt: case op_alias_send: case op_alias_send_tt:
+                if (!msg.version()) goto bad;
+                handle_message(msg);
+                return;
+            default:
+                // Links, monitors, exits: a C-node has no processes to link.
+                PLOG(ctx_.log, debug, "BEAM control operation %llu ignored", static_cast<unsigned long long>(op));
+                return;
+        }
+    }
+bad:
+    PLOG(ctx_.log, warning, "malformed distribution packet from BEAM (%u bytes) ignored", len);
+}
+
+void BeamLink::handle_message(etf::Reader& r) {
+    uint32_t arity = 0;
+    std::string_view tag;
+    if (!r.tuple_header(arity) || !r.atom(tag)) {
+        PLOG(ctx_.log, warning, "message to the C-node is not a tagged tuple; ignored");
+        return;
+    }
+    if (tag == "$fwd" && arity == 6) {
+        ForwardRequest req;
+        if (!r.atom(req.node) || !r.atom(req.channel) || !r.uint(req.key)) goto bad;
+        size_t ref_start = r.pos();
+        const uint8_t* ref = r.here();
+        if (!r.skip()) goto bad;
+        req.server_ref = Bytes{ref, r.pos() - ref_start};
+        if (!etf::is_pid(ref, req.server_ref.size) && !etf::is_atom(ref, req.server_ref.size)) goto bad;
+        // The message is the last element: its bytes are the rest, unread.
+        req.message = Bytes{r.here(), r.remaining()};
+        if (req.message.size == 0) goto bad;
+        events_->on_forward(req);
+        return;
+    }
+    if (tag == "$call" && arity == 4) {
+        const uint8_t* from = r.here();
+        size_t start = r.pos();
+        if (!r.skip()) goto bad;
+        Bytes from_pid{from, r.pos() - start};
+        if (!etf::is_pid(from, from_pid.size)) goto bad;
+        const uint8_t* ref = r.here();
+        start = r.pos();
+        if (!r.skip()) goto bad;
+        Bytes ref_bytes{ref, r.pos() - start};
+        events_->on_call(from_pid, ref_bytes, r);
+        return;
+    }
+bad:
+    PLOG(ctx_.log, warning, "malformed request to the C-node (tag '%.*s', arity %u) ignored",
+         static_cast<int>(tag.size()), tag.data(), arity);
+}
+
+void BeamLink::begin_packet(size_t& at) {
+    at = pending_.size();
+    pending_.put_u32(0);
+    pending_.put_u8(pass_through);
+}
+
+void BeamLink::end_packet(size_t at) {
+    ByteBuffer::store_u32(pending_.data() + at, static_cast<uint32_t>(pending_.size() - at - 4));
+}
+
+void BeamLink::deliver(Bytes server_ref, Bytes message) {
+    size_t at;
+    begin_packet(at);
+    pending_.put_u8(etf::version_magic);
+    if (server_ref.data[0] == etf::new_pid || server_ref.data[0] == etf::pid) {
+        // {SEND, '', ToPid}
+        const uint8_t head[] = {etf::small_tuple, 3, etf::small_integer, op_send};
+        pending_.append(head, sizeof head);
+        pending_.append(empty_atom, sizeof empty_atom);
+    } else {
+        // {REG_SEND, FromPid, '', ToName}
+        const uint8_t head[] = {etf::small_tuple, 4, etf::small_integer, op_reg_send};
+        pending_.append(head, sizeof head);
+        pending_.append(self_pid_.data(), self_pid_.size());
+        pending_.append(empty_atom, sizeof empty_atom);
+    }
+    pending_.append(server_ref.data, server_ref.size);
+    pending_.put_u8(etf::version_magic);
+    pending_.append(message.data, message.size);
+    end_packet(at);
+}
+
+void BeamLink::send_to_name(std::string_view name, const ei_x_buff& term) {
+    size_t at;
+    begin_packet(at);
+    const uint8_t head[] = {etf::version_magic, etf::small_tuple, 4, etf::small_integer, op_reg_send};
+    pending_.append(head, sizeof head);
+    pending_.append(self_pid_.data(), self_pid_.size());
+    pending_.append(empty_atom, sizeof empty_atom);
+    pending_.put_u8(etf::small_atom_utf8);
+    pending_.put_u8(static_cast<uint8_t>(name.size()));
+    pending_.append(name);
+    pending_.append(term.buff, static_cast<size_t>(term.index));
+    end_packet(at);
+    flush();
+}
+
+void BeamLink::send_to_pid(Bytes pid, const ei_x_buff& term) {
+    size_t at;
+    begin_packet(at);
+    const uint8_t head[] = {etf::version_magic, etf::small_tuple, 3, etf::small_integer, op_send};
+    pending_.append(head, sizeof head);
+    pending_.append(empty_atom, sizeof empty_atom);
+    pending_.append(pid.data, pid.size);
+    pending_.append(term.buff, static_cast<size_t>(term.index));
+    end_packet(at);
+    flush();
+}
+
+void BeamLink::flush() {
+    if (writing_ || closed_ || pending_.empty()) return;
+    std::swap(pending_, inflight_);
+    writing_ = true;
+    asio::async_write(sock_, asio::buffer(inflight_.data(), inflight_.size()),
+                      [self = shared_from_this()](const asio::error_code& ec, size_t) {
+                          self->writing_ = false;
+                          self->inflight_.clear();
+                          self->inflight_.release_if_above(8u << 20);
+                          if (ec) {
+                              self->fail("write to BEAM failed: " + ec.message());
+                              return;
+                          }
+                          if (!self->congested() && !self->drain_waiters_.empty()) {
+                              auto waiters = std::move(self->drain_waiters_);
+                              self->drain_waiters_.clear();
+                              for (auto& fn : waiters) fn();
+                          }
+                          self->flush();
+                      });
+}
+
+}  // namespace partisan

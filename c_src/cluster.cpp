@@ -1,0 +1,530 @@
+#include "partisan/cluster.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+#include <stdexcept>
+
+namespace partisan {
+
+namespace {
+
+// Messages queued for a peer that is not connected, beyond which new ones
+// are dropped (counted and logged) instead of growing without bound.
+constexpr size_t unconnected_limit = 8u << 20;
+
+uint64_t now_micros() {
+    using namespace std::chrono;
+    return static_cast<uint64_t>(duration_cast<microseconds>(system_clock::now().time_since_epoch()).count());
+}
+
+// ei_x_buff owner, so early returns cannot leak it.
+struct EiBuf {
+    ei_x_buff x;
+    EiBuf() { ei_x_new_with_version(&x); }
+    ~EiBuf() { ei_x_free(&x); }
+    EiBuf(const EiBuf&) = delete;
+    EiBuf& operator=(const EiBuf&) = delete;
+};
+
+void encode_atom(ei_x_buff& x, const std::string& s) { ei_x_encode_atom_len(&x, s.data(), static_cast<int>(s.size())); }
+
+void encode_ip(ei_x_buff& x, const std::string& ip) {
+    asio::error_code ec;
+    auto addr = asio::ip::make_address(ip, ec);
+    if (!ec && addr.is_v4()) {
+        auto b = addr.to_v4().to_bytes();
+        ei_x_encode_tuple_header(&x, 4);
+        for (auto v : b) ei_x_encode_long(&x, v);
+    } else if (!ec) {
+        auto b = addr.to_v6().to_bytes();
+        ei_x_encode_tuple_header(&x, 8);
+        for (size_t i = 0; i < 16; i += 2) ei_x_encode_long(&x, (b[i] << 8) | b[i + 1]);
+    } else {
+        ei_x_encode_string(&x, ip.c_str());
+    }
+}
+
+// {Ip, Port} with Ip a 4- or 8-tuple of integers.
+bool read_address(etf::Reader& r, Address& out) {
+    uint32_t arity = 0, ip_arity = 0;
+    if (!r.tuple_header(arity) || arity != 2 || !r.tuple_header(ip_arity)) return false;
+    if (ip_arity == 4) {
+        asio::ip::address_v4::bytes_type b{};
+        for (auto& v : b) {
+            uint64_t n;
+            if (!r.uint(n) || n > 255) return false;
+            v = static_cast<uint8_t>(n);
+        }
+        out.ip = asio::ip::address_v4(b).to_string();
+    } else if (ip_arity == 8) {
+        asio::ip::address_v6::bytes_type b{};
+        for (size_t i = 0; i < 16; i += 2) {
+            uint64_t n;
+            if (!r.uint(n) || n > 0xffff) return false;
+            b[i] = static_cast<uint8_t>(n >> 8);
+            b[i + 1] = static_cast<uint8_t>(n);
+        }
+        out.ip = asio::ip::address_v6(b).to_string();
+    } else {
+        return false;
+    }
+    uint64_t port;
+    if (!r.uint(port) || port == 0 || port > 65535) return false;
+    out.port = static_cast<uint16_t>(port);
+    return true;
+}
+
+}  // namespace
+
+void append_message_frame(ByteBuffer& out, Bytes server_ref, Bytes payload) {
+    out.put_u32(static_cast<uint32_t>(1 + 2 + server_ref.size + payload.size));
+    out.put_u8(frame_message);
+    out.put_u16(static_cast<uint16_t>(server_ref.size));
+    out.append(server_ref.data, server_ref.size);
+    out.append(payload.data, payload.size);
+}
+
+Cluster::Cluster(Context& ctx)
+    : ctx_(ctx),
+      acceptor_(ctx.io),
+      gossip_timer_(ctx.io),
+      membership_(ctx.config.beam_node, {}, now_micros()) {
+    const Config& cfg = ctx.config;
+    asio::ip::tcp::endpoint ep(asio::ip::make_address(cfg.listen_ip), cfg.listen_port);
+    acceptor_.open(ep.protocol());
+    acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true));
+    acceptor_.bind(ep);
+    acceptor_.listen(asio::socket_base::max_listen_connections);
+    // Now the port is known: put our addresses in our own membership entry.
+    membership_ = Membership(cfg.beam_node, advertised_addresses(), now_micros());
+    for (const auto& ch : cfg.channels) {
+        channel_offset_.push_back(links_per_peer_);
+        links_per_peer_ += ch.parallelism;
+    }
+}
+
+Cluster::~Cluster() { shutdown(); }
+
+std::vector<Address> Cluster::advertised_addresses() const {
+    asio::error_code ec;
+    auto ep = acceptor_.local_endpoint(ec);
+    if (ec) return {};
+    return {Address{ctx_.config.advertise_ip, ep.port()}};
+}
+
+void Cluster::start() {
+    accept();
+    schedule_gossip();
+    EiBuf b;
+    ei_x_encode_tuple_header(&b.x, 2);
+    ei_x_encode_atom(&b.x, "$partisan_ready");
+    auto addrs = advertised_addresses();
+    ei_x_encode_list_header(&b.x, static_cast<long>(addrs.size()));
+    for (const auto& a : addrs) {
+        ei_x_encode_tuple_header(&b.x, 2);
+        encode_ip(b.x, a.ip);
+        ei_x_encode_long(&b.x, a.port);
+    }
+    ei_x_encode_empty_list(&b.x);
+    beam_->send_to_name("partisan_cnode", b.x);
+    PLOG(ctx_.log, info, "C-node for %s listening on %s:%u", ctx_.config.beam_node.c_str(),
+         addrs.empty() ? "?" : addrs[0].ip.c_str(), addrs.empty() ? 0u : addrs[0].port);
+    update_members();
+}
+
+void Cluster::shutdown() {
+    if (stopped_) return;
+    stopped_ = true;
+    asio::error_code ec;
+    acceptor_.close(ec);
+    gossip_timer_.cancel();
+    auto peers = std::move(peers_);
+    peers_.clear();
+    for (auto& [name, peer] : peers)
+        for (auto& l : peer.links) l->close();
+    auto inbound = std::move(inbound_);
+    inbound_.clear();
+    for (auto& c : inbound) c->close();
+    if (beam_) beam_->close();
+}
+
+void Cluster::accept() {
+    acceptor_.async_accept([this](const asio::error_code& ec, asio::ip::tcp::socket sock) {
+        if (stopped_) return;
+        if (!ec) {
+            auto conn = PeerConnection::make_acceptor(ctx_, *this, std::move(sock));
+            inbound_.insert(conn);
+            conn->start();
+        } else if (ec != asio::error::operation_aborted) {
+            PLOG(ctx_.log, warning, "accept failed: %s", ec.message().c_str());
+        }
+        accept();
+    });
+}
+
+int Cluster::channel_index(std::string_view name) const {
+    const auto& chs = ctx_.config.channels;
+    for (size_t i = 0; i < chs.size(); ++i)
+        if (chs[i].name == name) return static_cast<int>(i);
+    return -1;
+}
+
+bool Cluster::known_link(const handshake::LinkId& link) {
+    int ch = channel_index(link.channel);
+    return ch >= 0 && link.index < ctx_.config.channels[static_cast<size_t>(ch)].parallelism;
+}
+
+// ---- data path ------------------------------------------------------------
+
+void Cluster::on_forward(const ForwardRequest& req) {
+    auto it = peers_.find(req.node);
+    if (it == peers_.end()) {
+        ++dropped_;
+        PLOG(ctx_.log, warning, "message to %.*s dropped: not a member", static_cast<int>(req.node.size()),
+             req.node.data());
+        return;
+    }
+    int ch = channel_index(req.channel);
+    if (ch < 0) {
+        ++dropped_;
+        PLOG(ctx_.log, warning, "message dropped: unknown channel %.*s", static_cast<int>(req.channel.size()),
+             req.channel.data());
+        return;
+    }
+    if (req.message.size > ctx_.config.max_message_bytes) {
+        ++dropped_;
+        PLOG(ctx_.log, error, "message of %zu bytes to %.*s dropped: larger than max_message_size (%u)",
+             req.message.size, static_cast<int>(req.node.size()), req.node.data(), ctx_.config.max_message_bytes);
+        return;
+    }
+    const auto& chan = ctx_.config.channels[static_cast<size_t>(ch)];
+    auto& conn = *it->second.links[channel_offset_[static_cast<size_t>(ch)] + req.key % chan.parallelism];
+    if (!conn.established() && conn.queued_bytes() >= unconnected_limit) {
+        if (dropped_++ % 1000 == 0)
+            PLOG(ctx_.log, warning, "messages to %s dropped: not connected and %zu bytes queued (%llu dropped so far)",
+                 conn.peer().c_str(), conn.queued_bytes(), static_cast<unsigned long long>(dropped_));
+        return;
+    }
+    append_message_frame(conn.queue(), req.server_ref, req.message);
+    schedule_flush(conn);
+    if (conn.established() && !conn.over_high_water && conn.queued_bytes() > high_water) {
+        conn.over_high_water = true;
+        ++congested_links_;
+    }
+}
+
+void Cluster::schedule_flush(PeerConnection& conn) {
+    if (conn.flush_scheduled) return;
+    conn.flush_scheduled = true;
+    to_flush_.push_back(conn.shared_from_this());
+}
+
+bool Cluster::on_beam_batch_end() {
+    // One write per connection for everything this batch queued.
+    for (auto& c : to_flush_) {
+        c->flush_scheduled = false;
+        c->flush();
+    }
+    to_flush_.clear();
+    beam_->flush();
+    return congested_links_ == 0;
+}
+
+void Cluster::note_drained(PeerConnection& conn) {
+    if (!conn.over_high_water) return;
+    if (conn.established() && conn.queued_bytes() > high_water / 2) return;
+    conn.over_high_water = false;
+    if (--congested_links_ == 0 && beam_) beam_->resume_reading();
+}
+
+void Cluster::on_write_done(PeerConnection& conn) { note_drained(conn); }
+
+bool Cluster::on_frame(PeerConnection&, const uint8_t* body, uint32_t len) {
+    switch (body[0]) {
+        case frame_message: return handle_message_frame(body, len);
+        case frame_gossip: return handle_gossip_frame(body, len);
+        default: return false;
+    }
+}
+
+bool Cluster::handle_message_frame(const uint8_t* body, uint32_t len) {
+    if (len < 3) return false;
+    size_t ref_len = load_u16(body + 1);
+    if (3 + ref_len >= len) return false;
+    const uint8_t* ref = body + 3;
+    if (!etf::is_pid(ref, ref_len) && !etf::is_atom(ref, ref_len)) return false;
+    const uint8_t* payload = ref + ref_len;
+    size_t payload_len = len - 3 - ref_len;
+    // Checked, not decoded: a bad term must not reach the BEAM, which would
+    // drop its whole link to this C-node.
+    if (!etf::is_valid_term(payload, payload_len)) return false;
+    beam_->deliver(Bytes{ref, ref_len}, Bytes{payload, payload_len});
+    return true;
+}
+
+bool Cluster::on_read_batch_end(PeerConnection& conn) {
+    beam_->flush();
+    if (!beam_->congested()) return true;
+    beam_->when_drained([weak = std::weak_ptr<PeerConnection>(conn.shared_from_this())] {
+        if (auto c = weak.lock()) c->resume_reading();
+    });
+    return false;
+}
+
+void Cluster::on_beam_closed(const std::string& why) {
+    PLOG(ctx_.log, info, "connection to BEAM %s closed (%s); exiting", ctx_.config.beam_node.c_str(), why.c_str());
+    shutdown();
+    ctx_.io.stop();
+}
+
+// ---- connections ----------------------------------------------------------
+
+void Cluster::on_established(PeerConnection& conn) {
+    if (conn.role() == PeerConnection::Role::acceptor) {
+        PLOG(ctx_.log, debug, "accepted connection %s", conn.describe().c_str());
+        return;
+    }
+    auto it = peers_.find(conn.peer());
+    if (it == peers_.end() || it->second.links.empty() || it->second.links[0].get() != &conn) return;
+    // The control link is up: tell the peer all we know at once, so a join
+    // spreads without waiting for the gossip timer.
+    it->second.up = true;
+    send_gossip(conn);
+    conn.flush();
+    update_members();
+}
+
+void Cluster::on_closed(PeerConnection& conn, const std::string& why) {
+    if (conn.over_high_water) {
+        conn.over_high_water = true;  // note_drained clears it
+        note_drained(conn);
+    }
+    if (conn.role() == PeerConnection::Role::acceptor) {
+        inbound_.erase(conn.shared_from_this());
+        return;
+    }
+    auto it = peers_.find(conn.peer());
+    if (it == peers_.end() || it->second.links.empty() || it->second.links[0].get() != &conn) return;
+    PLOG(ctx_.log, info, "lost connection to %s: %s", conn.peer().c_str(), why.c_str());
+    it->second.up = false;
+    update_members();
+}
+
+// ---- membership -----------------------------------------------------------
+
+void Cluster::reconcile() {
+    // Full mesh: a dialer set for every alive member, none for anyone else.
+    std::vector<std::string> wanted = membership_.alive_others();
+    for (const auto& name : wanted) {
+        const MemberEntry* e = membership_.find(name);
+        auto it = peers_.find(name);
+        if (it != peers_.end()) {
+            for (auto& l : it->second.links) l->set_addresses(e->addrs);
+            continue;
+        }
+        Peer peer;
+        for (const auto& ch : ctx_.config.channels)
+            for (unsigned i = 0; i < ch.parallelism; ++i)
+                peer.links.push_back(PeerConnection::make_dialer(
+                    ctx_, *this, name, handshake::LinkId{ch.name, static_cast<uint16_t>(i)}, e->addrs));
+        auto& added = peers_.emplace(name, std::move(peer)).first->second;
+        for (auto& l : added.links) l->start();
+    }
+    for (auto it = peers_.begin(); it != peers_.end();) {
+        if (std::binary_search(wanted.begin(), wanted.end(), it->first)) {
+            ++it;
+            continue;
+        }
+        auto links = std::move(it->second.links);
+        it = peers_.erase(it);
+        for (auto& l : links) l->close_after_flush();  // what is queued still goes out
+    }
+    update_members();
+}
+
+void Cluster::update_members() {
+    std::vector<std::string> now{membership_.self()};
+    for (const auto& [name, peer] : peers_)
+        if (peer.up) now.push_back(name);
+    std::sort(now.begin(), now.end());
+    if (now == members_) return;
+    std::vector<std::string> up, down;
+    std::set_difference(now.begin(), now.end(), members_.begin(), members_.end(), std::back_inserter(up));
+    std::set_difference(members_.begin(), members_.end(), now.begin(), now.end(), std::back_inserter(down));
+    members_ = now;
+    if (!beam_) return;
+    for (const auto& n : down) {
+        PLOG(ctx_.log, info, "node down: %s", n.c_str());
+        EiBuf b;
+        ei_x_encode_tuple_header(&b.x, 2);
+        ei_x_encode_atom(&b.x, "$partisan_nodedown");
+        encode_atom(b.x, n);
+        beam_->send_to_name("partisan_cnode", b.x);
+    }
+    for (const auto& n : up) {
+        if (n == membership_.self()) continue;
+        PLOG(ctx_.log, info, "node up: %s", n.c_str());
+        EiBuf b;
+        ei_x_encode_tuple_header(&b.x, 2);
+        ei_x_encode_atom(&b.x, "$partisan_nodeup");
+        encode_atom(b.x, n);
+        beam_->send_to_name("partisan_cnode", b.x);
+    }
+    EiBuf b;
+    ei_x_encode_tuple_header(&b.x, 2);
+    ei_x_encode_atom(&b.x, "$partisan_members");
+    ei_x_encode_list_header(&b.x, static_cast<long>(members_.size()));
+    for (const auto& n : members_) encode_atom(b.x, n);
+    ei_x_encode_empty_list(&b.x);
+    beam_->send_to_name("partisan_cnode", b.x);
+}
+
+void Cluster::send_gossip(PeerConnection& conn) {
+    ByteBuffer& q = conn.queue();
+    size_t at = q.size();
+    q.put_u32(0);
+    q.put_u8(frame_gossip);
+    membership_.encode(q);
+    ByteBuffer::store_u32(q.data() + at, static_cast<uint32_t>(q.size() - at - 4));
+}
+
+void Cluster::gossip_to_all() {
+    for (auto& [name, peer] : peers_) {
+        if (!peer.up) continue;
+        send_gossip(*peer.links[0]);
+        peer.links[0]->flush();
+    }
+}
+
+void Cluster::schedule_gossip() {
+    gossip_timer_.expires_after(std::chrono::milliseconds(ctx_.config.gossip_interval_ms));
+    gossip_timer_.async_wait([this](const asio::error_code& ec) {
+        if (ec || stopped_) return;
+        // Periodic anti-entropy to a few random connected peers: it repairs
+        // whatever a lost or reordered gossip frame left behind.
+        std::vector<PeerConnection*> up;
+        for (auto& [name, peer] : peers_)
+            if (peer.up) up.push_back(peer.links[0].get());
+        std::minstd_rand rng(static_cast<unsigned>(now_micros()));
+        std::shuffle(up.begin(), up.end(), rng);
+        up.resize(std::min<size_t>(up.size(), ctx_.config.gossip_fanout));
+        for (auto* c : up) {
+            send_gossip(*c);
+            c->flush();
+        }
+        schedule_gossip();
+    });
+}
+
+bool Cluster::handle_gossip_frame(const uint8_t* body, uint32_t len) {
+    std::vector<MemberEntry> remote;
+    if (!Membership::decode(body + 1, len - 1, remote)) return false;
+    auto result = membership_.merge(remote);
+    if (result.removed_self) PLOG(ctx_.log, notice, "this node was removed from the cluster by another node");
+    if (result.changed) reconcile();
+    return true;
+}
+
+void Cluster::leave_cluster() {
+    membership_.leave_self();
+    gossip_to_all();  // carries only our own entry, marked left
+    reconcile();      // closes every dialer once that gossip is written
+}
+
+// ---- control calls from the shim ------------------------------------------
+
+void Cluster::reply(Bytes from_pid, Bytes ref, const std::function<void(ei_x_buff&)>& encode) {
+    EiBuf b;
+    ei_x_encode_tuple_header(&b.x, 2);
+    ei_x_append_buf(&b.x, reinterpret_cast<const char*>(ref.data), static_cast<int>(ref.size));
+    encode(b.x);
+    beam_->send_to_pid(from_pid, b.x);
+}
+
+void Cluster::on_call(Bytes from_pid, Bytes ref, etf::Reader& r) {
+    auto ok = [](ei_x_buff& x) { ei_x_encode_atom(&x, "ok"); };
+    auto error = [](const char* reason) {
+        return [reason](ei_x_buff& x) {
+            ei_x_encode_tuple_header(&x, 2);
+            ei_x_encode_atom(&x, "error");
+            ei_x_encode_atom(&x, reason);
+        };
+    };
+    etf::Reader peek = r;
+    std::string_view op;
+    uint32_t arity = 0;
+    if (r.atom(op)) {
+        if (op == "members") {
+            reply(from_pid, ref, [this](ei_x_buff& x) {
+                ei_x_encode_tuple_header(&x, 2);
+                ei_x_encode_atom(&x, "ok");
+                ei_x_encode_list_header(&x, static_cast<long>(members_.size()));
+                for (const auto& n : members_) encode_atom(x, n);
+                ei_x_encode_empty_list(&x);
+            });
+            return;
+        }
+        if (op == "leave") {
+            PLOG(ctx_.log, notice, "leaving the cluster");
+            leave_cluster();
+            reply(from_pid, ref, ok);
+            return;
+        }
+    } else if (r = peek; r.tuple_header(arity) && r.atom(op)) {
+        std::string_view node_view;
+        if (op == "join" && arity == 3 && r.atom(node_view)) {
+            std::string node(node_view);
+            uint32_t n = 0;
+            std::vector<Address> addrs;
+            bool good = r.list_header(n) && n > 0 && n <= 16;
+            for (uint32_t i = 0; good && i < n; ++i) {
+                Address a;
+                good = read_address(r, a);
+                addrs.push_back(a);
+            }
+            if (good && n > 0) good = r.nil();
+            if (good && node.find('@') != std::string::npos) {
+                if (node == membership_.self()) {
+                    reply(from_pid, ref, error("self_join"));
+                    return;
+                }
+                if (membership_.has_left()) membership_.rejoin_self(now_micros());
+                membership_.add(node, addrs);
+                PLOG(ctx_.log, info, "joining %s at %s:%u", node.c_str(), addrs[0].ip.c_str(), addrs[0].port);
+                reconcile();
+                gossip_to_all();
+                reply(from_pid, ref, ok);
+                return;
+            }
+        } else if (op == "leave" && arity == 2 && r.atom(node_view)) {
+            std::string node(node_view);
+            if (node == membership_.self()) {
+                leave_cluster();
+                reply(from_pid, ref, ok);
+                return;
+            }
+            const MemberEntry* e = membership_.find(node);
+            if (!e || e->left) {
+                reply(from_pid, ref, [&node](ei_x_buff& x) {
+                    ei_x_encode_tuple_header(&x, 2);
+                    ei_x_encode_atom(&x, "error");
+                    ei_x_encode_tuple_header(&x, 2);
+                    ei_x_encode_atom(&x, "unknown_node");
+                    encode_atom(x, node);
+                });
+                return;
+            }
+            PLOG(ctx_.log, notice, "removing %s from the cluster", node.c_str());
+            membership_.remove(node);
+            gossip_to_all();  // the removed node hears it too, before its links close
+            reconcile();
+            reply(from_pid, ref, ok);
+            return;
+        }
+    }
+    PLOG(ctx_.log, warning, "bad control request from the shim");
+    reply(from_pid, ref, error("bad_request"));
+}
+
+}  // namespace partisan

@@ -1,0 +1,179 @@
+#include "partisan/config.hpp"
+
+#include <boost/program_options.hpp>
+
+#include <istream>
+#include <sstream>
+
+namespace po = boost::program_options;
+
+namespace partisan {
+
+namespace {
+
+constexpr unsigned max_parallelism = 64;
+
+std::optional<unsigned> parse_unsigned(const std::string& s) {
+    if (s.empty() || s.size() > 9) return std::nullopt;
+    unsigned v = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9') return std::nullopt;
+        v = v * 10 + static_cast<unsigned>(c - '0');
+    }
+    return v;
+}
+
+bool valid_channel_name(const std::string& s) {
+    if (s.empty() || s.size() > 255) return false;
+    for (char c : s)
+        if (c == ':' || static_cast<unsigned char>(c) < 0x20) return false;
+    return true;
+}
+
+}  // namespace
+
+std::optional<LogLevel> parse_log_level(const std::string& s) {
+    if (s == "debug") return LogLevel::debug;
+    if (s == "info") return LogLevel::info;
+    if (s == "notice") return LogLevel::notice;
+    if (s == "warning") return LogLevel::warning;
+    if (s == "error") return LogLevel::error;
+    return std::nullopt;
+}
+
+const char* log_level_name(LogLevel level) {
+    switch (level) {
+        case LogLevel::debug: return "debug";
+        case LogLevel::info: return "info";
+        case LogLevel::notice: return "notice";
+        case LogLevel::warning: return "warning";
+        case LogLevel::error: return "error";
+    }
+    return "error";
+}
+
+std::optional<ChannelConfig> parse_channel(const std::string& spec, unsigned default_parallelism) {
+    ChannelConfig ch;
+    ch.parallelism = default_parallelism;
+    std::vector<std::string> parts;
+    std::stringstream ss(spec);
+    for (std::string part; std::getline(ss, part, ':');) parts.push_back(part);
+    if (parts.empty() || parts.size() > 3 || !valid_channel_name(parts[0])) return std::nullopt;
+    ch.name = parts[0];
+    if (parts.size() >= 2 && !parts[1].empty()) {
+        auto p = parse_unsigned(parts[1]);
+        if (!p || *p == 0 || *p > max_parallelism) return std::nullopt;
+        ch.parallelism = *p;
+    }
+    if (parts.size() == 3) {
+        if (parts[2] != "monotonic") return std::nullopt;
+        ch.monotonic = true;
+    }
+    return ch;
+}
+
+ParseResult parse_command_line(int argc, const char* const argv[]) {
+    ParseResult result;
+    Config cfg;
+    std::vector<std::string> channel_specs;
+    std::string log_level = "info";
+    unsigned listen_port = 0;
+    unsigned parallelism = 1;
+
+    po::options_description desc(
+        "partisan_cnode: the C-node of the partisan distribution layer.\n"
+        "Started by the Erlang application `partisan`; secrets arrive on stdin\n"
+        "as `beam-cookie=...` and `cluster-secret=...` lines ended by `end`.\n\nOptions");
+    desc.add_options()
+        ("help,h", "print this help")
+        ("beam-node", po::value(&cfg.beam_node)->required(), "the BEAM node to serve, e.g. a@host")
+        ("cnode-name", po::value(&cfg.cnode_name)->required(), "this C-node's node name, e.g. partisan_a_1@host")
+        ("listen-ip", po::value(&cfg.listen_ip)->default_value(cfg.listen_ip), "address the peer listener binds")
+        ("listen-port", po::value(&listen_port)->default_value(0), "peer listener port; 0 picks a free one")
+        ("advertise-ip", po::value(&cfg.advertise_ip), "address given to other nodes (default: listen ip)")
+        ("topology", po::value(&cfg.topology)->default_value(cfg.topology), "cluster topology: full_mesh")
+        ("channel", po::value(&channel_specs)->composing(), "NAME[:PARALLELISM[:monotonic]], repeatable")
+        ("parallelism", po::value(&parallelism)->default_value(1), "default connections per channel")
+        ("gossip-interval-ms", po::value(&cfg.gossip_interval_ms)->default_value(cfg.gossip_interval_ms), "membership gossip period")
+        ("gossip-fanout", po::value(&cfg.gossip_fanout)->default_value(cfg.gossip_fanout), "peers gossiped to per period")
+        ("max-message-bytes", po::value(&cfg.max_message_bytes)->default_value(cfg.max_message_bytes), "largest message accepted")
+        ("connect-timeout-ms", po::value(&cfg.connect_timeout_ms)->default_value(cfg.connect_timeout_ms), "TCP connect timeout")
+        ("handshake-timeout-ms", po::value(&cfg.handshake_timeout_ms)->default_value(cfg.handshake_timeout_ms), "peer handshake timeout")
+        ("log-level", po::value(&log_level)->default_value(log_level), "debug, info, notice, warning or error");
+
+    auto fail = [&](const std::string& msg) {
+        result.message = "error " + msg;
+        result.exit_code = 2;
+        return result;
+    };
+
+    po::variables_map vm;
+    try {
+        po::store(po::parse_command_line(argc, argv, desc), vm);
+        if (vm.count("help")) {
+            std::ostringstream os;
+            os << desc;
+            result.message = os.str();
+            return result;
+        }
+        po::notify(vm);
+    } catch (const po::error& e) {
+        return fail(std::string("bad command line: ") + e.what());
+    }
+
+    if (listen_port > 65535) return fail("bad --listen-port");
+    cfg.listen_port = static_cast<uint16_t>(listen_port);
+    if (parallelism == 0 || parallelism > max_parallelism) return fail("bad --parallelism");
+    if (cfg.topology != "full_mesh") return fail("unsupported --topology " + cfg.topology);
+    if (cfg.gossip_interval_ms == 0) return fail("bad --gossip-interval-ms");
+    if (cfg.max_message_bytes < 1024) return fail("bad --max-message-bytes");
+    auto level = parse_log_level(log_level);
+    if (!level) return fail("bad --log-level " + log_level);
+    cfg.log_level = *level;
+    if (cfg.beam_node.find('@') == std::string::npos) return fail("bad --beam-node " + cfg.beam_node);
+    if (cfg.cnode_name.find('@') == std::string::npos) return fail("bad --cnode-name " + cfg.cnode_name);
+
+    cfg.channels.push_back(ChannelConfig{"undefined", parallelism, false});
+    for (const auto& spec : channel_specs) {
+        auto ch = parse_channel(spec, parallelism);
+        if (!ch) return fail("bad --channel " + spec);
+        bool replaced = false;
+        for (auto& existing : cfg.channels)
+            if (existing.name == ch->name) {
+                existing = *ch;
+                replaced = true;
+            }
+        if (!replaced) cfg.channels.push_back(*ch);
+    }
+    if (cfg.channels.size() > 255) return fail("too many channels");
+    if (cfg.advertise_ip.empty())
+        cfg.advertise_ip = cfg.listen_ip == "0.0.0.0" ? "127.0.0.1" : cfg.listen_ip;
+    result.config = std::move(cfg);
+    return result;
+}
+
+std::string read_secrets(std::istream& in, Config& config) {
+    std::string text;
+    for (std::string line; std::getline(in, line);) {
+        if (line == "end") break;
+        text += line;
+        text += '\n';
+    }
+    po::options_description desc;
+    desc.add_options()
+        ("beam-cookie", po::value(&config.beam_cookie))
+        ("cluster-secret", po::value(&config.cluster_secret));
+    try {
+        std::istringstream ss(text);
+        po::variables_map vm;
+        po::store(po::parse_config_file(ss, desc), vm);
+        po::notify(vm);
+    } catch (const po::error& e) {
+        return std::string("bad secrets on stdin: ") + e.what();
+    }
+    if (config.beam_cookie.empty()) return "no beam-cookie on stdin";
+    if (config.cluster_secret.empty()) return "no cluster-secret on stdin";
+    return {};
+}
+
+}  // namespace partisan

@@ -1,0 +1,85 @@
+// partisan_cnode: one per BEAM node, started by the Erlang application as a
+// port. Reads its secrets from stdin, connects to its BEAM, listens for
+// peers, and runs everything on one Asio event loop until stdin closes
+// (the BEAM is gone) or the BEAM link drops.
+#include "partisan/beam_link.hpp"
+#include "partisan/cluster.hpp"
+#include "partisan/config.hpp"
+#include "partisan/log.hpp"
+
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <iostream>
+
+using namespace partisan;
+
+namespace {
+
+// Exits the loop when stdin reaches EOF: the port closed or the BEAM died.
+void watch_stdin(asio::posix::stream_descriptor& in, std::array<char, 256>& buf, asio::io_context& io,
+                 const Logger& log) {
+    in.async_read_some(asio::buffer(buf), [&](const asio::error_code& ec, size_t) {
+        if (ec) {
+            PLOG(log, info, "stdin closed; exiting");
+            io.stop();
+            return;
+        }
+        watch_stdin(in, buf, io, log);
+    });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::signal(SIGPIPE, SIG_IGN);
+    // If the parent goes without closing our stdin, go too.
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+
+    ParseResult parsed = parse_command_line(argc, argv);
+    if (!parsed.config) {
+        std::cout << parsed.message << std::endl;
+        return parsed.exit_code;
+    }
+    Config cfg = std::move(*parsed.config);
+    Logger log(cfg.log_level);
+    if (std::string err = read_secrets(std::cin, cfg); !err.empty()) {
+        PLOG(log, error, "%s", err.c_str());
+        return 2;
+    }
+
+    ei_init();
+    asio::io_context io(1);
+    Context ctx{io, cfg, log};
+    try {
+        Cluster cluster(ctx);
+        auto beam = BeamLink::connect(ctx);
+        cluster.attach(beam);
+        beam->start(&cluster);
+
+        asio::posix::stream_descriptor in(io, ::dup(STDIN_FILENO));
+        std::array<char, 256> inbuf{};
+        watch_stdin(in, inbuf, io, log);
+
+        asio::signal_set signals(io, SIGTERM, SIGINT);
+        signals.async_wait([&](const asio::error_code& ec, int sig) {
+            if (!ec) PLOG(log, info, "signal %d; exiting", sig);
+            io.stop();
+        });
+
+        cluster.start();
+        io.run();
+        cluster.shutdown();
+        asio::error_code ec;
+        in.close(ec);
+        signals.cancel(ec);
+        // Let the cancelled operations finish so every object is released.
+        io.restart();
+        io.poll();
+    } catch (const std::exception& e) {
+        PLOG(log, error, "fatal: %s", e.what());
+        return 1;
+    }
+    return 0;
+}

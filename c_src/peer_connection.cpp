@@ -1,0 +1,267 @@
+#include "partisan/peer_connection.hpp"
+
+
+namespace partisan {
+
+namespace {
+constexpr std::chrono::milliseconds min_backoff{100};
+constexpr std::chrono::milliseconds max_backoff{5000};
+// Room for the largest message plus the frame header and the destination.
+uint32_t max_frame_for(const Config& cfg) { return cfg.max_message_bytes + (1u << 16); }
+}  // namespace
+
+std::shared_ptr<PeerConnection> PeerConnection::make_dialer(Context& ctx, PeerEvents& events, std::string peer,
+                                                            handshake::LinkId link, std::vector<Address> addrs) {
+    auto c = std::make_shared<PeerConnection>(ctx, events, Role::dialer, asio::ip::tcp::socket(ctx.io));
+    c->peer_ = std::move(peer);
+    c->link_ = std::move(link);
+    c->addrs_ = std::move(addrs);
+    return c;
+}
+
+std::shared_ptr<PeerConnection> PeerConnection::make_acceptor(Context& ctx, PeerEvents& events,
+                                                              asio::ip::tcp::socket sock) {
+    return std::make_shared<PeerConnection>(ctx, events, Role::acceptor, std::move(sock));
+}
+
+PeerConnection::PeerConnection(Context& ctx, PeerEvents& events, Role role, asio::ip::tcp::socket sock)
+    : ctx_(ctx), events_(events), role_(role), sock_(std::move(sock)), timer_(ctx.io), rbuf_(64 * 1024),
+      rng_(std::random_device{}()) {}
+
+std::string PeerConnection::describe() const {
+    std::string who = peer_.empty() ? "unauthenticated " + remote_ : peer_;
+    return (role_ == Role::dialer ? "to " : "from ") + who + " (channel " + link_.channel + "/" +
+           std::to_string(link_.index) + ")";
+}
+
+void PeerConnection::start() {
+    if (role_ == Role::dialer) {
+        connect_attempt();
+        return;
+    }
+    state_ = State::handshaking;
+    ++generation_;
+    asio::error_code ec;
+    auto ep = sock_.remote_endpoint(ec);
+    if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+    acceptor_ = std::make_unique<handshake::Acceptor>(
+        ctx_.config.cluster_secret, ctx_.config.beam_node,
+        [this](const handshake::LinkId& l) { return events_.known_link(l); });
+    arm_deadline(std::chrono::milliseconds(ctx_.config.handshake_timeout_ms));
+    read();
+}
+
+void PeerConnection::arm_deadline(std::chrono::milliseconds d) {
+    timer_.expires_after(d);
+    timer_.async_wait([self = shared_from_this(), gen = generation_](const asio::error_code& ec) {
+        if (ec || gen != self->generation_ || self->established() || self->state_ == State::closed) return;
+        self->fail("handshake timed out");
+    });
+}
+
+void PeerConnection::connect_attempt() {
+    if (state_ == State::closed) return;
+    ++generation_;
+    state_ = State::connecting;
+    asio::error_code ec;
+    sock_.close(ec);
+    sock_ = asio::ip::tcp::socket(ctx_.io);
+    rbuf_ = FrameBuffer(64 * 1024);
+    arm_deadline(std::chrono::milliseconds(ctx_.config.connect_timeout_ms + ctx_.config.handshake_timeout_ms));
+    try_address(0);
+}
+
+void PeerConnection::try_address(size_t i) {
+    if (i >= addrs_.size()) {
+        fail(addrs_.empty() ? "no address known" : "no address answered");
+        return;
+    }
+    asio::error_code ec;
+    auto ip = asio::ip::make_address(addrs_[i].ip, ec);
+    if (ec) {
+        try_address(i + 1);
+        return;
+    }
+    asio::ip::tcp::endpoint ep(ip, addrs_[i].port);
+    sock_.async_connect(ep, [self = shared_from_this(), gen = generation_, i](const asio::error_code& ec2) {
+        if (gen != self->generation_ || self->state_ == State::closed) return;
+        if (ec2) {
+            asio::error_code ignore;
+            self->sock_.close(ignore);
+            self->try_address(i + 1);
+            return;
+        }
+        self->begin_handshake();
+    });
+}
+
+void PeerConnection::begin_handshake() {
+    state_ = State::handshaking;
+    asio::error_code ec;
+    sock_.set_option(asio::ip::tcp::no_delay(true), ec);
+    dialer_ = std::make_unique<handshake::Dialer>(ctx_.config.cluster_secret, ctx_.config.beam_node, peer_, link_);
+    send_handshake(dialer_->hello());
+    read();
+}
+
+void PeerConnection::send_handshake(ByteBuffer frame) {
+    // Handshake frames go ahead of the data queue, which waits for `established`.
+    hs_out_ = std::move(frame);
+    asio::async_write(sock_, asio::buffer(hs_out_.data(), hs_out_.size()),
+                      [self = shared_from_this(), gen = generation_](const asio::error_code& ec, size_t) {
+                          if (gen != self->generation_) return;
+                          if (ec) self->fail("handshake write failed: " + ec.message());
+                      });
+}
+
+void PeerConnection::read() {
+    if (reading_ || state_ == State::closed) return;
+    reading_ = true;
+    size_t free_bytes = 0;
+    uint8_t* p = rbuf_.prepare(free_bytes);
+    sock_.async_read_some(asio::buffer(p, free_bytes),
+                          [self = shared_from_this(), gen = generation_](const asio::error_code& ec, size_t n) {
+                              self->reading_ = false;
+                              if (gen != self->generation_ || self->state_ == State::closed) return;
+                              if (ec) {
+                                  self->fail(ec == asio::error::eof ? "closed by peer" : ec.message());
+                                  return;
+                              }
+                              self->rbuf_.commit(n);
+                              self->process();
+                          });
+}
+
+void PeerConnection::process() {
+    const uint64_t gen = generation_;
+    const uint8_t* body = nullptr;
+    uint32_t len = 0;
+    for (;;) {
+        uint32_t max = established() ? max_frame_for(ctx_.config) : handshake::max_frame;
+        auto status = rbuf_.next(max, body, len);
+        if (status == FrameBuffer::Status::need_more) break;
+        if (status == FrameBuffer::Status::too_large) {
+            fail("frame exceeds the limit of " + std::to_string(max) + " bytes");
+            return;
+        }
+        if (len == 0) {
+            fail("empty frame");
+            return;
+        }
+        if (established()) {
+            if (!events_.on_frame(*this, body, len)) {
+                fail("malformed frame (type " + std::to_string(body[0]) + ", " + std::to_string(len) + " bytes)");
+                return;
+            }
+        } else {
+            handshake::Step step = dialer_ ? dialer_->on_frame(body, len) : acceptor_->on_frame(body, len);
+            if (!step.error.empty()) {
+                fail("handshake refused: " + step.error);
+                return;
+            }
+            if (acceptor_) peer_ = acceptor_->peer(), link_ = acceptor_->link();
+            if (!step.reply.empty()) send_handshake(std::move(step.reply));
+            if (step.done) {
+                state_ = State::established;
+                backoff_ = min_backoff;
+                timer_.cancel();
+                dialer_.reset();
+                acceptor_.reset();
+                events_.on_established(*this);
+                flush();
+            }
+        }
+        if (gen != generation_ || state_ == State::closed) return;
+    }
+    if (events_.on_read_batch_end(*this))
+        read();
+    else
+        paused_ = true;
+}
+
+void PeerConnection::resume_reading() {
+    if (!paused_) return;
+    paused_ = false;
+    read();
+}
+
+void PeerConnection::flush() {
+    if (writing_ || !established() || pending_.empty()) return;
+    std::swap(pending_, inflight_);
+    writing_ = true;
+    asio::async_write(sock_, asio::buffer(inflight_.data(), inflight_.size()),
+                      [self = shared_from_this(), gen = generation_](const asio::error_code& ec, size_t) {
+                          self->writing_ = false;
+                          self->inflight_.clear();
+                          self->inflight_.release_if_above(8u << 20);
+                          if (gen != self->generation_) {
+                              self->flush();  // a newer connection may be waiting to write
+                              return;
+                          }
+                          if (ec) {
+                              self->fail("write failed: " + ec.message());
+                              return;
+                          }
+                          self->events_.on_write_done(*self);
+                          if (self->stopping_ && self->pending_.empty()) {
+                              self->close();
+                              return;
+                          }
+                          self->flush();
+                      });
+}
+
+void PeerConnection::fail(const std::string& why) {
+    if (state_ == State::closed) return;
+    bool was_established = established();
+    // A refused or broken connection from outside is worth a warning; a
+    // dialer retrying a node that is not up yet is not.
+    LogLevel level = was_established || role_ == Role::acceptor ? LogLevel::warning : LogLevel::debug;
+    if (was_established && why == "closed by peer") level = LogLevel::info;
+    if (ctx_.log.enabled(level)) ctx_.log.log(level, "connection %s: %s", describe().c_str(), why.c_str());
+    ++generation_;
+    asio::error_code ec;
+    sock_.close(ec);
+    timer_.cancel();
+    dialer_.reset();
+    acceptor_.reset();
+    if (role_ == Role::acceptor || stopping_) {
+        state_ = State::closed;
+        events_.on_closed(*this, why);
+        return;
+    }
+    state_ = State::idle;
+    if (was_established) events_.on_closed(*this, why);
+    schedule_reconnect();
+}
+
+void PeerConnection::schedule_reconnect() {
+    // Exponential back-off with jitter, so a restarted node is not hit by
+    // every peer at the same instant.
+    auto jittered = backoff_ * (75 + static_cast<int>(rng_() % 51)) / 100;
+    backoff_ = std::min(backoff_ * 2, max_backoff);
+    timer_.expires_after(jittered);
+    timer_.async_wait([self = shared_from_this(), gen = generation_](const asio::error_code& ec) {
+        if (ec || gen != self->generation_ || self->state_ == State::closed) return;
+        self->connect_attempt();
+    });
+}
+
+void PeerConnection::close() {
+    if (state_ == State::closed) return;
+    bool was_established = established();
+    state_ = State::closed;
+    ++generation_;
+    asio::error_code ec;
+    sock_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    sock_.close(ec);
+    timer_.cancel();
+    if (was_established || role_ == Role::acceptor) events_.on_closed(*this, "closed");
+}
+
+void PeerConnection::close_after_flush() {
+    stopping_ = true;
+    if (!established() || (pending_.empty() && !writing_)) close();
+}
+
+}  // namespace partisan

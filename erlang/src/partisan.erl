@@ -1,0 +1,358 @@
+%% @doc The public API of partisan: cluster membership and message
+%% forwarding between BEAM nodes through their C-nodes, without
+%% Distributed Erlang between the BEAM nodes.
+%%
+%% Every BEAM node runs the `partisan' application, which starts a C-node
+%% beside it. Nodes form a cluster with {@link join/1}, giving the
+%% {@link node_spec/0} of a node already in it. Messages go with
+%% {@link forward_message/4} (or {@link cast_message/4} for a
+%% `gen_server' cast); they are sent straight from the calling process to
+%% the local C-node, which carries them to the C-node of the destination,
+%% which delivers them.
+%%
+%% Messages from one process to one destination on one channel arrive in
+%% the order they were sent (unless a `partition_key' spreads them over
+%% several connections of the channel).
+-module(partisan).
+
+-export([node_spec/0,
+         join/1,
+         leave/0,
+         leave/1,
+         members/0,
+         member/1,
+         channels/0,
+         status/0,
+         forward_message/3,
+         forward_message/4,
+         forward_message/5,
+         cast_message/3,
+         cast_message/4,
+         cast_message/5]).
+
+-export_type([node_spec/0,
+              listen_addr/0,
+              channel/0,
+              channel_spec/0,
+              server_ref/0,
+              forward_opts/0,
+              forward_error/0]).
+
+-type channel() :: atom().
+-type listen_addr() :: #{ip := inet:ip_address(), port := inet:port_number()}.
+-type channel_spec() :: #{parallelism := pos_integer(), monotonic := boolean()}.
+-type node_spec() :: #{name := node(),
+                       listen_addrs := [listen_addr()],
+                       channels := #{channel() => channel_spec()}}.
+-type server_ref() :: pid() | atom() | {atom(), node()}.
+-type forward_opt() :: {channel, channel()}
+                     | {partition_key, term()}
+                     | {ack, false}
+                     | {transitive, false}.
+-type forward_opts() :: #{channel => channel(),
+                          partition_key => term(),
+                          ack => false,
+                          transitive => false}
+                      | [forward_opt()].
+-type forward_error() :: not_running
+                       | {unknown_node, term()}
+                       | {unknown_channel, term()}
+                       | {bad_option, term()}
+                       | {unsupported_option, ack | transitive}
+                       | {bad_server_ref, term()}.
+
+-define(CNODE_KEY, {partisan, cnode}).
+-define(CHANNELS_KEY, {partisan, channels}).
+-define(MEMBERS, partisan_members).
+-define(DEFAULT_CHANNEL, undefined).
+-define(KEY_RANGE, 134217728).
+
+%%====================================================================
+%% Membership
+%%====================================================================
+
+%% @doc This node's spec, to give to {@link join/1} on another node:
+%% its name, the addresses its C-node listens on and its channels.
+-spec node_spec() -> node_spec() | {error, not_running}.
+node_spec() ->
+    partisan_cnode:node_spec().
+
+%% @doc Joins the cluster of the node described by `NodeSpec' (as returned
+%% by {@link node_spec/0} on that node, or `{Node, Ip, Port}').
+%%
+%% Returns once the local C-node accepted the request; the new members
+%% show in {@link members/0} once connections are established.
+-spec join(node_spec() | {node(), inet:ip_address() | string(), inet:port_number()}) ->
+          ok | {error, self_join | not_running | timeout | {bad_node_spec, term()} | term()}.
+join(NodeSpec) ->
+    case parse_node_spec(NodeSpec) of
+        {ok, Node, _Addrs} when Node =:= node() ->
+            {error, self_join};
+        {ok, Node, Addrs} ->
+            partisan_cnode:control({join, Node, Addrs});
+        error ->
+            {error, {bad_node_spec, NodeSpec}}
+    end.
+
+%% @doc Makes this node leave the cluster. Afterwards
+%% {@link members/0} is `[node()]'.
+-spec leave() -> ok | {error, not_running | timeout | term()}.
+leave() ->
+    partisan_cnode:control(leave).
+
+%% @doc Removes a node (a node name or a node spec) from the cluster.
+%% `leave(node())' is {@link leave/0}.
+-spec leave(node() | node_spec()) ->
+          ok | {error, not_running | timeout | {unknown_node, node()} |
+                {bad_node_spec, term()} | term()}.
+leave(Node) when Node =:= node() ->
+    leave();
+leave(Node) when is_atom(Node) ->
+    partisan_cnode:control({leave, Node});
+leave(#{name := Node}) when is_atom(Node) ->
+    leave(Node);
+leave({Node, _Ip, _Port}) when is_atom(Node) ->
+    leave(Node);
+leave(Other) ->
+    {error, {bad_node_spec, Other}}.
+
+%% @doc The members of the cluster as this node sees them (the nodes its
+%% C-node is connected to), sorted; always includes `node()'.
+-spec members() -> [node()].
+members() ->
+    try ets:select(?MEMBERS, [{{'$1'}, [], ['$1']}]) of
+        Nodes -> lists:usort([node() | Nodes])
+    catch
+        error:badarg -> [node()]
+    end.
+
+%% @doc Whether `Node' is a member (see {@link members/0}).
+-spec member(node()) -> boolean().
+member(Node) when Node =:= node() ->
+    true;
+member(Node) ->
+    try
+        ets:member(?MEMBERS, Node)
+    catch
+        error:badarg -> false
+    end.
+
+%% @doc The names of the configured channels (always includes the
+%% default channel `undefined').
+-spec channels() -> [channel()].
+channels() ->
+    case persistent_term:get(?CHANNELS_KEY, undefined) of
+        undefined ->
+            case partisan_config:load() of
+                {ok, Config} -> lists:sort(maps:keys(partisan_config:channels(Config)));
+                {error, _} -> [?DEFAULT_CHANNEL]
+            end;
+        Channels ->
+            lists:sort(maps:keys(Channels))
+    end.
+
+%% @doc Status of the local C-node: its node name, OS pid, listen
+%% addresses, topology and channels.
+-spec status() -> #{cnode := node(),
+                    os_pid := non_neg_integer() | undefined,
+                    listen_addrs := [listen_addr()],
+                    topology := atom(),
+                    channels := #{channel() => channel_spec()}}
+                | {error, not_running}.
+status() ->
+    partisan_cnode:status().
+
+%%====================================================================
+%% Messages
+%%====================================================================
+
+%% @equiv forward_message(Node, ServerRef, Msg, #{})
+-spec forward_message(node(), server_ref(), term()) -> ok | {error, forward_error()}.
+forward_message(Node, ServerRef, Msg) ->
+    forward_message(Node, ServerRef, Msg, #{}).
+
+%% @doc Sends `Msg' to `ServerRef' on `Node' through partisan.
+%%
+%% `ServerRef' is a pid (on `Node'), a registered name, or
+%% `{Name, Node}'. `Opts' (a map or a proplist):
+%% <ul>
+%% <li>`channel': the channel to use (default `undefined').</li>
+%% <li>`partition_key': picks the connection of the channel (an integer
+%%     `K' gives connection `abs(K) rem Parallelism'; other terms are
+%%     hashed). Without it, the sending process picks it, so that one
+%%     process's messages stay in order.</li>
+%% <li>`ack', `transitive': only `false' for now.</li>
+%% </ul>
+%% When `Node' is this node, `Msg' is sent locally. Delivery is
+%% asynchronous: `ok' means the message was handed to the local C-node.
+-spec forward_message(node(), server_ref(), term(), forward_opts()) ->
+          ok | {error, forward_error()}.
+forward_message(Node, ServerRef, Msg, Opts) ->
+    case parse_opts(Opts) of
+        {ok, Channel, PartitionKey} ->
+            send(Node, Channel, PartitionKey, ServerRef, Msg);
+        {error, _} = Error ->
+            Error
+    end.
+
+%% @doc As {@link forward_message/4} on channel `Channel' (which overrides
+%% a `channel' in `Opts').
+-spec forward_message(node(), channel(), server_ref(), term(), forward_opts()) ->
+          ok | {error, forward_error()}.
+forward_message(Node, Channel, ServerRef, Msg, Opts) ->
+    case parse_opts(Opts) of
+        {ok, _, PartitionKey} when is_atom(Channel) ->
+            send(Node, Channel, PartitionKey, ServerRef, Msg);
+        {ok, _, _} ->
+            {error, {bad_option, {channel, Channel}}};
+        {error, _} = Error ->
+            Error
+    end.
+
+%% @equiv cast_message(Node, ServerRef, Msg, #{})
+-spec cast_message(node(), server_ref(), term()) -> ok | {error, forward_error()}.
+cast_message(Node, ServerRef, Msg) ->
+    forward_message(Node, ServerRef, {'$gen_cast', Msg}).
+
+%% @doc As {@link forward_message/4} with `{'$gen_cast', Msg}': a
+%% `gen_server:cast/2' through partisan.
+-spec cast_message(node(), server_ref(), term(), forward_opts()) ->
+          ok | {error, forward_error()}.
+cast_message(Node, ServerRef, Msg, Opts) ->
+    forward_message(Node, ServerRef, {'$gen_cast', Msg}, Opts).
+
+%% @doc As {@link forward_message/5} with `{'$gen_cast', Msg}'.
+-spec cast_message(node(), channel(), server_ref(), term(), forward_opts()) ->
+          ok | {error, forward_error()}.
+cast_message(Node, Channel, ServerRef, Msg, Opts) ->
+    forward_message(Node, Channel, ServerRef, {'$gen_cast', Msg}, Opts).
+
+%%====================================================================
+%% Internal
+%%====================================================================
+
+%% The hot path: a persistent_term get or two, an ETS lookup, the send.
+send(Node, Channel, PartitionKey, ServerRef, Msg) ->
+    case server_ref(Node, ServerRef) of
+        {ok, Ref} when Node =:= node() ->
+            local_send(Ref, Msg);
+        {ok, Ref} ->
+            remote_send(Node, Channel, PartitionKey, Ref, Msg);
+        error ->
+            {error, {bad_server_ref, ServerRef}}
+    end.
+
+local_send(Ref, Msg) ->
+    try
+        Ref ! Msg
+    catch
+        error:badarg -> ok    % no such registered name: dropped, as remotely
+    end,
+    ok.
+
+remote_send(Node, Channel, PartitionKey, Ref, Msg) ->
+    case persistent_term:get(?CHANNELS_KEY, undefined) of
+        #{Channel := _} ->
+            case persistent_term:get(?CNODE_KEY, undefined) of
+                undefined ->
+                    {error, not_running};
+                CNode ->
+                    case member(Node) of
+                        true ->
+                            Key = key(PartitionKey),
+                            Fwd = {'$fwd', Node, Channel, Key, Ref, Msg},
+                            case erlang:send({partisan, CNode}, Fwd, [noconnect]) of
+                                ok -> ok;
+                                noconnect -> {error, not_running}
+                            end;
+                        false ->
+                            {error, {unknown_node, Node}}
+                    end
+            end;
+        undefined ->
+            {error, not_running};
+        _ ->
+            {error, {unknown_channel, Channel}}
+    end.
+
+key(none) ->
+    erlang:phash2(self());
+key({value, K}) when is_integer(K) ->
+    abs(K) rem ?KEY_RANGE;
+key({value, K}) ->
+    erlang:phash2(K).
+
+server_ref(Node, Pid) when is_pid(Pid), node(Pid) =:= Node ->
+    {ok, Pid};
+server_ref(_Node, Pid) when is_pid(Pid) ->
+    error;
+server_ref(_Node, Name) when is_atom(Name) ->
+    {ok, Name};
+server_ref(Node, {Name, Node}) when is_atom(Name) ->
+    {ok, Name};
+server_ref(_Node, _) ->
+    error.
+
+parse_opts(Opts) when Opts =:= #{}; Opts =:= [] ->
+    {ok, ?DEFAULT_CHANNEL, none};
+parse_opts(Opts) when is_map(Opts) ->
+    parse_opts(maps:to_list(Opts), ?DEFAULT_CHANNEL, none);
+parse_opts(Opts) when is_list(Opts) ->
+    parse_opts(Opts, ?DEFAULT_CHANNEL, none);
+parse_opts(Opts) ->
+    {error, {bad_option, Opts}}.
+
+parse_opts([], Channel, Key) ->
+    {ok, Channel, Key};
+parse_opts([{channel, C} | Rest], _, Key) when is_atom(C) ->
+    parse_opts(Rest, C, Key);
+parse_opts([{partition_key, K} | Rest], Channel, _) ->
+    parse_opts(Rest, Channel, {value, K});
+parse_opts([{Flag, false} | Rest], Channel, Key) when Flag =:= ack; Flag =:= transitive ->
+    parse_opts(Rest, Channel, Key);
+parse_opts([{Flag, true} | _], _, _) when Flag =:= ack; Flag =:= transitive ->
+    {error, {unsupported_option, Flag}};
+parse_opts([Flag | _], _, _) when Flag =:= ack; Flag =:= transitive ->
+    {error, {unsupported_option, Flag}};
+parse_opts([Other | _], _, _) ->
+    {error, {bad_option, Other}};
+parse_opts(Improper, _, _) ->
+    {error, {bad_option, Improper}}.
+
+parse_node_spec(#{name := Node, listen_addrs := Addrs}) when is_atom(Node) ->
+    parse_addrs(Node, Addrs);
+parse_node_spec({Node, Ip, Port}) when is_atom(Node) ->
+    parse_addrs(Node, [{Ip, Port}]);
+parse_node_spec(_) ->
+    error.
+
+parse_addrs(Node, Addrs) when is_list(Addrs), Addrs =/= [] ->
+    try
+        {ok, Node, [parse_addr(A) || A <- Addrs]}
+    catch
+        throw:bad_addr -> error
+    end;
+parse_addrs(_, _) ->
+    error.
+
+parse_addr(#{ip := Ip, port := Port}) ->
+    parse_addr({Ip, Port});
+parse_addr({Ip, Port}) when is_integer(Port), Port > 0, Port =< 65535 ->
+    {parse_ip(Ip), Port};
+parse_addr(_) ->
+    throw(bad_addr).
+
+parse_ip(Ip) when is_tuple(Ip) ->
+    case inet:ntoa(Ip) of
+        {error, _} -> throw(bad_addr);
+        _ -> Ip
+    end;
+parse_ip(Ip) when is_list(Ip) ->
+    case catch inet:parse_strict_address(Ip) of
+        {ok, Addr} -> Addr;
+        _ -> throw(bad_addr)
+    end;
+parse_ip(Ip) when is_binary(Ip) ->
+    parse_ip(binary_to_list(Ip));
+parse_ip(_) ->
+    throw(bad_addr).

@@ -1,0 +1,383 @@
+%% @private
+%% @doc Owner of the C-node OS process (see docs/SHIM_INTERFACE.md).
+%%
+%% Opens the port running `priv/partisan_cnode', writes the secrets on its
+%% stdin, waits for `{'$partisan_ready', Addrs}', then publishes the C-node's
+%% node name in `persistent_term' (key `{partisan, cnode}') so that the data
+%% path (`partisan:forward_message/3,4,5') sends straight from the calling
+%% process. Keeps the member list in the protected ETS table
+%% `partisan_members' and relays control calls (join, leave, members).
+-module(partisan_cnode).
+-behaviour(gen_server).
+
+-include_lib("kernel/include/logger.hrl").
+
+%% API
+-export([start_link/0,
+         await_ready/1,
+         control/1,
+         status/0,
+         node_spec/0,
+         cnode_name/2]).
+
+%% gen_server callbacks
+-export([init/1,
+         handle_call/3,
+         handle_cast/2,
+         handle_info/2,
+         terminate/2,
+         code_change/3]).
+
+-define(SERVER, ?MODULE).
+-define(CNODE_KEY, {partisan, cnode}).
+-define(CHANNELS_KEY, {partisan, channels}).
+-define(MEMBERS, partisan_members).
+%% How long the C-node may take to answer a control call.
+-define(CALL_TIMEOUT, 5000).
+%% How long terminate/2 waits for the C-node to drop its connection.
+-define(EXIT_WAIT, 3000).
+%% Last C-node output lines kept for error reports.
+-define(KEEP_LINES, 20).
+%% Longest C-node output line assembled from {noeol, _} pieces.
+-define(MAX_LINE, 65536).
+
+-record(state, {port :: port() | undefined,
+                os_pid :: non_neg_integer() | undefined,
+                cnode :: node(),
+                config :: partisan_config:config(),
+                ready = false :: boolean(),
+                listen_addrs = [] :: [{inet:ip_address(), inet:port_number()}],
+                ready_timer :: reference() | undefined,
+                waiters = [] :: [gen_server:from()],
+                pending = #{} :: #{reference() => {gen_server:from(), reference()}},
+                partial = <<>> :: binary(),
+                last_lines = [] :: [binary()]}).
+
+-type state() :: #state{}.
+
+%%====================================================================
+%% API
+%%====================================================================
+
+-spec start_link() -> {ok, pid()} | {error, term()}.
+start_link() ->
+    gen_server:start_link({local, ?SERVER}, ?MODULE, [], []).
+
+%% @doc Waits until the C-node is ready (or failed to get ready).
+-spec await_ready(timeout()) -> ok | {error, term()}.
+await_ready(Timeout) ->
+    safe_call(await_ready, Timeout).
+
+%% @doc A control call relayed to the C-node (`{join, ...}', `leave',
+%% `{leave, Node}', `members').
+-spec control(term()) -> term().
+control(Request) ->
+    safe_call({control, Request}, ?CALL_TIMEOUT + 5000).
+
+-spec status() -> map() | {error, not_running}.
+status() ->
+    safe_call(status, 5000).
+
+-spec node_spec() -> map() | {error, not_running}.
+node_spec() ->
+    safe_call(node_spec, 5000).
+
+%% @doc The C-node name for a BEAM node name and OS pid:
+%% `partisan_<alive>_<os pid>@<host>'.
+-spec cnode_name(node(), string()) -> node();
+                (node(), non_neg_integer()) -> node().
+cnode_name(Node, OsPid) when is_integer(OsPid) ->
+    cnode_name(Node, integer_to_list(OsPid));
+cnode_name(Node, OsPid) ->
+    [Alive, Host] = string:split(atom_to_list(Node), "@"),
+    list_to_atom("partisan_" ++ Alive ++ "_" ++ OsPid ++ "@" ++ Host).
+
+safe_call(Request, Timeout) ->
+    try
+        gen_server:call(?SERVER, Request, Timeout)
+    catch
+        exit:{noproc, _} -> {error, not_running};
+        exit:{normal, _} -> {error, not_running};
+        exit:{shutdown, _} -> {error, not_running};
+        exit:{{shutdown, _}, _} -> {error, not_running};
+        exit:{timeout, _} -> {error, timeout};
+        exit:{Reason, _} -> {error, Reason}
+    end.
+
+%%====================================================================
+%% gen_server callbacks
+%%====================================================================
+
+-spec init([]) -> {ok, state()} | {stop, term()}.
+init([]) ->
+    process_flag(trap_exit, true),
+    %% A previous incarnation killed without terminate/2 may have left these.
+    _ = persistent_term:erase(?CNODE_KEY),
+    case node() of
+        nonode@nohost ->
+            {stop, not_distributed};
+        Node ->
+            case partisan_config:load() of
+                {ok, Config} -> init(Node, Config);
+                {error, Reason} -> {stop, Reason}
+            end
+    end.
+
+init(Node, Config) ->
+    case executable() of
+        {ok, Path} ->
+            CNode = cnode_name(Node, os:getpid()),
+            Args = partisan_config:cnode_args(Config, Node, CNode),
+            wait_gone(CNode, ?EXIT_WAIT),
+            ets:new(?MEMBERS, [named_table, protected, set, {read_concurrency, true}]),
+            true = ets:insert(?MEMBERS, {Node}),
+            persistent_term:put(?CHANNELS_KEY, partisan_config:channels(Config)),
+            ?LOG_INFO(#{what => starting_cnode, path => Path, args => Args}),
+            Port = open_port({spawn_executable, Path},
+                             [{args, Args}, {line, 4096}, stderr_to_stdout,
+                              exit_status, use_stdio, binary]),
+            OsPid = case erlang:port_info(Port, os_pid) of
+                        {os_pid, P} -> P;
+                        undefined -> undefined
+                    end,
+            Secrets = partisan_config:secrets_input(erlang:get_cookie(), Config),
+            try
+                true = port_command(Port, Secrets)
+            catch
+                error:badarg -> ok    % it exited at once: exit_status tells why
+            end,
+            #{ready_timeout := ReadyTimeout} = Config,
+            TRef = erlang:start_timer(ReadyTimeout, self(), ready_timeout),
+            {ok, #state{port = Port, os_pid = OsPid, cnode = CNode,
+                        config = partisan_config:redact(Config),
+                        ready_timer = TRef}};
+        {error, Reason} ->
+            {stop, Reason}
+    end.
+
+-spec handle_call(term(), gen_server:from(), state()) ->
+          {reply, term(), state()} | {noreply, state()}.
+handle_call(await_ready, _From, #state{ready = true} = State) ->
+    {reply, ok, State};
+handle_call(await_ready, From, #state{waiters = Waiters} = State) ->
+    {noreply, State#state{waiters = [From | Waiters]}};
+handle_call({control, _Request}, _From, #state{ready = false} = State) ->
+    {reply, {error, not_running}, State};
+handle_call({control, Request}, From, #state{cnode = CNode, pending = Pending} = State) ->
+    Ref = make_ref(),
+    case erlang:send({partisan, CNode}, {'$call', self(), Ref, Request}, [noconnect]) of
+        ok ->
+            TRef = erlang:start_timer(?CALL_TIMEOUT, self(), {call_timeout, Ref}),
+            {noreply, State#state{pending = Pending#{Ref => {From, TRef}}}};
+        noconnect ->
+            {reply, {error, not_running}, State}
+    end;
+handle_call(status, _From, #state{ready = false} = State) ->
+    {reply, {error, not_running}, State};
+handle_call(status, _From, State) ->
+    #state{cnode = CNode, os_pid = OsPid, listen_addrs = Addrs, config = Config} = State,
+    Status = #{cnode => CNode,
+               os_pid => OsPid,
+               listen_addrs => addr_maps(Addrs),
+               topology => maps:get(topology, Config),
+               channels => partisan_config:channels(Config)},
+    {reply, Status, State};
+handle_call(node_spec, _From, #state{ready = false} = State) ->
+    {reply, {error, not_running}, State};
+handle_call(node_spec, _From, #state{listen_addrs = Addrs, config = Config} = State) ->
+    Spec = #{name => node(),
+             listen_addrs => addr_maps(Addrs),
+             channels => partisan_config:channels(Config)},
+    {reply, Spec, State};
+handle_call(Request, _From, State) ->
+    {reply, {error, {bad_request, Request}}, State}.
+
+-spec handle_cast(term(), state()) -> {noreply, state()}.
+handle_cast(Msg, State) ->
+    ?LOG_WARNING(#{what => unexpected_cast, msg => Msg}),
+    {noreply, State}.
+
+-spec handle_info(term(), state()) -> {noreply, state()} | {stop, term(), state()}.
+handle_info({Port, {data, {eol, Piece}}}, #state{port = Port, partial = Partial} = State) ->
+    Line = <<Partial/binary, Piece/binary>>,
+    {noreply, log_line(Line, State#state{partial = <<>>})};
+handle_info({Port, {data, {noeol, Piece}}}, #state{port = Port, partial = Partial} = State) ->
+    Line = <<Partial/binary, Piece/binary>>,
+    case byte_size(Line) >= ?MAX_LINE of
+        true -> {noreply, log_line(Line, State#state{partial = <<>>})};
+        false -> {noreply, State#state{partial = Line}}
+    end;
+handle_info({Port, {exit_status, Status}}, #state{port = Port} = State0) ->
+    State = flush_partial(State0),
+    Lines = lists:reverse(State#state.last_lines),
+    ?LOG_ERROR(#{what => cnode_exited, exit_status => Status, cnode => State#state.cnode,
+                 last_output => Lines}),
+    Reason = {cnode_exit, Status},
+    {stop, Reason, reply_waiters({error, Reason}, State#state{port = undefined})};
+handle_info({'EXIT', Port, Reason}, #state{port = Port} = State) ->
+    ?LOG_ERROR(#{what => cnode_port_closed, reason => Reason, cnode => State#state.cnode}),
+    {stop, {cnode_port_closed, Reason},
+     reply_waiters({error, {cnode_port_closed, Reason}}, State#state{port = undefined})};
+handle_info({'$partisan_ready', Addrs}, #state{cnode = CNode} = State) when is_list(Addrs) ->
+    case State#state.ready of
+        false ->
+            cancel_timer(State#state.ready_timer),
+            true = erlang:monitor_node(CNode, true),
+            persistent_term:put(?CNODE_KEY, CNode),
+            ?LOG_INFO(#{what => cnode_ready, cnode => CNode, listen_addrs => Addrs,
+                        os_pid => State#state.os_pid}),
+            {noreply, reply_waiters(ok, State#state{ready = true, ready_timer = undefined,
+                                                    listen_addrs = Addrs})};
+        true ->
+            ?LOG_INFO(#{what => cnode_listen_addrs, listen_addrs => Addrs}),
+            {noreply, State#state{listen_addrs = Addrs}}
+    end;
+handle_info({timeout, TRef, ready_timeout}, #state{ready_timer = TRef} = State) ->
+    #{ready_timeout := Timeout} = State#state.config,
+    Lines = lists:reverse(State#state.last_lines),
+    ?LOG_ERROR(#{what => cnode_not_ready, timeout => Timeout, cnode => State#state.cnode,
+                 last_output => Lines}),
+    Reason = {cnode_not_ready, Timeout},
+    {stop, Reason, reply_waiters({error, Reason}, State#state{ready_timer = undefined})};
+handle_info({'$partisan_members', Nodes}, State) when is_list(Nodes) ->
+    set_members(Nodes),
+    {noreply, State};
+handle_info({'$partisan_nodeup', Node}, State) when is_atom(Node) ->
+    ?LOG_INFO(#{what => nodeup, node => Node}),
+    true = ets:insert(?MEMBERS, {Node}),
+    {noreply, State};
+handle_info({'$partisan_nodedown', Node}, State) when is_atom(Node) ->
+    ?LOG_INFO(#{what => nodedown, node => Node}),
+    Node =/= node() andalso ets:delete(?MEMBERS, Node),
+    {noreply, State};
+handle_info({nodedown, CNode}, #state{cnode = CNode} = State) ->
+    ?LOG_ERROR(#{what => cnode_disconnected, cnode => CNode}),
+    {stop, {cnode_disconnected, CNode}, State};
+handle_info({timeout, TRef, {call_timeout, Ref}}, #state{pending = Pending} = State) ->
+    case maps:take(Ref, Pending) of
+        {{From, TRef}, Rest} ->
+            gen_server:reply(From, {error, timeout}),
+            {noreply, State#state{pending = Rest}};
+        _ ->
+            {noreply, State}
+    end;
+handle_info({Ref, Reply}, #state{pending = Pending} = State) when is_reference(Ref) ->
+    case maps:take(Ref, Pending) of
+        {{From, TRef}, Rest} ->
+            cancel_timer(TRef),
+            gen_server:reply(From, Reply),
+            {noreply, State#state{pending = Rest}};
+        error ->
+            ?LOG_DEBUG(#{what => late_cnode_reply, reply => Reply}),
+            {noreply, State}
+    end;
+handle_info(Msg, State) ->
+    ?LOG_WARNING(#{what => unexpected_message, msg => Msg}),
+    {noreply, State}.
+
+-spec terminate(term(), state()) -> ok.
+terminate(_Reason, #state{port = Port, cnode = CNode, ready = Ready}) ->
+    _ = persistent_term:erase(?CNODE_KEY),
+    _ = persistent_term:erase(?CHANNELS_KEY),
+    case Port of
+        undefined -> ok;
+        _ -> catch port_close(Port)
+    end,
+    %% Closing the port closes the C-node's stdin, which makes it exit; wait
+    %% a little for its connection to go so that a restarted server (same
+    %% C-node name) does not meet the old one.
+    case Ready of
+        true -> wait_gone(CNode, ?EXIT_WAIT);
+        false -> ok
+    end,
+    ok.
+
+-spec code_change(term(), state(), term()) -> {ok, state()}.
+code_change(_OldVsn, State, _Extra) ->
+    {ok, State}.
+
+%%====================================================================
+%% Internal
+%%====================================================================
+
+executable() ->
+    PrivDir = case code:priv_dir(partisan) of
+                  {error, bad_name} ->
+                      filename:join(filename:dirname(filename:dirname(code:which(?MODULE))),
+                                    "priv");
+                  Dir ->
+                      Dir
+              end,
+    Path = filename:join(PrivDir, "partisan_cnode"),
+    case filelib:is_regular(Path) of
+        true -> {ok, Path};
+        false -> {error, {cnode_not_found, Path}}
+    end.
+
+%% Waits (bounded) until CNode is not connected to this BEAM any more.
+wait_gone(CNode, Timeout) ->
+    Deadline = erlang:monotonic_time(millisecond) + Timeout,
+    wait_gone_loop(CNode, Deadline).
+
+wait_gone_loop(CNode, Deadline) ->
+    case lists:member(CNode, nodes(hidden)) of
+        false ->
+            ok;
+        true ->
+            case erlang:monotonic_time(millisecond) >= Deadline of
+                true ->
+                    ?LOG_WARNING(#{what => cnode_still_connected, cnode => CNode}),
+                    ok;
+                false ->
+                    timer:sleep(20),
+                    wait_gone_loop(CNode, Deadline)
+            end
+    end.
+
+set_members(Nodes) ->
+    Self = node(),
+    New = lists:usort([Self | [N || N <- Nodes, is_atom(N)]]),
+    Old = lists:sort([N || {N} <- ets:tab2list(?MEMBERS)]),
+    case New =:= Old of
+        true ->
+            ok;
+        false ->
+            [ets:delete(?MEMBERS, N) || N <- Old -- New],
+            true = ets:insert(?MEMBERS, [{N} || N <- New -- Old]),
+            ?LOG_INFO(#{what => members, members => New}),
+            ok
+    end.
+
+log_line(Line, #state{last_lines = Last} = State) ->
+    {Level, Text} = parse_line(Line),
+    ?LOG(Level, "partisan_cnode: ~ts", [Text], #{domain => [partisan, cnode]}),
+    Kept = lists:sublist([Line | Last], ?KEEP_LINES),
+    State#state{last_lines = Kept}.
+
+flush_partial(#state{partial = <<>>} = State) ->
+    State;
+flush_partial(#state{partial = Partial} = State) ->
+    log_line(Partial, State#state{partial = <<>>}).
+
+parse_line(Line) ->
+    case binary:split(Line, <<" ">>) of
+        [<<"debug">>, Text] -> {debug, Text};
+        [<<"info">>, Text] -> {info, Text};
+        [<<"notice">>, Text] -> {notice, Text};
+        [<<"warning">>, Text] -> {warning, Text};
+        [<<"error">>, Text] -> {error, Text};
+        _ -> {info, Line}
+    end.
+
+reply_waiters(Reply, #state{waiters = Waiters} = State) ->
+    [gen_server:reply(From, Reply) || From <- lists:reverse(Waiters)],
+    State#state{waiters = []}.
+
+addr_maps(Addrs) ->
+    [#{ip => Ip, port => Port} || {Ip, Port} <- Addrs].
+
+cancel_timer(undefined) ->
+    ok;
+cancel_timer(TRef) ->
+    _ = erlang:cancel_timer(TRef),
+    ok.

@@ -1,0 +1,263 @@
+%% @doc Reads and validates the `partisan' application environment and
+%% turns it into the C-node's command line.
+%%
+%% Keys (with defaults):
+%% <ul>
+%% <li>`listen_ip' (`{127,0,0,1}'): address the C-node's peer listener binds.</li>
+%% <li>`listen_port' (`0'): peer listener port, 0 picks a free one.</li>
+%% <li>`advertise_ip' (`undefined'): address put in the node spec.</li>
+%% <li>`topology' (`full_mesh'): the only topology for now.</li>
+%% <li>`channels' (`#{}'): `#{Name => #{parallelism => N, monotonic => Bool}}'
+%%     or a list of channel names. The default channel `undefined' always
+%%     exists.</li>
+%% <li>`parallelism' (`1'): parallelism of channels that do not give one.</li>
+%% <li>`gossip_interval' (`1000'): membership gossip period, ms.</li>
+%% <li>`gossip_fanout' (`3'): peers gossiped to per period.</li>
+%% <li>`max_message_size' (`134217728'): largest encoded message, bytes.</li>
+%% <li>`cookie' (`erlang'): source of the cluster secret shared by the
+%%     C-nodes: `erlang' (this node's cookie), `{file, Path}' (first line
+%%     of the file) or a binary, string or atom literal.</li>
+%% <li>`cnode_log_level' (`info'): debug, info, notice, warning or error.</li>
+%% <li>`ready_timeout' (`10000'): ms to wait for the C-node to be ready.</li>
+%% </ul>
+%%
+%% Bad values give `{error, {bad_config, {Key, Value}}}'.
+-module(partisan_config).
+
+-export([load/0,
+         channels/1,
+         cnode_args/3,
+         secrets_input/2,
+         redact/1]).
+
+-export_type([config/0, channels/0, channel_opts/0]).
+
+-type channel_opts() :: #{parallelism := pos_integer(),
+                          monotonic := boolean()}.
+-type channels() :: #{atom() => channel_opts()}.
+-type log_level() :: debug | info | notice | warning | error.
+-type config() :: #{listen_ip := inet:ip_address(),
+                    listen_port := inet:port_number(),
+                    advertise_ip := inet:ip_address() | undefined,
+                    topology := full_mesh,
+                    channels := channels(),
+                    explicit_channels := [atom()],
+                    parallelism := pos_integer(),
+                    gossip_interval := pos_integer(),
+                    gossip_fanout := pos_integer(),
+                    max_message_size := pos_integer(),
+                    cluster_secret := binary(),
+                    cnode_log_level := log_level(),
+                    ready_timeout := pos_integer()}.
+
+-define(APP, partisan).
+-define(DEFAULT_CHANNEL, undefined).
+-define(MAX_PARALLELISM, 256).
+
+%% @doc Reads the application environment and validates it. The cluster
+%% secret is resolved too (this needs a distributed node when `cookie' is
+%% `erlang').
+-spec load() -> {ok, config()} | {error, not_distributed | {bad_config, {atom(), term()}}}.
+load() ->
+    try
+        Parallelism = env(parallelism, 1, fun pos_int_max/1),
+        {Channels, Explicit} = get_channels(Parallelism),
+        Config = #{listen_ip => env(listen_ip, {127, 0, 0, 1}, fun ip/1),
+                   listen_port => env(listen_port, 0, fun port/1),
+                   advertise_ip => env(advertise_ip, undefined, fun optional_ip/1),
+                   topology => env(topology, full_mesh, fun topology/1),
+                   channels => Channels,
+                   explicit_channels => Explicit,
+                   parallelism => Parallelism,
+                   gossip_interval => env(gossip_interval, 1000, fun pos_int/1),
+                   gossip_fanout => env(gossip_fanout, 3, fun pos_int/1),
+                   max_message_size => env(max_message_size, 134217728, fun pos_int/1),
+                   cnode_log_level => env(cnode_log_level, info, fun log_level/1),
+                   ready_timeout => env(ready_timeout, 10000, fun pos_int/1)},
+        case cluster_secret(application:get_env(?APP, cookie, erlang)) of
+            {ok, Secret} -> {ok, Config#{cluster_secret => Secret}};
+            {error, _} = Error -> Error
+        end
+    catch
+        throw:{bad_config, _} = Bad -> {error, Bad}
+    end.
+
+%% @doc The validated channel map of a configuration (always holds the
+%% default channel `undefined').
+-spec channels(config()) -> channels().
+channels(#{channels := Channels}) ->
+    Channels.
+
+%% @doc The C-node's command line arguments (nothing secret in them).
+-spec cnode_args(config(), BeamNode :: node(), CNodeName :: node()) -> [string()].
+cnode_args(Config, BeamNode, CNodeName) ->
+    #{listen_ip := ListenIp, listen_port := ListenPort, advertise_ip := AdvIp,
+      topology := Topology, channels := Channels, explicit_channels := Explicit,
+      parallelism := Parallelism, gossip_interval := Gossip,
+      gossip_fanout := Fanout, max_message_size := MaxSize,
+      cnode_log_level := LogLevel} = Config,
+    ChannelArgs = lists:append([["--channel", channel_arg(Name, maps:get(Name, Channels))]
+                                || Name <- lists:sort(Explicit)]),
+    AdvArgs = case AdvIp of
+                  undefined -> [];
+                  _ -> ["--advertise-ip", inet:ntoa(AdvIp)]
+              end,
+    ["--beam-node", atom_to_list(BeamNode),
+     "--cnode-name", atom_to_list(CNodeName),
+     "--listen-ip", inet:ntoa(ListenIp),
+     "--listen-port", integer_to_list(ListenPort)]
+        ++ AdvArgs ++
+    ["--topology", atom_to_list(Topology)]
+        ++ ChannelArgs ++
+    ["--parallelism", integer_to_list(Parallelism),
+     "--gossip-interval-ms", integer_to_list(Gossip),
+     "--gossip-fanout", integer_to_list(Fanout),
+     "--max-message-bytes", integer_to_list(MaxSize),
+     "--log-level", atom_to_list(LogLevel)].
+
+%% @doc What the shim writes on the C-node's stdin right after opening the
+%% port: the BEAM cookie and the cluster secret, then `end'.
+-spec secrets_input(BeamCookie :: atom(), config()) -> iodata().
+secrets_input(BeamCookie, #{cluster_secret := Secret}) ->
+    ["beam-cookie=", atom_to_binary(BeamCookie, utf8), "\n",
+     "cluster-secret=", Secret, "\n",
+     "end\n"].
+
+%% @doc The configuration without its secret, safe to log or keep in a
+%% process state.
+-spec redact(config()) -> config().
+redact(Config) ->
+    Config#{cluster_secret => <<"<redacted>">>}.
+
+%%====================================================================
+%% Internal
+%%====================================================================
+
+env(Key, Default, Validate) ->
+    Value = application:get_env(?APP, Key, Default),
+    case Validate(Value) of
+        {ok, Valid} -> Valid;
+        error -> throw({bad_config, {Key, Value}})
+    end.
+
+pos_int(N) when is_integer(N), N > 0 -> {ok, N};
+pos_int(_) -> error.
+
+pos_int_max(N) when is_integer(N), N > 0, N =< ?MAX_PARALLELISM -> {ok, N};
+pos_int_max(_) -> error.
+
+port(N) when is_integer(N), N >= 0, N =< 65535 -> {ok, N};
+port(_) -> error.
+
+ip(Ip) when is_tuple(Ip) ->
+    case inet:ntoa(Ip) of
+        {error, _} -> error;
+        _ -> {ok, Ip}
+    end;
+ip(Ip) when is_list(Ip) ->
+    case catch inet:parse_strict_address(Ip) of
+        {ok, Addr} -> {ok, Addr};
+        _ -> error
+    end;
+ip(Ip) when is_binary(Ip) ->
+    ip(binary_to_list(Ip));
+ip(_) ->
+    error.
+
+optional_ip(undefined) -> {ok, undefined};
+optional_ip(Ip) -> ip(Ip).
+
+topology(full_mesh) -> {ok, full_mesh};
+topology(_) -> error.
+
+log_level(L) when L =:= debug; L =:= info; L =:= notice; L =:= warning; L =:= error ->
+    {ok, L};
+log_level(_) ->
+    error.
+
+get_channels(Parallelism) ->
+    Value = application:get_env(?APP, channels, #{}),
+    Bad = fun() -> throw({bad_config, {channels, Value}}) end,
+    Pairs = if
+                is_map(Value) ->
+                    maps:to_list(Value);
+                is_list(Value) ->
+                    [if is_atom(Name) -> {Name, #{}}; true -> Bad() end
+                     || Name <- Value];
+                true ->
+                    Bad()
+            end,
+    Channels0 = [{Name, channel_opts(Name, Opts, Parallelism, Bad)}
+                 || {Name, Opts} <- Pairs],
+    Explicit = lists:usort([Name || {Name, _} <- Channels0]),
+    length(Explicit) =:= length(Channels0) orelse Bad(),
+    Default = #{parallelism => Parallelism, monotonic => false},
+    Channels = maps:merge(#{?DEFAULT_CHANNEL => Default}, maps:from_list(Channels0)),
+    {Channels, Explicit}.
+
+channel_opts(Name, Opts, Parallelism, Bad) when is_atom(Name), is_map(Opts) ->
+    valid_channel_name(Name) orelse Bad(),
+    [Bad() || K <- maps:keys(Opts), not lists:member(K, [parallelism, monotonic])],
+    P = maps:get(parallelism, Opts, Parallelism),
+    M = maps:get(monotonic, Opts, false),
+    is_integer(P) andalso P > 0 andalso P =< ?MAX_PARALLELISM orelse Bad(),
+    is_boolean(M) orelse Bad(),
+    #{parallelism => P, monotonic => M};
+channel_opts(Name, Opts, Parallelism, Bad) when is_atom(Name), is_list(Opts) ->
+    try maps:from_list(Opts) of
+        Map -> channel_opts(Name, Map, Parallelism, Bad)
+    catch
+        error:_ -> Bad()
+    end;
+channel_opts(_, _, _, Bad) ->
+    Bad().
+
+%% Channel names go on the command line as NAME[:P[:monotonic]].
+valid_channel_name(Name) ->
+    Str = atom_to_list(Name),
+    Str =/= [] andalso
+        lists:all(fun(C) -> C > $\s andalso C =/= $: andalso C =/= 127 end, Str).
+
+channel_arg(Name, #{parallelism := P, monotonic := M}) ->
+    atom_to_list(Name) ++ ":" ++ integer_to_list(P) ++
+        case M of
+            true -> ":monotonic";
+            false -> ""
+        end.
+
+cluster_secret(erlang) ->
+    case erlang:get_cookie() of
+        nocookie -> {error, not_distributed};
+        Cookie -> check_secret(atom_to_binary(Cookie, utf8))
+    end;
+cluster_secret({file, Path} = Source) ->
+    case file:read_file(Path) of
+        {ok, Data} ->
+            [Line | _] = binary:split(Data, [<<"\n">>, <<"\r">>]),
+            check_secret(Line);
+        {error, Reason} ->
+            {error, {bad_config, {cookie, {Source, Reason}}}}
+    end;
+cluster_secret(Secret) when is_binary(Secret) ->
+    check_secret(Secret);
+cluster_secret(Secret) when is_atom(Secret) ->
+    check_secret(atom_to_binary(Secret, utf8));
+cluster_secret(Secret) when is_list(Secret) ->
+    try unicode:characters_to_binary(Secret) of
+        Bin when is_binary(Bin) -> check_secret(Bin);
+        _ -> {error, {bad_config, {cookie, not_a_string}}}
+    catch
+        error:_ -> {error, {bad_config, {cookie, not_a_string}}}
+    end;
+cluster_secret(Other) ->
+    {error, {bad_config, {cookie, Other}}}.
+
+%% The secret is written as one line on the C-node's stdin; never put the
+%% secret itself in an error.
+check_secret(<<>>) ->
+    {error, {bad_config, {cookie, empty}}};
+check_secret(Secret) ->
+    case binary:match(Secret, [<<"\n">>, <<"\r">>, <<0>>]) of
+        nomatch -> {ok, Secret};
+        _ -> {error, {bad_config, {cookie, bad_character}}}
+    end.

@@ -1,0 +1,87 @@
+%% @doc The membership and messaging calls of the original Partisan
+%% library's `partisan_peer_service', for code written against it. Every
+%% function delegates to {@link partisan}.
+-module(partisan_peer_service).
+
+-export([join/1,
+         leave/0,
+         leave/1,
+         members/0,
+         member/1,
+         node_spec/0,
+         forward_message/3,
+         forward_message/4,
+         forward_message/5,
+         cast_message/3,
+         cast_message/4,
+         cast_message/5]).
+
+%% @doc Joins the cluster of the node described by `NodeSpec'.
+%% See {@link partisan:join/1}.
+-spec join(partisan:node_spec() | {node(), inet:ip_address() | string(), inet:port_number()}) ->
+          ok | {error, term()}.
+join(NodeSpec) ->
+    partisan:join(NodeSpec).
+
+%% @doc This node leaves the cluster. See {@link partisan:leave/0}.
+-spec leave() -> ok | {error, term()}.
+leave() ->
+    partisan:leave().
+
+%% @doc Removes a node from the cluster. See {@link partisan:leave/1}.
+-spec leave(node() | partisan:node_spec()) -> ok | {error, term()}.
+leave(NodeOrSpec) ->
+    partisan:leave(NodeOrSpec).
+
+%% @doc The members of the cluster, sorted, including this node.
+-spec members() -> {ok, [node()]}.
+members() ->
+    {ok, partisan:members()}.
+
+%% @doc Whether `Node' is a member of the cluster.
+-spec member(node()) -> boolean().
+member(Node) ->
+    partisan:member(Node).
+
+%% @doc This node's spec. See {@link partisan:node_spec/0}.
+-spec node_spec() -> partisan:node_spec() | {error, not_running}.
+node_spec() ->
+    partisan:node_spec().
+
+%% @doc See {@link partisan:forward_message/3}.
+-spec forward_message(node(), partisan:server_ref(), term()) ->
+          ok | {error, partisan:forward_error()}.
+forward_message(Node, ServerRef, Msg) ->
+    partisan:forward_message(Node, ServerRef, Msg).
+
+%% @doc See {@link partisan:forward_message/4}.
+-spec forward_message(node(), partisan:server_ref(), term(), partisan:forward_opts()) ->
+          ok | {error, partisan:forward_error()}.
+forward_message(Node, ServerRef, Msg, Opts) ->
+    partisan:forward_message(Node, ServerRef, Msg, Opts).
+
+%% @doc See {@link partisan:forward_message/5}.
+-spec forward_message(node(), partisan:channel(), partisan:server_ref(), term(),
+                      partisan:forward_opts()) ->
+          ok | {error, partisan:forward_error()}.
+forward_message(Node, Channel, ServerRef, Msg, Opts) ->
+    partisan:forward_message(Node, Channel, ServerRef, Msg, Opts).
+
+%% @doc See {@link partisan:cast_message/3}.
+-spec cast_message(node(), partisan:server_ref(), term()) ->
+          ok | {error, partisan:forward_error()}.
+cast_message(Node, ServerRef, Msg) ->
+    partisan:cast_message(Node, ServerRef, Msg).
+
+%% @doc See {@link partisan:cast_message/4}.
+-spec cast_message(node(), partisan:server_ref(), term(), partisan:forward_opts()) ->
+          ok | {error, partisan:forward_error()}.
+cast_message(Node, ServerRef, Msg, Opts) ->
+    partisan:cast_message(Node, ServerRef, Msg, Opts).
+
+%% @doc See {@link partisan:cast_message/5}.
+-spec cast_message(node(), partisan:channel(), partisan:server_ref(), term(),
+                   partisan:forward_opts()) ->
+          ok | {error, partisan:forward_error()}.
+cast_message(Node, Channel, ServerRef, Msg, Opts) ->
+    partisan:cast_message(Node, Channel, ServerRef, Msg, Opts).

@@ -1,0 +1,23 @@
+%% @private
+%% @doc Top supervisor of `partisan': owns the `partisan_cnode' server,
+%% which owns the C-node OS process.
+-module(partisan_sup).
+-behaviour(supervisor).
+
+-export([start_link/0]).
+-export([init/1]).
+
+-spec start_link() -> {ok, pid()} | ignore | {error, term()}.
+start_link() ->
+    supervisor:start_link({local, ?MODULE}, ?MODULE, []).
+
+-spec init([]) -> {ok, {supervisor:sup_flags(), [supervisor:child_spec()]}}.
+init([]) ->
+    SupFlags = #{strategy => one_for_one, intensity => 5, period => 60},
+    CNode = #{id => partisan_cnode,
+              start => {partisan_cnode, start_link, []},
+              restart => permanent,
+              shutdown => 5000,
+              type => worker,
+              modules => [partisan_cnode]},
+    {ok, {SupFlags, [CNode]}}.

@@ -1,0 +1,99 @@
+// The connection to this C-node's own BEAM. ei does the distribution
+// handshake (ei_xconnect to 127.0.0.1); after that the socket is driven by
+// Asio and the distribution packets are framed here, so many messages are
+// read per wake-up and many are written per write. Message payloads keep
+// their external-term bytes: they are never decoded.
+#pragma once
+
+#include "partisan/context.hpp"
+#include "partisan/etf.hpp"
+#include "partisan/wire.hpp"
+
+#include <ei.h>
+
+#include <functional>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+namespace partisan {
+
+// Byte span inside a received packet; valid only during the callback.
+struct Bytes {
+    const uint8_t* data = nullptr;
+    size_t size = 0;
+};
+
+// `{'$fwd', Node, Channel, Key, ServerRef, Msg}` from the shim.
+struct ForwardRequest {
+    std::string_view node;
+    std::string_view channel;
+    uint64_t key = 0;
+    Bytes server_ref;  // a pid or an atom, external format without version
+    Bytes message;     // external format without version
+};
+
+class BeamEvents {
+public:
+    virtual ~BeamEvents() = default;
+    virtual void on_forward(const ForwardRequest& req) = 0;
+    // `{'$call', From, Ref, Request}`; the reader stands at Request.
+    virtual void on_call(Bytes from_pid, Bytes ref, etf::Reader& request) = 0;
+    // After each batch of packets; false pauses reading until resume_reading().
+    virtual bool on_beam_batch_end() = 0;
+    virtual void on_beam_closed(const std::string& why) = 0;
+};
+
+class BeamLink : public std::enable_shared_from_this<BeamLink> {
+public:
+    // Connects to the BEAM (blocking; start-up only). Throws on failure.
+    static std::shared_ptr<BeamLink> connect(Context& ctx);
+
+    void start(BeamEvents* events);
+    void close();
+
+    // Delivers `message` to `server_ref` (pid or registered name) on the BEAM.
+    void deliver(Bytes server_ref, Bytes message);
+    // Sends an ei-encoded term (with version byte) to a registered name / a pid.
+    void send_to_name(std::string_view name, const ei_x_buff& term);
+    void send_to_pid(Bytes pid, const ei_x_buff& term);
+    // Starts a write of everything queued, unless one is under way.
+    void flush();
+
+    // Backpressure towards the peers: too much queued for the BEAM.
+    bool congested() const { return queued_bytes() > high_water; }
+    void when_drained(std::function<void()> fn) { drain_waiters_.push_back(std::move(fn)); }
+    void resume_reading();
+    size_t queued_bytes() const { return pending_.size() + inflight_.size(); }
+
+    const std::string& node_name() const { return ctx_.config.cnode_name; }
+
+    BeamLink(Context& ctx, int fd, std::vector<uint8_t> self_pid);
+
+    static constexpr size_t high_water = 32u << 20;
+
+private:
+    void read();
+    void process();
+    void handle_packet(const uint8_t* p, uint32_t len);
+    void handle_message(etf::Reader& r);
+    void begin_packet(size_t& at);
+    void end_packet(size_t at);
+    void schedule_tick();
+    void fail(const std::string& why);
+
+    Context& ctx_;
+    asio::ip::tcp::socket sock_;
+    asio::steady_timer tick_timer_;
+    std::vector<uint8_t> self_pid_;  // our pid, external format without version
+    BeamEvents* events_ = nullptr;
+    FrameBuffer rbuf_;
+    ByteBuffer pending_, inflight_;
+    bool writing_ = false;
+    bool reading_ = false;
+    bool paused_ = false;
+    bool closed_ = false;
+    std::vector<std::function<void()>> drain_waiters_;
+};
+
+}  // namespace partisan

@@ -1,0 +1,92 @@
+// The cluster as this C-node sees it: membership, the connections to every
+// peer (full mesh: one dialer per channel and index to every alive member),
+// the listener for connections from peers, and the routing of messages
+// between the BEAM link and those connections. Everything runs on the one
+// event-loop thread, so nothing here takes a lock.
+#pragma once
+
+#include "partisan/beam_link.hpp"
+#include "partisan/membership.hpp"
+#include "partisan/peer_connection.hpp"
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace partisan {
+
+// Peer frame types after the handshake (docs/PROTOCOL.md).
+enum FrameType : uint8_t { frame_message = 1, frame_gossip = 2 };
+
+// Appends a message frame: [len][type][u16 ref length][ref][payload].
+void append_message_frame(ByteBuffer& out, Bytes server_ref, Bytes payload);
+
+class Cluster : public BeamEvents, public PeerEvents {
+public:
+    // Binds the peer listener; throws when it cannot.
+    explicit Cluster(Context& ctx);
+    ~Cluster() override;
+
+    void attach(std::shared_ptr<BeamLink> beam) { beam_ = std::move(beam); }
+    // Starts accepting and gossiping, and tells the shim we are ready.
+    void start();
+    void shutdown();
+
+    std::vector<Address> advertised_addresses() const;
+
+    // BeamEvents
+    void on_forward(const ForwardRequest& req) override;
+    void on_call(Bytes from_pid, Bytes ref, etf::Reader& request) override;
+    bool on_beam_batch_end() override;
+    void on_beam_closed(const std::string& why) override;
+
+    // PeerEvents
+    bool known_link(const handshake::LinkId& link) override;
+    void on_established(PeerConnection& conn) override;
+    void on_closed(PeerConnection& conn, const std::string& why) override;
+    bool on_frame(PeerConnection& conn, const uint8_t* body, uint32_t len) override;
+    bool on_read_batch_end(PeerConnection& conn) override;
+    void on_write_done(PeerConnection& conn) override;
+
+    // A dialer connection's queue beyond this pauses reading from the BEAM.
+    static constexpr size_t high_water = 16u << 20;
+
+private:
+    struct Peer {
+        std::vector<std::shared_ptr<PeerConnection>> links;  // by channel offset + index
+        bool up = false;  // the control link (default channel, index 0) is established
+    };
+
+    void accept();
+    int channel_index(std::string_view name) const;
+    void reconcile();
+    void update_members();
+    void send_gossip(PeerConnection& conn);
+    void gossip_to_all();
+    void schedule_gossip();
+    void leave_cluster();
+    void reply(Bytes from_pid, Bytes ref, const std::function<void(ei_x_buff&)>& encode);
+    bool handle_message_frame(const uint8_t* body, uint32_t len);
+    bool handle_gossip_frame(const uint8_t* body, uint32_t len);
+    void schedule_flush(PeerConnection& conn);
+    void note_drained(PeerConnection& conn);
+
+    Context& ctx_;
+    asio::ip::tcp::acceptor acceptor_;
+    asio::steady_timer gossip_timer_;
+    std::shared_ptr<BeamLink> beam_;
+    Membership membership_;
+    std::vector<size_t> channel_offset_;  // first link index of each channel
+    size_t links_per_peer_ = 0;
+    std::map<std::string, Peer, std::less<>> peers_;
+    std::set<std::shared_ptr<PeerConnection>> inbound_;
+    std::vector<std::shared_ptr<PeerConnection>> to_flush_;
+    size_t congested_links_ = 0;
+    std::vector<std::string> members_;  // last list sent to the shim
+    uint64_t dropped_ = 0;
+    bool stopped_ = false;
+};
+
+}  // namespace partisan

@@ -1,0 +1,60 @@
+// Start-up configuration of the C-node: command-line options plus the secrets
+// read from stdin (never from argv, which `ps` shows to everyone).
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace partisan {
+
+struct ChannelConfig {
+    std::string name;
+    unsigned parallelism = 1;
+    bool monotonic = false;
+};
+
+enum class LogLevel { debug = 0, info, notice, warning, error };
+
+struct Config {
+    std::string beam_node;   // e.g. a@vm
+    std::string cnode_name;  // e.g. partisan_a_123@vm
+    std::string listen_ip = "127.0.0.1";
+    uint16_t listen_port = 0;
+    std::string advertise_ip;  // empty: the listen ip
+    std::string topology = "full_mesh";
+    std::vector<ChannelConfig> channels;  // channels[0] is always "undefined"
+    unsigned gossip_interval_ms = 1000;
+    unsigned gossip_fanout = 3;
+    uint32_t max_message_bytes = 128u * 1024 * 1024;
+    unsigned connect_timeout_ms = 5000;
+    unsigned handshake_timeout_ms = 5000;
+    LogLevel log_level = LogLevel::info;
+    // Secrets, from stdin.
+    std::string beam_cookie;
+    std::string cluster_secret;
+};
+
+// Outcome of parsing the command line: a config, or a message to print
+// (help text, or an error) and an exit code.
+struct ParseResult {
+    std::optional<Config> config;
+    std::string message;
+    int exit_code = 0;
+};
+
+ParseResult parse_command_line(int argc, const char* const argv[]);
+
+// Reads `key=value` lines up to a line `end` (or EOF); fills the secrets.
+// Returns an error message, empty on success.
+std::string read_secrets(std::istream& in, Config& config);
+
+// "name[:parallelism[:monotonic]]"; nullopt when malformed.
+std::optional<ChannelConfig> parse_channel(const std::string& spec, unsigned default_parallelism);
+
+std::optional<LogLevel> parse_log_level(const std::string& s);
+const char* log_level_name(LogLevel level);
+
+}  // namespace partisan

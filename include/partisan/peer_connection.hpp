@@ -1,0 +1,106 @@
+// One TCP connection between two C-nodes. A dialer connection belongs to one
+// (peer, channel, index) slot and lives as long as the slot: it reconnects by
+// itself with exponential back-off and keeps its queue meanwhile. An acceptor
+// connection lives as long as its socket. Connections are one-way for data:
+// each node sends on the connections it dialed and receives on the ones it
+// accepted (docs/PROTOCOL.md).
+#pragma once
+
+#include "partisan/context.hpp"
+#include "partisan/handshake.hpp"
+#include "partisan/membership.hpp"
+#include "partisan/wire.hpp"
+
+#include <chrono>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace partisan {
+
+class PeerConnection;
+
+class PeerEvents {
+public:
+    virtual ~PeerEvents() = default;
+    virtual bool known_link(const handshake::LinkId& link) = 0;
+    virtual void on_established(PeerConnection& conn) = 0;
+    virtual void on_closed(PeerConnection& conn, const std::string& why) = 0;
+    // An authenticated frame; false means malformed (the connection closes).
+    virtual bool on_frame(PeerConnection& conn, const uint8_t* body, uint32_t len) = 0;
+    // After each batch of frames; false pauses reading until resume_reading().
+    virtual bool on_read_batch_end(PeerConnection& conn) = 0;
+    virtual void on_write_done(PeerConnection& conn) = 0;
+};
+
+class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
+public:
+    enum class Role { dialer, acceptor };
+    enum class State { idle, connecting, handshaking, established, closed };
+
+    static std::shared_ptr<PeerConnection> make_dialer(Context& ctx, PeerEvents& events, std::string peer,
+                                                       handshake::LinkId link, std::vector<Address> addrs);
+    static std::shared_ptr<PeerConnection> make_acceptor(Context& ctx, PeerEvents& events,
+                                                         asio::ip::tcp::socket sock);
+
+    void start();
+    void set_addresses(std::vector<Address> addrs) { addrs_ = std::move(addrs); }
+    // Stops for good: at once, or once everything queued has been written.
+    void close();
+    void close_after_flush();
+
+    // Outgoing frames are appended here, then flush() starts a write.
+    ByteBuffer& queue() { return pending_; }
+    void flush();
+    size_t queued_bytes() const { return pending_.size() + inflight_.size(); }
+    void resume_reading();
+
+    Role role() const { return role_; }
+    State state() const { return state_; }
+    bool established() const { return state_ == State::established; }
+    const std::string& peer() const { return peer_; }
+    const handshake::LinkId& link() const { return link_; }
+    std::string describe() const;
+
+    // Set by the owner: this connection is on its list of ones to flush.
+    bool flush_scheduled = false;
+    bool over_high_water = false;
+
+    PeerConnection(Context& ctx, PeerEvents& events, Role role, asio::ip::tcp::socket sock);
+
+private:
+    void connect_attempt();
+    void try_address(size_t i);
+    void begin_handshake();
+    void send_handshake(ByteBuffer frame);
+    void read();
+    void process();
+    void fail(const std::string& why);
+    void schedule_reconnect();
+    void arm_deadline(std::chrono::milliseconds d);
+
+    Context& ctx_;
+    PeerEvents& events_;
+    Role role_;
+    State state_ = State::idle;
+    asio::ip::tcp::socket sock_;
+    asio::steady_timer timer_;
+    std::string peer_;
+    std::string remote_;  // address of an accepted socket, for logs
+    handshake::LinkId link_;
+    std::vector<Address> addrs_;
+    std::unique_ptr<handshake::Dialer> dialer_;
+    std::unique_ptr<handshake::Acceptor> acceptor_;
+    FrameBuffer rbuf_;
+    ByteBuffer pending_, inflight_, hs_out_;
+    bool writing_ = false;
+    bool reading_ = false;
+    bool paused_ = false;
+    bool stopping_ = false;  // close once the queue is written
+    uint64_t generation_ = 0;  // bumps per attempt; stale completions check it
+    std::chrono::milliseconds backoff_{100};
+    std::minstd_rand rng_;  // back-off jitter
+};
+
+}  // namespace partisan

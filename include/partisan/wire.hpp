@@ -1,0 +1,106 @@
+// Byte buffers and length-prefixed framing, shared by the BEAM link (Erlang
+// distribution packets) and the peer links (our own frames, docs/PROTOCOL.md).
+// Both put a 4-byte big-endian length before each packet.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string_view>
+
+namespace partisan {
+
+// A growable byte array that never zero-fills (payloads can be 64 MiB) and
+// keeps its capacity across clear(), so steady-state appends do not allocate.
+class ByteBuffer {
+public:
+    ByteBuffer() = default;
+    ByteBuffer(ByteBuffer&&) noexcept = default;
+    ByteBuffer& operator=(ByteBuffer&&) noexcept = default;
+
+    uint8_t* data() { return data_.get(); }
+    const uint8_t* data() const { return data_.get(); }
+    size_t size() const { return size_; }
+    size_t capacity() const { return capacity_; }
+    bool empty() const { return size_ == 0; }
+    void clear() { size_ = 0; }
+
+    // Returns n writable bytes at the end (uninitialised) and counts them.
+    uint8_t* extend(size_t n) {
+        reserve(size_ + n);
+        uint8_t* p = data_.get() + size_;
+        size_ += n;
+        return p;
+    }
+    void append(const void* p, size_t n) {
+        if (n) std::memcpy(extend(n), p, n);
+    }
+    void append(std::string_view s) { append(s.data(), s.size()); }
+    void put_u8(uint8_t v) { *extend(1) = v; }
+    void put_u16(uint16_t v) {
+        uint8_t* p = extend(2);
+        p[0] = static_cast<uint8_t>(v >> 8);
+        p[1] = static_cast<uint8_t>(v);
+    }
+    void put_u32(uint32_t v) { store_u32(extend(4), v); }
+    void put_u64(uint64_t v) {
+        put_u32(static_cast<uint32_t>(v >> 32));
+        put_u32(static_cast<uint32_t>(v));
+    }
+    void reserve(size_t n);
+    // Drops the storage when it grew past `limit` (after one huge message).
+    void release_if_above(size_t limit) {
+        if (capacity_ > limit && size_ == 0) {
+            data_.reset();
+            capacity_ = 0;
+        }
+    }
+
+    static void store_u32(uint8_t* p, uint32_t v) {
+        p[0] = static_cast<uint8_t>(v >> 24);
+        p[1] = static_cast<uint8_t>(v >> 16);
+        p[2] = static_cast<uint8_t>(v >> 8);
+        p[3] = static_cast<uint8_t>(v);
+    }
+
+private:
+    std::unique_ptr<uint8_t[]> data_;
+    size_t size_ = 0;
+    size_t capacity_ = 0;
+};
+
+inline uint32_t load_u32(const uint8_t* p) {
+    return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
+}
+inline uint16_t load_u16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
+
+// Receive side: socket reads land here; complete length-prefixed packets are
+// handed out in place (no copy) until the next prepare().
+class FrameBuffer {
+public:
+    enum class Status { need_more, ready, too_large };
+
+    explicit FrameBuffer(size_t initial_capacity = 256 * 1024) : initial_(initial_capacity) {}
+
+    // Free space to read into, at least `min_free` bytes (compacts or grows).
+    uint8_t* prepare(size_t& free_bytes);
+    void commit(size_t n) { end_ += n; }
+
+    // The next complete packet (its body after the 4-byte length), or why not.
+    // A zero-length packet (an Erlang tick) is `ready` with len 0.
+    Status next(uint32_t max_len, const uint8_t*& body, uint32_t& len);
+
+    size_t buffered() const { return end_ - start_; }
+
+private:
+    void make_room(size_t want_total);
+
+    size_t initial_;
+    ByteBuffer buf_;
+    size_t start_ = 0;
+    size_t end_ = 0;
+    size_t wanted_ = 0;  // bytes the current partial packet needs in all
+};
+
+}  // namespace partisan

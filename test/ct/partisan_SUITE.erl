@@ -1,0 +1,532 @@
+%% End-to-end tests of partisan: BEAM peers (OTP `peer', connection
+%% standard_io, so no Distributed Erlang between them or with this node),
+%% each running the partisan application and its C-node.
+%%
+%% Run from the top of the repository:
+%%   ERL_EPMD_PORT=43791 ERL_EPMD_ADDRESS=127.0.0.1 rebar3 ct --dir test/ct
+-module(partisan_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+
+-export([all/0, suite/0,
+         init_per_suite/1, end_per_suite/1,
+         init_per_testcase/2, end_per_testcase/2]).
+
+-export([membership/1,
+         forwarding/1,
+         fidelity_and_order/1,
+         errors/1,
+         leave/1,
+         wrong_cookie/1,
+         malformed_frames/1,
+         kill_node/1,
+         application_stop/1]).
+
+-define(WAIT, 15000).          % bound of every wait loop, ms
+-define(CALL_TIMEOUT, 30000).  % peer:call timeout, ms
+-define(CHANNELS, #{bulk => #{parallelism => 2},
+                    ordered => #{parallelism => 1, monotonic => true}}).
+
+all() ->
+    [membership,
+     forwarding,
+     fidelity_and_order,
+     errors,
+     leave,
+     wrong_cookie,
+     malformed_frames,
+     kill_node,
+     application_stop].
+
+suite() ->
+    [{timetrap, {minutes, 3}}].
+
+%%--------------------------------------------------------------------
+%% Setup
+%%--------------------------------------------------------------------
+
+init_per_suite(Config) ->
+    {ok, _} = application:ensure_all_started(crypto),
+    _ = application:load(partisan),
+    PrivDir = code:priv_dir(partisan),
+    CNode = filename:join(PrivDir, "partisan_cnode"),
+    case filelib:is_regular(CNode) of
+        false ->
+            {fail, lists:flatten(io_lib:format("no C-node binary at ~ts: run `make cnode`",
+                                               [CNode]))};
+        true ->
+            ct:log("C-node binary: ~ts~nERL_EPMD_PORT=~p ERL_EPMD_ADDRESS=~p",
+                   [CNode, os:getenv("ERL_EPMD_PORT"), os:getenv("ERL_EPMD_ADDRESS")]),
+            Ebins = lists:usort([filename:dirname(code:which(M))
+                                 || M <- [partisan, partisan_test_server, ?MODULE]]),
+            Home = filename:join(?config(priv_dir, Config), "home"),
+            ok = filelib:ensure_dir(filename:join(Home, "x")),
+            Cookie = "partisan_ct_" ++ integer_to_list(erlang:unique_integer([positive]))
+                ++ "_" ++ os:getpid(),
+            [{ebins, Ebins}, {home, Home}, {cookie, Cookie} | Config]
+    end.
+
+end_per_suite(_Config) ->
+    ok.
+
+%% Nodes each test case starts (partisan running, cluster not formed),
+%% with the partisan env to set on them.
+nodes_for(membership) -> [a, b, c];
+nodes_for(forwarding) -> [a, b, c];
+nodes_for(fidelity_and_order) -> [a, b];
+nodes_for(errors) -> [a, b];
+nodes_for(leave) -> [a, b, c];
+nodes_for(wrong_cookie) -> [a, b, {d, [{cookie, <<"not the cluster secret">>}]}];
+nodes_for(malformed_frames) -> [a, b];
+nodes_for(kill_node) -> [a, b, c];
+nodes_for(application_stop) -> [a, b].
+
+init_per_testcase(TestCase, Config) ->
+    Nodes = [start_node(N, Config) || N <- nodes_for(TestCase)],
+    [{nodes, Nodes} | Config].
+
+end_per_testcase(_TestCase, Config) ->
+    Nodes = ?config(nodes, Config),
+    [catch peer:stop(Peer) || #{peer := Peer} <- Nodes],
+    %% Every C-node must exit with its BEAM.
+    Leaked = [N || #{cnode_os_pid := Pid} = N <- Nodes,
+                   not wait_os_pid_gone(Pid, 10000)],
+    [os:cmd("kill -9 " ++ integer_to_list(Pid)) || #{cnode_os_pid := Pid} <- Leaked],
+    case Leaked of
+        [] -> ok;
+        _ -> {fail, {cnode_outlived_beam, [maps:get(name, N) || N <- Leaked]}}
+    end.
+
+%%--------------------------------------------------------------------
+%% Test cases
+%%--------------------------------------------------------------------
+
+%% b and c join a; everyone sees the same three members; the BEAMs are not
+%% connected to each other, only each to its own C-node.
+membership(Config) ->
+    [A, B, C] = Nodes = ?config(nodes, Config),
+    Names = names(Nodes),
+    Spec = call(A, partisan, node_spec, []),
+    #{name := NameA, listen_addrs := [#{ip := _, port := _} | _], channels := Chans} = Spec,
+    ?assertEqual(NameA, node_name(A)),
+    ?assertMatch(#{undefined := #{parallelism := 1, monotonic := false},
+                   bulk := #{parallelism := 2, monotonic := false},
+                   ordered := #{parallelism := 1, monotonic := true}}, Chans),
+    ?assertEqual([bulk, ordered, undefined], call(A, partisan, channels, [])),
+    ?assertEqual([node_name(A)], call(A, partisan, members, [])),
+    ?assertEqual(ok, call(B, partisan, join, [Spec])),
+    ?assertEqual(ok, call(C, partisan_peer_service, join, [Spec])),
+    wait_members(Nodes, Names),
+    [begin
+         ?assertEqual([], call(N, erlang, nodes, [])),
+         ?assertEqual([CNode], call(N, erlang, nodes, [hidden])),
+         ?assertEqual({ok, Names}, call(N, partisan_peer_service, members, [])),
+         [?assert(call(N, partisan, member, [M])) || M <- Names],
+         ?assertNot(call(N, partisan, member, ['nobody@nowhere']))
+     end || #{cnode := CNode} = N <- Nodes],
+    ok.
+
+%% forward_message/3,4,5 to a name and to a pid, replies back through
+%% partisan to a pid on the sender; cast_message reaches handle_cast.
+forwarding(Config) ->
+    [A, B, C] = Nodes = ?config(nodes, Config),
+    form_cluster(Nodes),
+    NB = node_name(B),
+    NC = node_name(C),
+    PidB = call(B, erlang, whereis, [partisan_test_server]),
+    ?assert(is_pid(PidB)),
+    Term = {hello, [1, 2, 3], #{x => y}},
+    Hows = [{fwd3, partisan_test_server},
+            {fwd3, PidB},
+            {fwd3, {partisan_test_server, NB}},
+            {fwd4, partisan_test_server, #{}},
+            {fwd4, PidB, [{channel, bulk}]},
+            {fwd4, partisan_test_server, #{channel => bulk, partition_key => 12345}},
+            {fwd4, partisan_test_server, #{channel => bulk, partition_key => {some, key}}},
+            {fwd4, PidB, #{channel => ordered, ack => false, transitive => false}},
+            {fwd5, undefined, partisan_test_server, #{}},
+            {fwd5, undefined, PidB, []},
+            {fwd5, bulk, {partisan_test_server, NB}, #{partition_key => -7}},
+            {ps3, partisan_test_server},
+            {ps4, PidB, #{}}],
+    [begin
+         ct:log("a -> b with ~p", [How]),
+         ?assertMatch({{ok, #{from := NB, same := true, digest_ok := true}}, _},
+                      {call(A, partisan_test_server, roundtrip, [NB, How, Term, 10000]), How})
+     end || How <- Hows],
+    %% Both directions, and the third node.
+    ?assertMatch({ok, #{from := NC, same := true}},
+                 call(B, partisan_test_server, roundtrip,
+                      [NC, {fwd3, partisan_test_server}, Term, 10000])),
+    ?assertMatch({ok, #{same := true}},
+                 call(C, partisan_test_server, roundtrip,
+                      [node_name(A), {fwd3, partisan_test_server}, Term, 10000])),
+    %% Local delivery.
+    ?assertMatch({ok, #{same := true}},
+                 call(A, partisan_test_server, roundtrip,
+                      [node_name(A), {fwd3, partisan_test_server}, Term, 10000])),
+    %% Casts reach the gen_server's handle_cast.
+    Pings = [begin
+                 R = call(A, partisan_test_server, cast_roundtrip, [NB, How, 10000]),
+                 ?assertMatch({{ok, NB, _}, _}, {R, How}),
+                 element(3, R)
+             end || How <- [cast3, cast4, cast5, ps_cast4]],
+    ?assertEqual(Pings, call(B, partisan_test_server, casts, [])),
+    ok.
+
+%% Binaries of 64 MiB, nested terms, pids, refs, funs arrive =:=; 10,000
+%% messages from one sender arrive in order.
+fidelity_and_order(Config) ->
+    [A, B] = Nodes = ?config(nodes, Config),
+    form_cluster(Nodes),
+    NB = node_name(B),
+    Terms = call(A, partisan_test_server, fidelity_terms, []),
+    [begin
+         ct:log("fidelity: ~p", [Name]),
+         ?assertMatch({{ok, #{from := NB, same := true, digest_ok := true}}, _},
+                      {call(A, partisan_test_server, roundtrip,
+                            [NB, {fwd3, partisan_test_server}, T, 10000]), Name})
+     end || {Name, T} <- Terms],
+    %% The 64 MiB binary is made on the sender (not sent over peer's stdio).
+    Big = call(A, erlang, apply,
+               [fun() ->
+                        Bin = rand:bytes(64 * 1024 * 1024),
+                        T0 = erlang:monotonic_time(millisecond),
+                        R = partisan_test_server:roundtrip(
+                              NB, {fwd3, partisan_test_server}, {big, Bin}, 60000),
+                        {R, erlang:monotonic_time(millisecond) - T0}
+                end, []], 90000),
+    ct:log("64 MiB round trip: ~p", [Big]),
+    ?assertMatch({{ok, #{from := NB, same := true, digest_ok := true}}, _}, Big),
+    %% Ordering.
+    N = 10000,
+    {ok, _} = call(B, partisan_test_server, start_seq_collector, []),
+    T0 = erlang:monotonic_time(millisecond),
+    ?assertEqual(ok, call(A, partisan_test_server, send_seq, [NB, N, #{}], 60000)),
+    wait_until("10000 sequence messages on b",
+               fun() -> call(B, partisan_test_server, seq_result, []) end,
+               fun(R) -> R =:= {N, ok} orelse element(2, R) =/= ok end, 30000),
+    ?assertEqual({N, ok}, call(B, partisan_test_server, seq_result, [])),
+    ct:log("~p ordered messages in ~p ms", [N, erlang:monotonic_time(millisecond) - T0]),
+    %% And on a monotonic channel with a fixed partition key.
+    {ok, _} = call(B, partisan_test_server, start_seq_collector, []),
+    ?assertEqual(ok, call(A, partisan_test_server, send_seq,
+                          [NB, 2000, #{channel => bulk, partition_key => 3}], 60000)),
+    wait_until("2000 sequence messages on channel bulk",
+               fun() -> call(B, partisan_test_server, seq_result, []) end,
+               fun(R) -> R =:= {2000, ok} orelse element(2, R) =/= ok end, 30000),
+    ?assertEqual({2000, ok}, call(B, partisan_test_server, seq_result, [])),
+    ok.
+
+errors(Config) ->
+    [A, B] = Nodes = ?config(nodes, Config),
+    form_cluster(Nodes),
+    NA = node_name(A),
+    NB = node_name(B),
+    Fwd = fun(Args) -> call(A, partisan, forward_message, Args) end,
+    ?assertMatch({error, {unknown_node, 'nobody@nowhere'}},
+                 Fwd(['nobody@nowhere', partisan_test_server, hi])),
+    ?assertMatch({error, {unknown_node, _}},
+                 Fwd(['nobody@nowhere', partisan_test_server, hi, #{}])),
+    ?assertMatch({error, {bad_option, _}},
+                 Fwd([NB, partisan_test_server, hi, #{bogus => 1}])),
+    ?assertMatch({error, {bad_option, _}},
+                 Fwd([NB, partisan_test_server, hi, [bogus]])),
+    ?assertMatch({error, {bad_option, _}},
+                 Fwd([NB, partisan_test_server, hi, not_opts])),
+    ?assertEqual({error, {unsupported_option, ack}},
+                 Fwd([NB, partisan_test_server, hi, #{ack => true}])),
+    ?assertEqual({error, {unsupported_option, transitive}},
+                 Fwd([NB, partisan_test_server, hi, [{transitive, true}]])),
+    ?assertEqual({error, {unknown_channel, nochan}},
+                 Fwd([NB, partisan_test_server, hi, #{channel => nochan}])),
+    ?assertEqual({error, {unknown_channel, nochan}},
+                 call(A, partisan, forward_message, [NB, nochan, partisan_test_server, hi, #{}])),
+    ?assertMatch({error, {bad_server_ref, _}},
+                 Fwd([NB, {partisan_test_server, NA}, hi])),
+    ?assertMatch({error, {bad_server_ref, _}},
+                 Fwd([NB, call(A, erlang, whereis, [partisan_test_server]), hi])),
+    ?assertMatch({error, {bad_server_ref, _}}, Fwd([NB, "string", hi])),
+    SpecA = call(A, partisan, node_spec, []),
+    ?assertEqual({error, self_join}, call(A, partisan, join, [SpecA])),
+    ?assertEqual({error, self_join}, call(A, partisan_peer_service, join, [SpecA])),
+    ?assertMatch({error, {bad_node_spec, _}}, call(A, partisan, join, [#{name => NB}])),
+    ?assertMatch({error, {bad_node_spec, _}}, call(A, partisan, join, [not_a_spec])),
+    %% Errors changed nothing.
+    wait_members(Nodes, names(Nodes)),
+    ?assertMatch({ok, #{same := true}},
+                 call(A, partisan_test_server, roundtrip,
+                      [NB, {fwd3, partisan_test_server}, ping, 10000])),
+    %% Configuration errors fail the start cleanly.
+    ok = call(B, application, stop, [partisan]),
+    ok = call(B, application, set_env, [partisan, topology, ring]),
+    {error, Reason1} = call(B, application, start, [partisan]),
+    ct:log("bad topology: ~p", [Reason1]),
+    ?assertMatch({{bad_config, {topology, ring}}, _}, Reason1),
+    ok = call(B, application, set_env, [partisan, topology, full_mesh]),
+    ok = call(B, application, set_env, [partisan, gossip_fanout, -1]),
+    ?assertMatch({error, {{bad_config, {gossip_fanout, -1}}, _}},
+                 call(B, application, start, [partisan])),
+    ok = call(B, application, unset_env, [partisan, gossip_fanout]),
+    ok = call(B, application, set_env, [partisan, channels, #{bulk => #{parallelism => 0}}]),
+    ?assertMatch({error, {{bad_config, {channels, _}}, _}},
+                 call(B, application, start, [partisan])),
+    ok = call(B, application, set_env, [partisan, channels, ?CHANNELS]),
+    ?assertEqual({error, not_running}, call(B, partisan, node_spec, [])),
+    ?assertEqual({error, not_running}, call(B, partisan, status, [])),
+    ?assertEqual({error, not_running}, call(B, partisan, forward_message, [NA, x, hi])),
+    ?assertEqual({error, not_running}, call(B, partisan, join, [SpecA])),
+    ?assertEqual([NB], call(B, partisan, members, [])),
+    %% Not distributed: this test node.
+    {error, Reason2} = application:ensure_all_started(partisan),
+    ct:log("not distributed: ~p", [Reason2]),
+    ?assertMatch({partisan, {not_distributed, _}}, Reason2),
+    ok.
+
+%% c leaves, rejoins; a removes b.
+leave(Config) ->
+    [A, B, C] = Nodes = ?config(nodes, Config),
+    form_cluster(Nodes),
+    [NA, NB, NC] = names(Nodes),
+    ?assertEqual(ok, call(C, partisan, leave, [])),
+    wait_members([A, B], [NA, NB]),
+    wait_members([C], [NC]),
+    ?assertMatch({error, {unknown_node, NC}},
+                 call(A, partisan, forward_message, [NC, partisan_test_server, hi])),
+    %% c joins again (through b this time).
+    ?assertEqual(ok, call(C, partisan, join, [call(B, partisan, node_spec, [])])),
+    wait_members(Nodes, [NA, NB, NC]),
+    ?assertMatch({ok, #{same := true}},
+                 call(C, partisan_test_server, roundtrip,
+                      [NA, {fwd3, partisan_test_server}, back, 10000])),
+    %% a removes b.
+    ?assertEqual(ok, call(A, partisan, leave, [NB])),
+    wait_members([A, C], [NA, NC]),
+    %% Stays that way.
+    timer:sleep(3000),
+    ?assertEqual([NA, NC], call(A, partisan, members, [])),
+    ?assertEqual([NA, NC], call(C, partisan, members, [])),
+    ?assertEqual(ok, call(A, partisan_peer_service, leave, [])),
+    wait_members([A], [NA]),
+    ok.
+
+%% d's cluster secret differs: it never becomes a member.
+wrong_cookie(Config) ->
+    [A, B, D] = ?config(nodes, Config),
+    form_cluster([A, B]),
+    [NA, NB, ND] = names([A, B, D]),
+    Result = call(D, partisan, join, [call(A, partisan, node_spec, [])]),
+    ct:log("join with a wrong secret: ~p", [Result]),
+    Deadline = erlang:monotonic_time(millisecond) + 5000,
+    Check = fun Loop() ->
+                    ?assertEqual([NA, NB], call(A, partisan, members, [])),
+                    ?assertEqual([NA, NB], call(B, partisan, members, [])),
+                    ?assertEqual([ND], call(D, partisan, members, [])),
+                    ?assertMatch({error, {unknown_node, _}},
+                                 call(D, partisan, forward_message,
+                                      [NA, partisan_test_server, hi])),
+                    case erlang:monotonic_time(millisecond) < Deadline of
+                        true -> timer:sleep(250), Loop();
+                        false -> ok
+                    end
+            end,
+    Check(),
+    %% a and b still work.
+    ?assertMatch({ok, #{same := true}},
+                 call(A, partisan_test_server, roundtrip,
+                      [NB, {fwd3, partisan_test_server}, still_fine, 10000])),
+    ok.
+
+%% Garbage on a C-node's listen port does not hurt it.
+malformed_frames(Config) ->
+    [A, B] = Nodes = ?config(nodes, Config),
+    form_cluster(Nodes),
+    NB = node_name(B),
+    #{listen_addrs := [#{ip := Ip, port := Port} | _]} = call(A, partisan, node_spec, []),
+    Connect = fun() ->
+                      {ok, S} = gen_tcp:connect(Ip, Port, [binary, {active, false}], 5000),
+                      S
+              end,
+    Send = fun(S, Data) -> _ = gen_tcp:send(S, Data), ok end,
+    %% A connection left open and idle for the whole test.
+    Idle = Connect(),
+    %% Huge length header, then random bytes.
+    S1 = Connect(),
+    Send(S1, [<<16#FFFFFFFF:32>>, rand:bytes(4096)]),
+    %% A plausible length and a truncated body.
+    S2 = Connect(),
+    Send(S2, [<<1000:32>>, <<131, 104, 2>>]),
+    %% Random bytes.
+    S3 = Connect(),
+    Send(S3, rand:bytes(65536)),
+    %% Zero length frames, tiny frames.
+    S4 = Connect(),
+    Send(S4, [<<0:32>>, <<0:32>>, <<1:32, 0>>, <<5:32, 131, 100, 0, 1, $a>>]),
+    %% Connect and close at once.
+    S5 = Connect(),
+    timer:sleep(500),
+    [gen_tcp:close(S) || S <- [S1, S2, S3, S4, S5]],
+    %% A burst of connections sending a huge header each.
+    [begin S = Connect(), Send(S, <<16#7FFFFFFF:32, 1, 2, 3>>), gen_tcp:close(S) end
+     || _ <- lists:seq(1, 20)],
+    timer:sleep(1000),
+    %% a's C-node is alive, membership unchanged, messages flow both ways.
+    #{cnode_os_pid := PidA} = A,
+    ?assert(os_pid_alive(PidA)),
+    ?assertEqual(names(Nodes), call(A, partisan, members, [])),
+    ?assertEqual(names(Nodes), call(B, partisan, members, [])),
+    ?assertMatch({ok, #{from := NB, same := true}},
+                 call(A, partisan_test_server, roundtrip,
+                      [NB, {fwd3, partisan_test_server}, after_garbage, 10000])),
+    ?assertMatch({ok, #{same := true}},
+                 call(B, partisan_test_server, roundtrip,
+                      [node_name(A), {fwd3, partisan_test_server}, after_garbage, 10000])),
+    gen_tcp:close(Idle),
+    ok.
+
+%% kill -9 a BEAM: the others drop it, its C-node exits.
+kill_node(Config) ->
+    [A, B, C] = Nodes = ?config(nodes, Config),
+    form_cluster(Nodes),
+    [NA, NB, _NC] = names(Nodes),
+    #{os_pid := BeamPid, cnode_os_pid := CNodePid} = C,
+    ?assert(os_pid_alive(CNodePid)),
+    _ = os:cmd("kill -9 " ++ integer_to_list(BeamPid)),
+    wait_members([A, B], [NA, NB]),
+    ?assert(wait_os_pid_gone(CNodePid, ?WAIT), "the killed BEAM's C-node is still running"),
+    ?assertMatch({ok, #{same := true}},
+                 call(A, partisan_test_server, roundtrip,
+                      [NB, {fwd3, partisan_test_server}, survivors, 10000])),
+    ok.
+
+%% application:stop(partisan) stops the C-node; starting again works.
+application_stop(Config) ->
+    [A, B] = Nodes = ?config(nodes, Config),
+    form_cluster(Nodes),
+    [NA, NB] = names(Nodes),
+    #{cnode_os_pid := CNodePid} = B,
+    ?assertEqual(ok, call(B, application, stop, [partisan])),
+    ?assert(wait_os_pid_gone(CNodePid, 5000), "C-node still running after application:stop"),
+    ?assertEqual({error, not_running}, call(B, partisan, status, [])),
+    ?assertEqual({error, not_running}, call(B, partisan, forward_message,
+                                            [NA, partisan_test_server, hi])),
+    ?assertEqual([], call(B, erlang, nodes, [hidden])),
+    wait_members([A], [NA]),
+    %% Start again, same C-node name, join again.
+    ?assertMatch({ok, _}, call(B, application, ensure_all_started, [partisan])),
+    #{os_pid := NewPid} = call(B, partisan, status, []),
+    ?assertEqual(ok, call(B, partisan, join, [call(A, partisan, node_spec, [])])),
+    wait_members(Nodes, [NA, NB]),
+    ?assertMatch({ok, #{same := true}},
+                 call(B, partisan_test_server, roundtrip,
+                      [NA, {fwd3, partisan_test_server}, again, 10000])),
+    ?assertEqual(ok, call(B, application, stop, [partisan])),
+    ?assert(wait_os_pid_gone(NewPid, 5000), "C-node still running after application:stop"),
+    ok.
+
+%%--------------------------------------------------------------------
+%% Helpers
+%%--------------------------------------------------------------------
+
+%% Starts a peer named <Short>_<unique> running partisan and the test server.
+start_node({Short, Env}, Config) ->
+    Name = list_to_atom(atom_to_list(Short) ++ "_" ++ os:getpid() ++ "_"
+                        ++ integer_to_list(erlang:unique_integer([positive]))),
+    LogLevel = os:getenv("PARTISAN_CT_LOG_LEVEL", "notice"),
+    Args = ["-setcookie", ?config(cookie, Config),
+            "-kernel", "inet_dist_use_interface", "{127,0,0,1}",
+            "-kernel", "dist_auto_connect", "never",
+            "-kernel", "logger_level", LogLevel,
+            "-pa" | ?config(ebins, Config)],
+    {ok, Peer, Node} = peer:start(#{name => Name,
+                                    connection => standard_io,
+                                    args => Args,
+                                    env => [{"HOME", ?config(home, Config)}],
+                                    wait_boot => 30000}),
+    N0 = #{name => Short, peer => Peer, node => Node},
+    ok = call(N0, application, load, [partisan]),
+    [ok = call(N0, application, set_env, [partisan, K, V])
+     || {K, V} <- [{channels, ?CHANNELS} | Env]],
+    case call(N0, application, ensure_all_started, [partisan]) of
+        {ok, _} -> ok;
+        Error -> ct:fail({partisan_start_failed, Node, Error})
+    end,
+    {ok, _} = call(N0, partisan_test_server, start, []),
+    #{os_pid := CNodePid, cnode := CNode} = call(N0, partisan, status, []),
+    BeamPid = list_to_integer(call(N0, os, getpid, [])),
+    ct:log("~p: ~p, BEAM os pid ~p, C-node ~p os pid ~p",
+           [Short, Node, BeamPid, CNode, CNodePid]),
+    N0#{os_pid => BeamPid, cnode_os_pid => CNodePid, cnode => CNode};
+start_node(Short, Config) ->
+    start_node({Short, []}, Config).
+
+call(N, M, F, A) ->
+    call(N, M, F, A, ?CALL_TIMEOUT).
+
+call(#{peer := Peer}, M, F, A, Timeout) ->
+    peer:call(Peer, M, F, A, Timeout).
+
+node_name(#{node := Node}) -> Node.
+
+names(Nodes) -> lists:sort([node_name(N) || N <- Nodes]).
+
+%% Everyone but the first joins the first; wait until all agree.
+form_cluster([First | Rest] = Nodes) ->
+    Spec = call(First, partisan, node_spec, []),
+    [?assertEqual(ok, call(N, partisan, join, [Spec])) || N <- Rest],
+    wait_members(Nodes, names(Nodes)).
+
+wait_members(Nodes, Expected) ->
+    [wait_until(io_lib:format("members() on ~p to be ~p", [node_name(N), Expected]),
+                fun() -> call(N, partisan, members, []) end,
+                fun(Members) -> Members =:= Expected end, ?WAIT)
+     || N <- Nodes],
+    ok.
+
+%% Polls Fun until Done(Value); fails with the last value after Timeout ms.
+wait_until(What, Fun, Done, Timeout) ->
+    Deadline = erlang:monotonic_time(millisecond) + Timeout,
+    wait_loop(What, Fun, Done, Deadline).
+
+wait_loop(What, Fun, Done, Deadline) ->
+    Value = Fun(),
+    case Done(Value) of
+        true ->
+            Value;
+        false ->
+            case erlang:monotonic_time(millisecond) > Deadline of
+                true ->
+                    ct:fail("timed out waiting for ~ts; last value: ~p",
+                            [lists:flatten(What), Value]);
+                false ->
+                    timer:sleep(100),
+                    wait_loop(What, Fun, Done, Deadline)
+            end
+    end.
+
+%% A process is alive when /proc/Pid exists and it is not a zombie.
+os_pid_alive(Pid) ->
+    case file:read_file("/proc/" ++ integer_to_list(Pid) ++ "/stat") of
+        {ok, Stat} ->
+            %% pid (comm) state ...: comm may hold spaces, take what follows ") "
+            [_, Rest] = string:split(Stat, ") ", trailing),
+            binary:first(Rest) =/= $Z;
+        {error, _} ->
+            false
+    end.
+
+wait_os_pid_gone(Pid, Timeout) ->
+    Deadline = erlang:monotonic_time(millisecond) + Timeout,
+    wait_gone_loop(Pid, Deadline).
+
+wait_gone_loop(Pid, Deadline) ->
+    case os_pid_alive(Pid) of
+        false ->
+            true;
+        true ->
+            case erlang:monotonic_time(millisecond) > Deadline of
+                true -> false;
+                false -> timer:sleep(100), wait_gone_loop(Pid, Deadline)
+            end
+    end.

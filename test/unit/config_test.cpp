@@ -1,0 +1,73 @@
+// Command-line options and secrets.
+#include "partisan/config.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <sstream>
+
+using namespace partisan;
+
+namespace {
+ParseResult parse(std::vector<const char*> args) {
+    args.insert(args.begin(), "partisan_cnode");
+    return parse_command_line(static_cast<int>(args.size()), args.data());
+}
+}  // namespace
+
+TEST_CASE("defaults and the default channel") {
+    auto r = parse({"--beam-node", "a@h", "--cnode-name", "p_a@h"});
+    REQUIRE(r.config);
+    REQUIRE(r.config->listen_ip == "127.0.0.1");
+    REQUIRE(r.config->listen_port == 0);
+    REQUIRE(r.config->advertise_ip == "127.0.0.1");
+    REQUIRE(r.config->channels.size() == 1);
+    REQUIRE(r.config->channels[0].name == "undefined");
+    REQUIRE(r.config->channels[0].parallelism == 1);
+}
+
+TEST_CASE("channels with parallelism and monotonic") {
+    auto r = parse({"--beam-node", "a@h", "--cnode-name", "p@h", "--parallelism", "2", "--channel", "vnode:4",
+                    "--channel", "gossip::monotonic", "--channel", "gossip:1:monotonic", "--channel", "meta"});
+    REQUIRE(r.config);
+    auto& chs = r.config->channels;
+    REQUIRE(chs.size() == 4);
+    REQUIRE(chs[0].parallelism == 2);
+    REQUIRE(chs[1].name == "vnode");
+    REQUIRE(chs[1].parallelism == 4);
+    REQUIRE(chs[2].name == "gossip");
+    REQUIRE(chs[2].monotonic);
+    REQUIRE(chs[2].parallelism == 1);
+    REQUIRE(chs[3].parallelism == 2);
+}
+
+TEST_CASE("bad options are errors with a message") {
+    REQUIRE_FALSE(parse({"--cnode-name", "p@h"}).config);                                   // missing beam node
+    REQUIRE(parse({"--beam-node", "a@h", "--cnode-name", "p@h", "--bogus"}).exit_code == 2);
+    REQUIRE_FALSE(parse({"--beam-node", "a@h", "--cnode-name", "p@h", "--channel", "x:0"}).config);
+    REQUIRE_FALSE(parse({"--beam-node", "a@h", "--cnode-name", "p@h", "--channel", "x:2:fast"}).config);
+    REQUIRE_FALSE(parse({"--beam-node", "a@h", "--cnode-name", "p@h", "--topology", "ring"}).config);
+    REQUIRE_FALSE(parse({"--beam-node", "a@h", "--cnode-name", "p@h", "--log-level", "loud"}).config);
+    REQUIRE_FALSE(parse({"--beam-node", "nohost", "--cnode-name", "p@h"}).config);
+    auto r = parse({"--beam-node", "a@h", "--cnode-name", "p@h", "--listen-port", "70000"});
+    REQUIRE_FALSE(r.config);
+    REQUIRE(r.message.find("listen-port") != std::string::npos);
+}
+
+TEST_CASE("help lists the options") {
+    auto r = parse({"--help"});
+    REQUIRE_FALSE(r.config);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.message.find("--channel") != std::string::npos);
+    REQUIRE(r.message.find("--max-message-bytes") != std::string::npos);
+}
+
+TEST_CASE("secrets come from stdin, up to the end line") {
+    Config c;
+    std::istringstream in("beam-cookie=abc\ncluster-secret=s3cret=x\nend\nignored=1\n");
+    REQUIRE(read_secrets(in, c).empty());
+    REQUIRE(c.beam_cookie == "abc");
+    REQUIRE(c.cluster_secret == "s3cret=x");
+    Config d;
+    std::istringstream missing("beam-cookie=abc\nend\n");
+    REQUIRE(read_secrets(missing, d).find("cluster-secret") != std::string::npos);
+}
