@@ -350,7 +350,7 @@ set_members(Nodes) ->
 
 log_line(Line, #state{last_lines = Last} = State) ->
     {Level, Text} = parse_line(Line),
-    ?LOG(Level, "partisan_cnode: ~ts", [Text], #{domain => [partisan, cnode]}),
+    ?LOG(Level, "partisan_cnode: ~ts", [Text]),
     Kept = lists:sublist([Line | Last], ?KEEP_LINES),
     State#state{last_lines = Kept}.
 

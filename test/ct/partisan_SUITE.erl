@@ -365,6 +365,10 @@ malformed_frames(Config) ->
     Send(S4, [<<0:32>>, <<0:32>>, <<1:32, 0>>, <<5:32, 131, 100, 0, 1, $a>>]),
     %% Connect and close at once.
     S5 = Connect(),
+    %% A length just under the largest message, a little of the body, kept
+    %% open (must not hold the C-node up).
+    S6 = Connect(),
+    Send(S6, [<<(128 * 1024 * 1024 - 1):32>>, rand:bytes(1024 * 1024)]),
     timer:sleep(500),
     [gen_tcp:close(S) || S <- [S1, S2, S3, S4, S5]],
     %% A burst of connections sending a huge header each.
@@ -383,6 +387,7 @@ malformed_frames(Config) ->
                  call(B, partisan_test_server, roundtrip,
                       [node_name(A), {fwd3, partisan_test_server}, after_garbage, 10000])),
     gen_tcp:close(Idle),
+    gen_tcp:close(S6),
     ok.
 
 %% kill -9 a BEAM: the others drop it, its C-node exits.
