@@ -43,7 +43,7 @@ asan:
 	$(ASAN_BUILD)/unit_tests
 
 demo: all
-	@scripts/demo.sh
+	@HOME=$$(mktemp -d) escript scripts/demo.escript $(CURDIR)
 
 shell: all
 	HOME=$${HOME:-/tmp} rebar3 shell --sname partisan_shell \
