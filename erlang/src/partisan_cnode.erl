@@ -251,7 +251,12 @@ handle_info({'$partisan_nodedown', Node}, State) when is_atom(Node) ->
     Node =/= node() andalso ets:delete(?MEMBERS, Node),
     {noreply, State};
 handle_info({nodedown, CNode}, #state{cnode = CNode} = State) ->
-    ?LOG_ERROR(#{what => cnode_disconnected, cnode => CNode}),
+    %% Usually the C-node exited: its exit status follows, and says more.
+    _ = erlang:send_after(1000, self(), {cnode_disconnected, CNode}),
+    {noreply, State};
+handle_info({cnode_disconnected, CNode}, #state{cnode = CNode} = State) ->
+    ?LOG_ERROR(#{what => cnode_disconnected, cnode => CNode,
+                 last_output => lists:reverse(State#state.last_lines)}),
     {stop, {cnode_disconnected, CNode}, State};
 handle_info({timeout, TRef, {call_timeout, Ref}}, #state{pending = Pending} = State) ->
     case maps:take(Ref, Pending) of

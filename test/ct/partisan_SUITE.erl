@@ -13,7 +13,8 @@
          init_per_suite/1, end_per_suite/1,
          init_per_testcase/2, end_per_testcase/2]).
 
--export([membership/1,
+-export([config/1,
+         membership/1,
          forwarding/1,
          fidelity_and_order/1,
          errors/1,
@@ -21,7 +22,9 @@
          wrong_cookie/1,
          malformed_frames/1,
          kill_node/1,
-         application_stop/1]).
+         application_stop/1,
+         cnode_crash/1,
+         control_timeout/1]).
 
 -define(WAIT, 15000).          % bound of every wait loop, ms
 -define(CALL_TIMEOUT, 30000).  % peer:call timeout, ms
@@ -29,7 +32,8 @@
                     ordered => #{parallelism => 1, monotonic => true}}).
 
 all() ->
-    [membership,
+    [config,
+     membership,
      forwarding,
      fidelity_and_order,
      errors,
@@ -37,7 +41,9 @@ all() ->
      wrong_cookie,
      malformed_frames,
      kill_node,
-     application_stop].
+     application_stop,
+     cnode_crash,
+     control_timeout].
 
 suite() ->
     [{timetrap, {minutes, 3}}].
@@ -72,6 +78,7 @@ end_per_suite(_Config) ->
 
 %% Nodes each test case starts (partisan running, cluster not formed),
 %% with the partisan env to set on them.
+nodes_for(config) -> [];
 nodes_for(membership) -> [a, b, c];
 nodes_for(forwarding) -> [a, b, c];
 nodes_for(fidelity_and_order) -> [a, b];
@@ -80,7 +87,9 @@ nodes_for(leave) -> [a, b, c];
 nodes_for(wrong_cookie) -> [a, b, {d, [{cookie, <<"not the cluster secret">>}]}];
 nodes_for(malformed_frames) -> [a, b];
 nodes_for(kill_node) -> [a, b, c];
-nodes_for(application_stop) -> [a, b].
+nodes_for(application_stop) -> [a, b];
+nodes_for(cnode_crash) -> [a, b];
+nodes_for(control_timeout) -> [a].
 
 init_per_testcase(TestCase, Config) ->
     Nodes = [start_node(N, Config) || N <- nodes_for(TestCase)],
@@ -101,6 +110,92 @@ end_per_testcase(_TestCase, Config) ->
 %%--------------------------------------------------------------------
 %% Test cases
 %%--------------------------------------------------------------------
+
+%% Configuration validation and the C-node command line (on this node,
+%% no peers).
+config(Config) ->
+    Env = application:get_all_env(partisan),
+    try
+        config_checks(?config(priv_dir, Config))
+    after
+        [application:unset_env(partisan, K) || {K, _} <- application:get_all_env(partisan)],
+        [application:set_env(partisan, K, V) || {K, V} <- Env]
+    end.
+
+config_checks(PrivDir) ->
+    Set = fun(KVs) -> [ok = application:set_env(partisan, K, V) || {K, V} <- KVs] end,
+    Set([{cookie, <<"s3cret">>}]),
+    {ok, C0} = partisan_config:load(),
+    ?assertMatch(#{listen_ip := {127, 0, 0, 1}, listen_port := 0, topology := full_mesh,
+                   parallelism := 1, gossip_interval := 1000, gossip_fanout := 3,
+                   max_message_size := 134217728, cnode_log_level := info,
+                   ready_timeout := 10000, cluster_secret := <<"s3cret">>,
+                   channels := #{undefined := #{parallelism := 1, monotonic := false}}}, C0),
+    ?assertEqual(["--beam-node", "a@h", "--cnode-name", "partisan_a_1@h",
+                  "--listen-ip", "127.0.0.1", "--listen-port", "0",
+                  "--topology", "full_mesh", "--parallelism", "1",
+                  "--gossip-interval-ms", "1000", "--gossip-fanout", "3",
+                  "--max-message-bytes", "134217728", "--log-level", "info"],
+                 partisan_config:cnode_args(C0, 'a@h', 'partisan_a_1@h')),
+    ?assertEqual(<<"beam-cookie=ck\ncluster-secret=s3cret\nend\n">>,
+                 iolist_to_binary(partisan_config:secrets_input(ck, C0))),
+    ?assertNot(lists:member(<<"s3cret">>, maps:values(partisan_config:redact(C0)))),
+    ?assertEqual('partisan_a_1234@host', partisan_cnode:cnode_name('a@host', 1234)),
+    Set([{listen_ip, "0.0.0.0"}, {listen_port, 4000}, {advertise_ip, {10, 0, 0, 1}},
+         {parallelism, 4}, {cnode_log_level, debug},
+         {channels, #{gossip => #{monotonic => true}, data => #{parallelism => 8},
+                      undefined => #{parallelism => 2}}}]),
+    {ok, C1} = partisan_config:load(),
+    ?assertEqual(#{undefined => #{parallelism => 2, monotonic => false},
+                   gossip => #{parallelism => 4, monotonic => true},
+                   data => #{parallelism => 8, monotonic => false}},
+                 partisan_config:channels(C1)),
+    Args1 = partisan_config:cnode_args(C1, 'a@h', 'partisan_a_1@h'),
+    ct:log("args: ~p", [Args1]),
+    ?assertMatch(["--beam-node", "a@h", "--cnode-name", "partisan_a_1@h",
+                  "--listen-ip", "0.0.0.0", "--listen-port", "4000",
+                  "--advertise-ip", "10.0.0.1", "--topology", "full_mesh",
+                  "--channel", "data:8", "--channel", "gossip:4:monotonic",
+                  "--channel", "undefined:2", "--parallelism", "4" | _], Args1),
+    ?assertEqual(["--log-level", "debug"], lists:nthtail(length(Args1) - 2, Args1)),
+    Set([{channels, [one, two]}]),
+    {ok, C2} = partisan_config:load(),
+    ?assertEqual([one, two, undefined], lists:sort(maps:keys(partisan_config:channels(C2)))),
+    %% The cluster secret from a file: its first line.
+    File = filename:join(PrivDir, "secret"),
+    ok = file:write_file(File, <<"from-file\nsecond line\n">>),
+    Set([{cookie, {file, File}}]),
+    ?assertMatch({ok, #{cluster_secret := <<"from-file">>}}, partisan_config:load()),
+    Set([{cookie, "a string"}]),
+    ?assertMatch({ok, #{cluster_secret := <<"a string">>}}, partisan_config:load()),
+    Set([{cookie, an_atom}]),
+    ?assertMatch({ok, #{cluster_secret := <<"an_atom">>}}, partisan_config:load()),
+    %% This node is not distributed: its Erlang cookie cannot be the secret.
+    Set([{cookie, erlang}]),
+    ?assertEqual({error, not_distributed}, partisan_config:load()),
+    Set([{cookie, <<"ok">>}]),
+    %% Bad values.
+    Bad = [{listen_ip, "not an ip"}, {listen_ip, {1, 2, 3}}, {listen_port, 70000},
+           {listen_port, -1}, {advertise_ip, bad}, {topology, ring},
+           {parallelism, 0}, {gossip_interval, 0}, {gossip_fanout, x},
+           {max_message_size, -5}, {cnode_log_level, loud}, {ready_timeout, infinity},
+           {channels, not_channels}, {channels, [<<"bin">>]},
+           {channels, #{c => #{parallelism => 0}}}, {channels, #{c => #{bogus => 1}}},
+           {channels, #{c => #{monotonic => maybe}}}, {channels, #{'a:b' => #{}}}],
+    [begin
+         Old = application:get_env(partisan, K),
+         ok = application:set_env(partisan, K, V),
+         ?assertEqual({error, {bad_config, {K, V}}}, partisan_config:load()),
+         case Old of
+             {ok, OldV} -> application:set_env(partisan, K, OldV);
+             undefined -> application:unset_env(partisan, K)
+         end
+     end || {K, V} <- Bad],
+    [begin
+         Set([{cookie, V}]),
+         ?assertMatch({error, {bad_config, {cookie, _}}}, partisan_config:load())
+     end || V <- [<<>>, <<"two\nlines">>, 42, {file, filename:join(PrivDir, "nofile")}]],
+    ok.
 
 %% b and c join a; everyone sees the same three members; the BEAMs are not
 %% connected to each other, only each to its own C-node.
@@ -428,6 +523,51 @@ application_stop(Config) ->
                       [NA, {fwd3, partisan_test_server}, again, 10000])),
     ?assertEqual(ok, call(B, application, stop, [partisan])),
     ?assert(wait_os_pid_gone(NewPid, 5000), "C-node still running after application:stop"),
+    ok.
+
+%% kill -9 a C-node: its BEAM's partisan restarts it (same name, new OS
+%% process), the node can join again.
+cnode_crash(Config) ->
+    [A, B] = Nodes = ?config(nodes, Config),
+    form_cluster(Nodes),
+    [NA, NB] = names(Nodes),
+    #{cnode_os_pid := OldPid, cnode := CNode} = B,
+    _ = os:cmd("kill -9 " ++ integer_to_list(OldPid)),
+    wait_members([A], [NA]),
+    Status = wait_until("a new C-node on b",
+                        fun() -> call(B, partisan, status, []) end,
+                        fun(#{os_pid := P}) -> P =/= OldPid;
+                           (_) -> false
+                        end, ?WAIT),
+    ?assertMatch(#{cnode := CNode}, Status),
+    ?assertEqual([NB], call(B, partisan, members, [])),
+    ?assertEqual([CNode], call(B, erlang, nodes, [hidden])),
+    ?assertEqual(ok, call(B, partisan, join, [call(A, partisan, node_spec, [])])),
+    wait_members(Nodes, [NA, NB]),
+    ?assertMatch({ok, #{same := true}},
+                 call(A, partisan_test_server, roundtrip,
+                      [NB, {fwd3, partisan_test_server}, restarted, 10000])),
+    #{os_pid := NewPid} = Status,
+    ok = call(B, application, stop, [partisan]),
+    ?assert(wait_os_pid_gone(NewPid, 5000), "restarted C-node still running after stop"),
+    ok.
+
+%% A C-node that does not answer: control calls time out, the late answer
+%% is dropped, later calls work.
+control_timeout(Config) ->
+    [A] = ?config(nodes, Config),
+    #{cnode_os_pid := Pid} = A,
+    _ = os:cmd("kill -STOP " ++ integer_to_list(Pid)),
+    T0 = erlang:monotonic_time(millisecond),
+    Result = (catch call(A, partisan, leave, ['nobody@nowhere'])),
+    Elapsed = erlang:monotonic_time(millisecond) - T0,
+    _ = os:cmd("kill -CONT " ++ integer_to_list(Pid)),
+    ct:log("stopped C-node: ~p after ~p ms", [Result, Elapsed]),
+    ?assertEqual({error, timeout}, Result),
+    ?assert(Elapsed >= 4500 andalso Elapsed < 9000),
+    ?assertMatch({error, {unknown_node, 'nobody@nowhere'}},
+                 call(A, partisan, leave, ['nobody@nowhere'])),
+    ?assertMatch(#{os_pid := Pid}, call(A, partisan, status, [])),
     ok.
 
 %%--------------------------------------------------------------------
