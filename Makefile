@@ -14,11 +14,15 @@ export ERL_EPMD_ADDRESS ?= 127.0.0.1
 
 CNODE = erlang/priv/partisan_cnode
 
-.PHONY: all cnode erlang test unit ct asan demo shell clean
+.PHONY: all deps cnode erlang test unit ct asan demo shell clean
 
-all: cnode erlang
+all: deps cnode erlang
 
-$(BUILD)/Makefile: CMakeLists.txt
+# Installs the Debian packages when any is missing (needs root then).
+deps:
+	@scripts/install_deps.sh --if-missing
+
+$(BUILD)/Makefile: CMakeLists.txt | deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
 cnode: $(BUILD)/Makefile
@@ -37,7 +41,7 @@ ct: all
 test: all
 	@scripts/run_tests.sh
 
-asan:
+asan: deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPARTISAN_SANITIZE=ON
 	cmake --build $(ASAN_BUILD) -j $(JOBS) --target unit_tests
 	$(ASAN_BUILD)/unit_tests

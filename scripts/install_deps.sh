@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages partisan needs. With --if-missing it does
+# nothing when they are all there already (so `make` can call it cheaply).
+set -euo pipefail
+
+packages=(g++ make cmake pkg-config procps iproute2
+          erlang-nox erlang-dev erlang-common-test erlang-eunit rebar3
+          libasio-dev libboost-program-options-dev catch2 libssl-dev librabbitmq-dev)
+
+if [[ ${1:-} == --if-missing ]]; then
+    missing=()
+    for p in "${packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [[ ${#missing[@]} -eq 0 ]] && exit 0
+    echo "missing packages: ${missing[*]}"
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+    echo "run as root (or: sudo $0) to install: ${packages[*]}" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y --no-install-recommends ca-certificates "${packages[@]}"
