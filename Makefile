@@ -50,8 +50,8 @@ demo: all
 	@HOME=$$(mktemp -d) escript scripts/demo.escript $(CURDIR)
 
 shell: all
-	HOME=$${HOME:-/tmp} rebar3 shell --sname partisan_shell \
-	  --setcookie partisan_demo --apps partisan
+	ERL_FLAGS="-kernel inet_dist_use_interface {127,0,0,1} -kernel dist_auto_connect never" \
+	  rebar3 shell --sname partisan_shell --setcookie partisan_shell --apps partisan
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) _build $(CNODE)

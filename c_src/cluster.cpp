@@ -12,6 +12,8 @@ namespace {
 // Messages queued for a peer that is not connected, beyond which new ones
 // are dropped (counted and logged) instead of growing without bound.
 constexpr size_t unconnected_limit = 8u << 20;
+// How long a join call waits for the first connection (the shim waits 5 s).
+constexpr std::chrono::milliseconds join_wait{4000};
 
 uint64_t now_micros() {
     using namespace std::chrono;
@@ -139,6 +141,9 @@ void Cluster::shutdown() {
     asio::error_code ec;
     acceptor_.close(ec);
     gossip_timer_.cancel();
+    for (auto& [node, joins] : pending_joins_)
+        for (auto& j : joins) j.timer->cancel();
+    pending_joins_.clear();
     auto peers = std::move(peers_);
     peers_.clear();
     for (auto& [name, peer] : peers)
@@ -280,19 +285,62 @@ void Cluster::on_beam_closed(const std::string& why) {
 
 // ---- connections ----------------------------------------------------------
 
+bool Cluster::is_control_link(const PeerConnection& conn) const {
+    if (conn.role() != PeerConnection::Role::dialer) return false;
+    auto it = peers_.find(conn.peer());
+    return it != peers_.end() && !it->second.links.empty() && it->second.links[0].get() == &conn;
+}
+
 void Cluster::on_established(PeerConnection& conn) {
     if (conn.role() == PeerConnection::Role::acceptor) {
         PLOG(ctx_.log, debug, "accepted connection %s", conn.describe().c_str());
         return;
     }
-    auto it = peers_.find(conn.peer());
-    if (it == peers_.end() || it->second.links.empty() || it->second.links[0].get() != &conn) return;
+    if (!is_control_link(conn)) return;
     // The control link is up: tell the peer all we know at once, so a join
     // spreads without waiting for the gossip timer.
-    it->second.up = true;
+    peers_.find(conn.peer())->second.up = true;
     send_gossip(conn);
     conn.flush();
     update_members();
+    finish_joins(conn.peer(), {});
+}
+
+void Cluster::on_connect_failed(PeerConnection& conn, const std::string& why) {
+    if (is_control_link(conn)) finish_joins(conn.peer(), why);
+}
+
+void Cluster::finish_joins(const std::string& node, const std::string& failure) {
+    auto it = pending_joins_.find(node);
+    if (it == pending_joins_.end()) return;
+    auto joins = std::move(it->second);
+    pending_joins_.erase(it);
+    if (!failure.empty()) {
+        // A join that cannot reach its node leaves no trace: stop dialing it.
+        PLOG(ctx_.log, warning, "join of %s failed: %s", node.c_str(), failure.c_str());
+        const MemberEntry* e = membership_.find(node);
+        if (e && e->incarnation == 0 && !e->left) {
+            membership_.remove(node);
+            reconcile();
+        }
+    }
+    const char* kind = failure.find("handshake refused") != std::string::npos ? "refused" : "unreachable";
+    for (auto& j : joins) {
+        j.timer->cancel();
+        reply(Bytes{j.from.data(), j.from.size()}, Bytes{j.ref.data(), j.ref.size()}, [&](ei_x_buff& x) {
+            if (failure.empty()) {
+                ei_x_encode_atom(&x, "ok");
+                return;
+            }
+            // {error, {refused | unreachable, Node, <<"why">>}}
+            ei_x_encode_tuple_header(&x, 2);
+            ei_x_encode_atom(&x, "error");
+            ei_x_encode_tuple_header(&x, 3);
+            ei_x_encode_atom(&x, kind);
+            encode_atom(x, node);
+            ei_x_encode_binary(&x, failure.data(), static_cast<long>(failure.size()));
+        });
+    }
 }
 
 void Cluster::on_closed(PeerConnection& conn, const std::string& why) {
@@ -304,10 +352,9 @@ void Cluster::on_closed(PeerConnection& conn, const std::string& why) {
         inbound_.erase(conn.shared_from_this());
         return;
     }
-    auto it = peers_.find(conn.peer());
-    if (it == peers_.end() || it->second.links.empty() || it->second.links[0].get() != &conn) return;
+    if (!is_control_link(conn)) return;
     PLOG(ctx_.log, info, "lost connection to %s: %s", conn.peer().c_str(), why.c_str());
-    it->second.up = false;
+    peers_.find(conn.peer())->second.up = false;
     update_members();
 }
 
@@ -494,7 +541,19 @@ void Cluster::on_call(Bytes from_pid, Bytes ref, etf::Reader& r) {
                 PLOG(ctx_.log, info, "joining %s at %s:%u", node.c_str(), addrs[0].ip.c_str(), addrs[0].port);
                 reconcile();
                 gossip_to_all();
-                reply(from_pid, ref, ok);
+                auto peer = peers_.find(node);
+                if (peer != peers_.end() && peer->second.up) {
+                    reply(from_pid, ref, ok);
+                    return;
+                }
+                // Answer once the first connection is up or has failed, so a
+                // join to a node that refuses us (wrong secret) is an error.
+                auto timer = std::make_shared<asio::steady_timer>(ctx_.io, join_wait);
+                timer->async_wait([this, node](const asio::error_code& ec) {
+                    if (!ec) finish_joins(node, "no answer within " + std::to_string(join_wait.count()) + " ms");
+                });
+                pending_joins_[node].push_back(PendingJoin{std::vector<uint8_t>(from_pid.data, from_pid.data + from_pid.size),
+                                                           std::vector<uint8_t>(ref.data, ref.data + ref.size), timer});
                 return;
             }
         } else if (op == "leave" && arity == 2 && r.atom(node_view)) {
@@ -524,7 +583,21 @@ void Cluster::on_call(Bytes from_pid, Bytes ref, etf::Reader& r) {
         }
     }
     PLOG(ctx_.log, warning, "bad control request from the shim");
-    reply(from_pid, ref, error("bad_request"));
+    etf::Reader whole = peek;
+    const uint8_t* start = whole.here();
+    bool term_ok = whole.skip();
+    size_t n = whole.pos() - peek.pos();
+    reply(from_pid, ref, [&](ei_x_buff& x) {
+        // {error, {bad_request, Request}}
+        ei_x_encode_tuple_header(&x, 2);
+        ei_x_encode_atom(&x, "error");
+        ei_x_encode_tuple_header(&x, 2);
+        ei_x_encode_atom(&x, "bad_request");
+        if (term_ok)
+            ei_x_append_buf(&x, reinterpret_cast<const char*>(start), static_cast<int>(n));
+        else
+            ei_x_encode_atom(&x, "undefined");
+    });
 }
 
 }  // namespace partisan

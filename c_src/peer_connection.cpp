@@ -231,8 +231,11 @@ void PeerConnection::fail(const std::string& why) {
         return;
     }
     state_ = State::idle;
-    if (was_established) events_.on_closed(*this, why);
     schedule_reconnect();
+    if (was_established)
+        events_.on_closed(*this, why);
+    else
+        events_.on_connect_failed(*this, why);
 }
 
 void PeerConnection::schedule_reconnect() {

@@ -46,6 +46,7 @@ public:
     bool known_link(const handshake::LinkId& link) override;
     void on_established(PeerConnection& conn) override;
     void on_closed(PeerConnection& conn, const std::string& why) override;
+    void on_connect_failed(PeerConnection& conn, const std::string& why) override;
     bool on_frame(PeerConnection& conn, const uint8_t* body, uint32_t len) override;
     bool on_read_batch_end(PeerConnection& conn) override;
     void on_write_done(PeerConnection& conn) override;
@@ -71,6 +72,8 @@ private:
     bool handle_message_frame(const uint8_t* body, uint32_t len);
     bool handle_gossip_frame(const uint8_t* body, uint32_t len);
     void schedule_flush(PeerConnection& conn);
+    bool is_control_link(const PeerConnection& conn) const;
+    void finish_joins(const std::string& node, const std::string& failure);
     void note_drained(PeerConnection& conn);
 
     Context& ctx_;
@@ -85,6 +88,12 @@ private:
     std::vector<std::shared_ptr<PeerConnection>> to_flush_;
     size_t congested_links_ = 0;
     std::vector<std::string> members_;  // last list sent to the shim
+    // join calls waiting for the first connection to the node they name
+    struct PendingJoin {
+        std::vector<uint8_t> from, ref;
+        std::shared_ptr<asio::steady_timer> timer;
+    };
+    std::map<std::string, std::vector<PendingJoin>> pending_joins_;
     uint64_t dropped_ = 0;
     bool stopped_ = false;
 };

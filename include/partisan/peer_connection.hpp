@@ -27,6 +27,8 @@ public:
     virtual bool known_link(const handshake::LinkId& link) = 0;
     virtual void on_established(PeerConnection& conn) = 0;
     virtual void on_closed(PeerConnection& conn, const std::string& why) = 0;
+    // A dialer's attempt failed before the handshake completed (it retries).
+    virtual void on_connect_failed(PeerConnection& conn, const std::string& why) = 0;
     // An authenticated frame; false means malformed (the connection closes).
     virtual bool on_frame(PeerConnection& conn, const uint8_t* body, uint32_t len) = 0;
     // After each batch of frames; false pauses reading until resume_reading().

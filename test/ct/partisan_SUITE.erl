@@ -348,6 +348,15 @@ errors(Config) ->
     ?assertEqual({error, self_join}, call(A, partisan_peer_service, join, [SpecA])),
     ?assertMatch({error, {bad_node_spec, _}}, call(A, partisan, join, [#{name => NB}])),
     ?assertMatch({error, {bad_node_spec, _}}, call(A, partisan, join, [not_a_spec])),
+    %% A request the C-node does not know is answered, with the request.
+    ?assertEqual({error, {bad_request, {bogus, [1, 2]}}},
+                 call(A, partisan_cnode, control, [{bogus, [1, 2]}])),
+    %% A join to an address where nothing listens is an error, and leaves no trace.
+    {ok, L} = gen_tcp:listen(0, [{ip, {127,0,0,1}}]),
+    {ok, FreePort} = inet:port(L),
+    ok = gen_tcp:close(L),
+    ?assertMatch({error, {unreachable, 'ghost@nowhere', _}},
+                 call(A, partisan, join, [{'ghost@nowhere', {127,0,0,1}, FreePort}])),
     %% Errors changed nothing.
     wait_members(Nodes, names(Nodes)),
     ?assertMatch({ok, #{same := true}},
@@ -413,6 +422,8 @@ wrong_cookie(Config) ->
     [NA, NB, ND] = names([A, B, D]),
     Result = call(D, partisan, join, [call(A, partisan, node_spec, [])]),
     ct:log("join with a wrong secret: ~p", [Result]),
+    %% The joiner checks a's proof of the secret first, and refuses it.
+    ?assertMatch({error, {refused, NA, _}}, Result),
     Deadline = erlang:monotonic_time(millisecond) + 5000,
     Check = fun Loop() ->
                     ?assertEqual([NA, NB], call(A, partisan, members, [])),
