@@ -26,18 +26,18 @@ const uint8_t empty_atom[] = {etf::small_atom_utf8, 0};
 
 }  // namespace
 
-std::shared_ptr<BeamLink> BeamLink::connect(Context& ctx) {
+std::shared_ptr<BeamLink> BeamLink::connect(Context& ctx, const std::string& name, size_t channel) {
     const Config& cfg = ctx.config;
-    auto [alive, host] = split_node(cfg.cnode_name);
+    auto [alive, host] = split_node(name);
     auto [beam_alive, beam_host] = split_node(cfg.beam_node);
     ei_cnode ec;
     in_addr loopback{};
     inet_pton(AF_INET, "127.0.0.1", &loopback);
     // Creation distinguishes incarnations of this C-node's name.
     auto creation = static_cast<short>(getpid() % 0x7fff + 1);
-    if (ei_connect_xinit(&ec, host.c_str(), alive.c_str(), cfg.cnode_name.c_str(), &loopback,
-                         cfg.beam_cookie.c_str(), creation) < 0)
-        throw std::runtime_error("ei_connect_xinit failed for " + cfg.cnode_name);
+    if (ei_connect_xinit(&ec, host.c_str(), alive.c_str(), name.c_str(), &loopback, cfg.beam_cookie.c_str(),
+                         creation) < 0)
+        throw std::runtime_error("ei_connect_xinit failed for " + name);
     // The BEAM's distribution listens on loopback only; epmd is asked there.
     int fd = ei_xconnect_tmo(&ec, &loopback, beam_alive.data(), 10000);
     if (fd < 0)
@@ -49,11 +49,12 @@ std::shared_ptr<BeamLink> BeamLink::connect(Context& ctx) {
         ::close(fd);
         throw std::runtime_error("cannot encode own pid");
     }
-    return std::make_shared<BeamLink>(ctx, fd, std::vector<uint8_t>(buf, buf + idx));
+    return std::make_shared<BeamLink>(ctx, fd, std::vector<uint8_t>(buf, buf + idx), name, channel);
 }
 
-BeamLink::BeamLink(Context& ctx, int fd, std::vector<uint8_t> self_pid)
-    : ctx_(ctx), sock_(ctx.io), tick_timer_(ctx.io), self_pid_(std::move(self_pid)) {
+BeamLink::BeamLink(Context& ctx, int fd, std::vector<uint8_t> self_pid, std::string name, size_t channel)
+    : ctx_(ctx), sock_(ctx.io), tick_timer_(ctx.io), self_pid_(std::move(self_pid)), name_(std::move(name)),
+      channel_(channel) {
     sock_.assign(asio::ip::tcp::v4(), fd);
     sock_.set_option(asio::ip::tcp::no_delay(true));
 }
@@ -74,7 +75,7 @@ void BeamLink::close() {
 void BeamLink::fail(const std::string& why) {
     if (closed_) return;
     close();
-    if (events_) events_->on_beam_closed(why);
+    if (events_) events_->on_beam_closed(*this, why);
 }
 
 void BeamLink::schedule_tick() {
@@ -120,7 +121,7 @@ void BeamLink::process() {
         if (len > 0) handle_packet(body, len);  // len 0 is a tick
         if (closed_) return;
     }
-    if (events_->on_beam_batch_end())
+    if (events_->on_beam_batch_end(*this))
         read();
     else
         paused_ = true;
@@ -172,9 +173,9 @@ void BeamLink::handle_message(etf::Reader& r) {
         PLOG(ctx_.log, warning, "message to the C-node is not a tagged tuple; ignored");
         return;
     }
-    if (tag == "$fwd" && arity == 6) {
+    if (tag == "$fwd" && arity == 7) {
         ForwardRequest req;
-        if (!r.atom(req.node) || !r.atom(req.channel) || !r.uint(req.key)) goto bad;
+        if (!r.atom(req.node) || !r.atom(req.channel) || !r.uint(req.key) || !r.uint(req.flags)) goto bad;
         size_t ref_start = r.pos();
         const uint8_t* ref = r.here();
         if (!r.skip()) goto bad;

@@ -79,14 +79,6 @@ bool read_address(etf::Reader& r, Address& out) {
 
 }  // namespace
 
-void append_message_frame(ByteBuffer& out, Bytes server_ref, Bytes payload) {
-    out.put_u32(static_cast<uint32_t>(1 + 2 + server_ref.size + payload.size));
-    out.put_u8(frame_message);
-    out.put_u16(static_cast<uint16_t>(server_ref.size));
-    out.append(server_ref.data, server_ref.size);
-    out.append(payload.data, payload.size);
-}
-
 Cluster::Cluster(Context& ctx)
     : ctx_(ctx),
       acceptor_(ctx.io),
@@ -104,6 +96,7 @@ Cluster::Cluster(Context& ctx)
         channel_offset_.push_back(links_per_peer_);
         links_per_peer_ += ch.parallelism;
     }
+    congested_.assign(cfg.channels.size(), 0);
 }
 
 Cluster::~Cluster() { shutdown(); }
@@ -119,7 +112,7 @@ void Cluster::start() {
     accept();
     schedule_gossip();
     EiBuf b;
-    ei_x_encode_tuple_header(&b.x, 2);
+    ei_x_encode_tuple_header(&b.x, 3);
     ei_x_encode_atom(&b.x, "$partisan_ready");
     auto addrs = advertised_addresses();
     ei_x_encode_list_header(&b.x, static_cast<long>(addrs.size()));
@@ -129,7 +122,14 @@ void Cluster::start() {
         ei_x_encode_long(&b.x, a.port);
     }
     ei_x_encode_empty_list(&b.x);
-    beam_->send_to_name("partisan_cnode", b.x);
+    ei_x_encode_list_header(&b.x, static_cast<long>(beam_links_.size()));
+    for (const auto& link : beam_links_) {
+        ei_x_encode_tuple_header(&b.x, 2);
+        encode_atom(b.x, ctx_.config.channels[link->channel()].name);
+        encode_atom(b.x, link->node_name());
+    }
+    ei_x_encode_empty_list(&b.x);
+    control_link().send_to_name("partisan_cnode", b.x);
     PLOG(ctx_.log, info, "C-node for %s listening on %s:%u", ctx_.config.beam_node.c_str(),
          addrs.empty() ? "?" : addrs[0].ip.c_str(), addrs.empty() ? 0u : addrs[0].port);
     update_members();
@@ -151,7 +151,7 @@ void Cluster::shutdown() {
     auto inbound = std::move(inbound_);
     inbound_.clear();
     for (auto& c : inbound) c->close();
-    if (beam_) beam_->close();
+    for (auto& link : beam_links_) link->close();
 }
 
 void Cluster::accept() {
@@ -204,19 +204,37 @@ void Cluster::on_forward(const ForwardRequest& req) {
         return;
     }
     const auto& chan = ctx_.config.channels[static_cast<size_t>(ch)];
-    auto& conn = *it->second.links[channel_offset_[static_cast<size_t>(ch)] + req.key % chan.parallelism];
-    if (!conn.established() && conn.queued_bytes() >= unconnected_limit) {
-        if (dropped_++ % 1000 == 0)
+    PeerConnection& conn = *pick_link(it->second, static_cast<size_t>(ch), req.key,
+                                      req.flags & ForwardRequest::flag_pinned);
+    if (chan.monotonic) {
+        conn.enqueue_monotonic(req.server_ref.data, req.server_ref.size, req.message.data, req.message.size);
+    } else if (!conn.established() && conn.queued_bytes() >= unconnected_limit) {
+        if (conn.stats->dropped++ % 1000 == 0)
             PLOG(ctx_.log, warning, "messages to %s dropped: not connected and %zu bytes queued (%llu dropped so far)",
-                 conn.peer().c_str(), conn.queued_bytes(), static_cast<unsigned long long>(dropped_));
+                 conn.peer().c_str(), conn.queued_bytes(), static_cast<unsigned long long>(conn.stats->dropped));
         return;
+    } else {
+        conn.enqueue_message(req.server_ref.data, req.server_ref.size, req.message.data, req.message.size);
     }
-    append_message_frame(conn.queue(), req.server_ref, req.message);
     schedule_flush(conn);
     if (conn.established() && !conn.over_high_water && conn.queued_bytes() > high_water) {
         conn.over_high_water = true;
-        ++congested_links_;
+        ++congested_[conn.channel];
     }
+}
+
+PeerConnection* Cluster::pick_link(Peer& peer, size_t channel, uint64_t key, bool pinned) {
+    // FIFO per sender holds only while its connection stays up (routing.hpp).
+    size_t base = channel_offset_[channel];
+    size_t i = select_link(key, ctx_.config.channels[channel].parallelism, pinned,
+                           [&](size_t k) { return peer.links[base + k]->established(); });
+    return peer.links[base + i].get();
+}
+
+LinkStats* Cluster::stats_for(const std::string& peer, size_t channel) {
+    auto it = stats_.find(peer);
+    if (it == stats_.end()) it = stats_.emplace(peer, std::vector<LinkStats>(ctx_.config.channels.size())).first;
+    return &it->second[channel];
 }
 
 void Cluster::schedule_flush(PeerConnection& conn) {
@@ -225,35 +243,36 @@ void Cluster::schedule_flush(PeerConnection& conn) {
     to_flush_.push_back(conn.shared_from_this());
 }
 
-bool Cluster::on_beam_batch_end() {
+bool Cluster::on_beam_batch_end(BeamLink& link) {
     // One write per connection for everything this batch queued.
     for (auto& c : to_flush_) {
         c->flush_scheduled = false;
         c->flush();
     }
     to_flush_.clear();
-    beam_->flush();
-    return congested_links_ == 0;
+    // Only this channel's senders wait for this channel's congested links.
+    return congested_[link.channel()] == 0;
 }
 
 void Cluster::note_drained(PeerConnection& conn) {
     if (!conn.over_high_water) return;
     if (conn.established() && conn.queued_bytes() > high_water / 2) return;
     conn.over_high_water = false;
-    if (--congested_links_ == 0 && beam_) beam_->resume_reading();
+    if (--congested_[conn.channel] == 0 && conn.channel < beam_links_.size())
+        beam_links_[conn.channel]->resume_reading();
 }
 
 void Cluster::on_write_done(PeerConnection& conn) { note_drained(conn); }
 
-bool Cluster::on_frame(PeerConnection&, const uint8_t* body, uint32_t len) {
+bool Cluster::on_frame(PeerConnection& conn, const uint8_t* body, uint32_t len) {
     switch (body[0]) {
-        case frame_message: return handle_message_frame(body, len);
+        case frame_message: return handle_message_frame(conn, body, len);
         case frame_gossip: return handle_gossip_frame(body, len);
         default: return false;
     }
 }
 
-bool Cluster::handle_message_frame(const uint8_t* body, uint32_t len) {
+bool Cluster::handle_message_frame(PeerConnection& conn, const uint8_t* body, uint32_t len) {
     if (len < 3) return false;
     size_t ref_len = load_u16(body + 1);
     if (3 + ref_len >= len) return false;
@@ -264,21 +283,26 @@ bool Cluster::handle_message_frame(const uint8_t* body, uint32_t len) {
     // Checked, not decoded: a bad term must not reach the BEAM, which would
     // drop its whole link to this C-node.
     if (!etf::is_valid_term(payload, payload_len)) return false;
-    beam_->deliver(Bytes{ref, ref_len}, Bytes{payload, payload_len});
+    // Each channel has its own BEAM link, so FIFO per channel holds end to end.
+    beam_links_[conn.channel]->deliver(Bytes{ref, ref_len}, Bytes{payload, payload_len});
+    ++conn.stats->messages_received;
+    conn.stats->bytes_received += payload_len;
     return true;
 }
 
 bool Cluster::on_read_batch_end(PeerConnection& conn) {
-    beam_->flush();
-    if (!beam_->congested()) return true;
-    beam_->when_drained([weak = std::weak_ptr<PeerConnection>(conn.shared_from_this())] {
+    BeamLink& beam = *beam_links_[conn.channel];
+    beam.flush();
+    if (!beam.congested()) return true;
+    beam.when_drained([weak = std::weak_ptr<PeerConnection>(conn.shared_from_this())] {
         if (auto c = weak.lock()) c->resume_reading();
     });
     return false;
 }
 
-void Cluster::on_beam_closed(const std::string& why) {
-    PLOG(ctx_.log, info, "connection to BEAM %s closed (%s); exiting", ctx_.config.beam_node.c_str(), why.c_str());
+void Cluster::on_beam_closed(BeamLink& link, const std::string& why) {
+    PLOG(ctx_.log, info, "link %s to BEAM %s closed (%s); exiting", link.node_name().c_str(),
+         ctx_.config.beam_node.c_str(), why.c_str());
     shutdown();
     ctx_.io.stop();
 }
@@ -293,6 +317,9 @@ bool Cluster::is_control_link(const PeerConnection& conn) const {
 
 void Cluster::on_established(PeerConnection& conn) {
     if (conn.role() == PeerConnection::Role::acceptor) {
+        // The handshake only admits configured channels, so the index exists.
+        conn.channel = static_cast<size_t>(channel_index(conn.link().channel));
+        conn.stats = stats_for(conn.peer(), conn.channel);
         PLOG(ctx_.log, debug, "accepted connection %s", conn.describe().c_str());
         return;
     }
@@ -371,10 +398,16 @@ void Cluster::reconcile() {
             continue;
         }
         Peer peer;
-        for (const auto& ch : ctx_.config.channels)
-            for (unsigned i = 0; i < ch.parallelism; ++i)
-                peer.links.push_back(PeerConnection::make_dialer(
-                    ctx_, *this, name, handshake::LinkId{ch.name, static_cast<uint16_t>(i)}, e->addrs));
+        for (size_t c = 0; c < ctx_.config.channels.size(); ++c) {
+            const auto& ch = ctx_.config.channels[c];
+            for (unsigned i = 0; i < ch.parallelism; ++i) {
+                auto link = PeerConnection::make_dialer(ctx_, *this, name,
+                                                        handshake::LinkId{ch.name, static_cast<uint16_t>(i)}, e->addrs);
+                link->channel = c;
+                link->stats = stats_for(name, c);
+                peer.links.push_back(std::move(link));
+            }
+        }
         auto& added = peers_.emplace(name, std::move(peer)).first->second;
         for (auto& l : added.links) l->start();
     }
@@ -400,14 +433,15 @@ void Cluster::update_members() {
     std::set_difference(now.begin(), now.end(), members_.begin(), members_.end(), std::back_inserter(up));
     std::set_difference(members_.begin(), members_.end(), now.begin(), now.end(), std::back_inserter(down));
     members_ = now;
-    if (!beam_) return;
+    if (beam_links_.empty()) return;
+    BeamLink& beam = control_link();
     for (const auto& n : down) {
         PLOG(ctx_.log, info, "node down: %s", n.c_str());
         EiBuf b;
         ei_x_encode_tuple_header(&b.x, 2);
         ei_x_encode_atom(&b.x, "$partisan_nodedown");
         encode_atom(b.x, n);
-        beam_->send_to_name("partisan_cnode", b.x);
+        beam.send_to_name("partisan_cnode", b.x);
     }
     for (const auto& n : up) {
         if (n == membership_.self()) continue;
@@ -416,7 +450,7 @@ void Cluster::update_members() {
         ei_x_encode_tuple_header(&b.x, 2);
         ei_x_encode_atom(&b.x, "$partisan_nodeup");
         encode_atom(b.x, n);
-        beam_->send_to_name("partisan_cnode", b.x);
+        beam.send_to_name("partisan_cnode", b.x);
     }
     EiBuf b;
     ei_x_encode_tuple_header(&b.x, 2);
@@ -424,7 +458,7 @@ void Cluster::update_members() {
     ei_x_encode_list_header(&b.x, static_cast<long>(members_.size()));
     for (const auto& n : members_) encode_atom(b.x, n);
     ei_x_encode_empty_list(&b.x);
-    beam_->send_to_name("partisan_cnode", b.x);
+    beam.send_to_name("partisan_cnode", b.x);
 }
 
 void Cluster::send_gossip(PeerConnection& conn) {
@@ -481,12 +515,48 @@ void Cluster::leave_cluster() {
 
 // ---- control calls from the shim ------------------------------------------
 
+void Cluster::encode_stats(ei_x_buff& x) {
+    // #{Node => #{Channel => #{connections => N, messages_sent => N, ...}}}
+    const auto& chs = ctx_.config.channels;
+    ei_x_encode_map_header(&x, static_cast<long>(stats_.size()));
+    for (const auto& [node, per_channel] : stats_) {
+        encode_atom(x, node);
+        ei_x_encode_map_header(&x, static_cast<long>(chs.size()));
+        auto peer = peers_.find(node);
+        for (size_t c = 0; c < chs.size(); ++c) {
+            long connections = 0;
+            unsigned long long queued = 0;
+            if (peer != peers_.end())
+                for (unsigned i = 0; i < chs[c].parallelism; ++i) {
+                    const auto& l = peer->second.links[channel_offset_[c] + i];
+                    connections += l->established() ? 1 : 0;
+                    queued += l->queued_bytes();
+                }
+            const LinkStats& st = per_channel[c];
+            encode_atom(x, chs[c].name);
+            ei_x_encode_map_header(&x, 8);
+            auto field = [&x](const char* k, unsigned long long v) {
+                ei_x_encode_atom(&x, k);
+                ei_x_encode_ulonglong(&x, v);
+            };
+            field("connections", static_cast<unsigned long long>(connections));
+            field("messages_sent", st.messages_sent);
+            field("bytes_sent", st.bytes_sent);
+            field("messages_received", st.messages_received);
+            field("bytes_received", st.bytes_received);
+            field("queued_bytes", queued);
+            field("dropped", st.dropped);
+            field("reconnects", st.reconnects);
+        }
+    }
+}
+
 void Cluster::reply(Bytes from_pid, Bytes ref, const std::function<void(ei_x_buff&)>& encode) {
     EiBuf b;
     ei_x_encode_tuple_header(&b.x, 2);
     ei_x_append_buf(&b.x, reinterpret_cast<const char*>(ref.data), static_cast<int>(ref.size));
     encode(b.x);
-    beam_->send_to_pid(from_pid, b.x);
+    control_link().send_to_pid(from_pid, b.x);
 }
 
 void Cluster::on_call(Bytes from_pid, Bytes ref, etf::Reader& r) {
@@ -509,6 +579,14 @@ void Cluster::on_call(Bytes from_pid, Bytes ref, etf::Reader& r) {
                 ei_x_encode_list_header(&x, static_cast<long>(members_.size()));
                 for (const auto& n : members_) encode_atom(x, n);
                 ei_x_encode_empty_list(&x);
+            });
+            return;
+        }
+        if (op == "stats") {
+            reply(from_pid, ref, [this](ei_x_buff& x) {
+                ei_x_encode_tuple_header(&x, 2);
+                ei_x_encode_atom(&x, "ok");
+                encode_stats(x);
             });
             return;
         }

@@ -54,9 +54,17 @@ int main(int argc, char** argv) {
     Context ctx{io, cfg, log};
     try {
         Cluster cluster(ctx);
-        auto beam = BeamLink::connect(ctx);
-        cluster.attach(beam);
-        beam->start(&cluster);
+        // One distribution link per channel: each channel gets its own
+        // BEAM-side queue and backpressure. Channel 0 uses the C-node's name.
+        std::vector<std::shared_ptr<BeamLink>> links;
+        const std::string& base = cfg.cnode_name;
+        auto at = base.find('@');
+        for (size_t c = 0; c < cfg.channels.size(); ++c) {
+            std::string name = c == 0 ? base : base.substr(0, at) + "_c" + std::to_string(c) + base.substr(at);
+            links.push_back(BeamLink::connect(ctx, name, c));
+        }
+        cluster.attach(links);
+        for (auto& link : links) link->start(&cluster);
 
         asio::posix::stream_descriptor in(io, ::dup(STDIN_FILENO));
         std::array<char, 256> inbuf{};

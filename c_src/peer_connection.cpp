@@ -163,6 +163,9 @@ void PeerConnection::process() {
             if (!step.reply.empty()) send_handshake(std::move(step.reply));
             if (step.done) {
                 state_ = State::established;
+                if (ever_established_ && stats) ++stats->reconnects;
+                ever_established_ = true;
+                release_latest();
                 backoff_ = min_backoff;
                 timer_.cancel();
                 dialer_.reset();
@@ -202,6 +205,7 @@ void PeerConnection::flush() {
                               self->fail("write failed: " + ec.message());
                               return;
                           }
+                          self->release_latest();
                           self->events_.on_write_done(*self);
                           if (self->stopping_ && self->pending_.empty()) {
                               self->close();
@@ -209,6 +213,53 @@ void PeerConnection::flush() {
                           }
                           self->flush();
                       });
+}
+
+namespace {
+void append_frame(ByteBuffer& out, const uint8_t* ref, size_t ref_len, const uint8_t* payload, size_t payload_len) {
+    // MESSAGE frame (docs/PROTOCOL.md): [len][0x01][u16 ref len][ref][payload]
+    out.put_u32(static_cast<uint32_t>(1 + 2 + ref_len + payload_len));
+    out.put_u8(frame_message);
+    out.put_u16(static_cast<uint16_t>(ref_len));
+    out.append(ref, ref_len);
+    out.append(payload, payload_len);
+}
+}  // namespace
+
+void PeerConnection::enqueue_message(const uint8_t* ref, size_t ref_len, const uint8_t* payload,
+                                     size_t payload_len) {
+    append_frame(pending_, ref, ref_len, payload, payload_len);
+    if (stats) {
+        ++stats->messages_sent;
+        stats->bytes_sent += payload_len;
+    }
+}
+
+void PeerConnection::enqueue_monotonic(const uint8_t* ref, size_t ref_len, const uint8_t* payload,
+                                       size_t payload_len) {
+    if (established() && !writing_ && pending_.empty()) {
+        enqueue_message(ref, ref_len, payload, payload_len);
+        return;
+    }
+    scratch_.clear();
+    append_frame(scratch_, ref, ref_len, payload, payload_len);
+    std::string_view dest(reinterpret_cast<const char*>(ref), ref_len);
+    size_t replaced = latest_.put(dest, scratch_.data(), scratch_.size());
+    if (!stats) return;
+    // Counted as sent now; a replaced one is taken back and counted as a drop.
+    ++stats->messages_sent;
+    stats->bytes_sent += payload_len;
+    if (replaced) {
+        --stats->messages_sent;
+        stats->bytes_sent -= replaced - (scratch_.size() - payload_len);
+        ++stats->dropped;
+    }
+}
+
+void PeerConnection::release_latest() {
+    // The newest message per destination joins the queue for the next write.
+    if (latest_.size() == 0 || !established()) return;
+    latest_.drain_into(pending_);
 }
 
 void PeerConnection::fail(const std::string& why) {

@@ -24,14 +24,19 @@ struct Bytes {
     size_t size = 0;
 };
 
-// `{'$fwd', Node, Channel, Key, ServerRef, Msg}` from the shim.
+// `{'$fwd', Node, Channel, Key, Flags, ServerRef, Msg}` from the shim.
 struct ForwardRequest {
+    static constexpr uint64_t flag_pinned = 1;  // Key is a partition key
+
     std::string_view node;
     std::string_view channel;
     uint64_t key = 0;
+    uint64_t flags = 0;
     Bytes server_ref;  // a pid or an atom, external format without version
     Bytes message;     // external format without version
 };
+
+class BeamLink;
 
 class BeamEvents {
 public:
@@ -40,14 +45,15 @@ public:
     // `{'$call', From, Ref, Request}`; the reader stands at Request.
     virtual void on_call(Bytes from_pid, Bytes ref, etf::Reader& request) = 0;
     // After each batch of packets; false pauses reading until resume_reading().
-    virtual bool on_beam_batch_end() = 0;
-    virtual void on_beam_closed(const std::string& why) = 0;
+    virtual bool on_beam_batch_end(BeamLink& link) = 0;
+    virtual void on_beam_closed(BeamLink& link, const std::string& why) = 0;
 };
 
 class BeamLink : public std::enable_shared_from_this<BeamLink> {
 public:
-    // Connects to the BEAM (blocking; start-up only). Throws on failure.
-    static std::shared_ptr<BeamLink> connect(Context& ctx);
+    // Connects to the BEAM as hidden node `name` (blocking; start-up only).
+    // `channel` is the index of the channel this link serves. Throws on failure.
+    static std::shared_ptr<BeamLink> connect(Context& ctx, const std::string& name, size_t channel);
 
     void start(BeamEvents* events);
     void close();
@@ -66,9 +72,10 @@ public:
     void resume_reading();
     size_t queued_bytes() const { return pending_.size() + inflight_.size(); }
 
-    const std::string& node_name() const { return ctx_.config.cnode_name; }
+    const std::string& node_name() const { return name_; }
+    size_t channel() const { return channel_; }
 
-    BeamLink(Context& ctx, int fd, std::vector<uint8_t> self_pid);
+    BeamLink(Context& ctx, int fd, std::vector<uint8_t> self_pid, std::string name, size_t channel);
 
     static constexpr size_t high_water = 32u << 20;
 
@@ -86,6 +93,8 @@ private:
     asio::ip::tcp::socket sock_;
     asio::steady_timer tick_timer_;
     std::vector<uint8_t> self_pid_;  // our pid, external format without version
+    std::string name_;
+    size_t channel_;
     BeamEvents* events_ = nullptr;
     FrameBuffer rbuf_;
     ByteBuffer pending_, inflight_;

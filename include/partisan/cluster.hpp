@@ -17,19 +17,15 @@
 
 namespace partisan {
 
-// Peer frame types after the handshake (docs/PROTOCOL.md).
-enum FrameType : uint8_t { frame_message = 1, frame_gossip = 2 };
-
-// Appends a message frame: [len][type][u16 ref length][ref][payload].
-void append_message_frame(ByteBuffer& out, Bytes server_ref, Bytes payload);
-
 class Cluster : public BeamEvents, public PeerEvents {
 public:
     // Binds the peer listener; throws when it cannot.
     explicit Cluster(Context& ctx);
     ~Cluster() override;
 
-    void attach(std::shared_ptr<BeamLink> beam) { beam_ = std::move(beam); }
+    // The BEAM links, one per channel, in channel order; [0] also carries
+    // control calls and events.
+    void attach(std::vector<std::shared_ptr<BeamLink>> links) { beam_links_ = std::move(links); }
     // Starts accepting and gossiping, and tells the shim we are ready.
     void start();
     void shutdown();
@@ -39,8 +35,8 @@ public:
     // BeamEvents
     void on_forward(const ForwardRequest& req) override;
     void on_call(Bytes from_pid, Bytes ref, etf::Reader& request) override;
-    bool on_beam_batch_end() override;
-    void on_beam_closed(const std::string& why) override;
+    bool on_beam_batch_end(BeamLink& link) override;
+    void on_beam_closed(BeamLink& link, const std::string& why) override;
 
     // PeerEvents
     bool known_link(const handshake::LinkId& link) override;
@@ -69,24 +65,30 @@ private:
     void schedule_gossip();
     void leave_cluster();
     void reply(Bytes from_pid, Bytes ref, const std::function<void(ei_x_buff&)>& encode);
-    bool handle_message_frame(const uint8_t* body, uint32_t len);
+    bool handle_message_frame(PeerConnection& conn, const uint8_t* body, uint32_t len);
     bool handle_gossip_frame(const uint8_t* body, uint32_t len);
     void schedule_flush(PeerConnection& conn);
     bool is_control_link(const PeerConnection& conn) const;
     void finish_joins(const std::string& node, const std::string& failure);
     void note_drained(PeerConnection& conn);
+    PeerConnection* pick_link(Peer& peer, size_t channel, uint64_t key, bool pinned);
+    LinkStats* stats_for(const std::string& peer, size_t channel);
+    void encode_stats(ei_x_buff& x);
+    BeamLink& control_link() { return *beam_links_[0]; }
 
     Context& ctx_;
     asio::ip::tcp::acceptor acceptor_;
     asio::steady_timer gossip_timer_;
-    std::shared_ptr<BeamLink> beam_;
+    std::vector<std::shared_ptr<BeamLink>> beam_links_;
     Membership membership_;
     std::vector<size_t> channel_offset_;  // first link index of each channel
     size_t links_per_peer_ = 0;
     std::map<std::string, Peer, std::less<>> peers_;
     std::set<std::shared_ptr<PeerConnection>> inbound_;
     std::vector<std::shared_ptr<PeerConnection>> to_flush_;
-    size_t congested_links_ = 0;
+    std::vector<size_t> congested_;  // per channel: links over the high-water mark
+    // Counters per peer and channel; they outlive connections.
+    std::map<std::string, std::vector<LinkStats>, std::less<>> stats_;
     std::vector<std::string> members_;  // last list sent to the shim
     // join calls waiting for the first connection to the node they name
     struct PendingJoin {
@@ -94,7 +96,7 @@ private:
         std::shared_ptr<asio::steady_timer> timer;
     };
     std::map<std::string, std::vector<PendingJoin>> pending_joins_;
-    uint64_t dropped_ = 0;
+    uint64_t dropped_ = 0;  // messages for no member or no channel
     bool stopped_ = false;
 };
 

@@ -9,6 +9,7 @@
 #include "partisan/context.hpp"
 #include "partisan/handshake.hpp"
 #include "partisan/membership.hpp"
+#include "partisan/routing.hpp"
 #include "partisan/wire.hpp"
 
 #include <chrono>
@@ -20,6 +21,16 @@
 namespace partisan {
 
 class PeerConnection;
+
+// Frame types after the handshake (docs/PROTOCOL.md).
+enum PeerFrame : uint8_t { frame_message = 1, frame_gossip = 2 };
+
+// Counters of one (peer, channel), kept by the cluster across reconnects.
+struct LinkStats {
+    uint64_t messages_sent = 0, bytes_sent = 0;
+    uint64_t messages_received = 0, bytes_received = 0;
+    uint64_t dropped = 0, reconnects = 0;
+};
 
 class PeerEvents {
 public:
@@ -55,7 +66,15 @@ public:
     // Outgoing frames are appended here, then flush() starts a write.
     ByteBuffer& queue() { return pending_; }
     void flush();
-    size_t queued_bytes() const { return pending_.size() + inflight_.size(); }
+    size_t queued_bytes() const { return pending_.size() + inflight_.size() + latest_.bytes(); }
+
+    // Queues a message frame (counted in `stats`).
+    void enqueue_message(const uint8_t* ref, size_t ref_len, const uint8_t* payload, size_t payload_len);
+    // Monotonic channels: while the connection is busy or down, a newer
+    // message to the same destination replaces the queued one (a drop). The
+    // latest one per destination goes out as soon as the connection can take
+    // it, so replacement never starves a destination.
+    void enqueue_monotonic(const uint8_t* ref, size_t ref_len, const uint8_t* payload, size_t payload_len);
     void resume_reading();
 
     Role role() const { return role_; }
@@ -68,6 +87,8 @@ public:
     // Set by the owner: this connection is on its list of ones to flush.
     bool flush_scheduled = false;
     bool over_high_water = false;
+    size_t channel = 0;            // index of the channel, set by the owner
+    LinkStats* stats = nullptr;    // owned by the cluster; never null once established
 
     PeerConnection(Context& ctx, PeerEvents& events, Role role, asio::ip::tcp::socket sock);
 
@@ -81,6 +102,7 @@ private:
     void fail(const std::string& why);
     void schedule_reconnect();
     void arm_deadline(std::chrono::milliseconds d);
+    void release_latest();
 
     Context& ctx_;
     PeerEvents& events_;
@@ -103,6 +125,10 @@ private:
     uint64_t generation_ = 0;  // bumps per attempt; stale completions check it
     std::chrono::milliseconds backoff_{100};
     std::minstd_rand rng_;  // back-off jitter
+    bool ever_established_ = false;
+    // Monotonic channels: the newest unsent frame per destination (ref bytes).
+    LatestPerDestination latest_;
+    ByteBuffer scratch_;  // one frame being built for `latest_`
 };
 
 }  // namespace partisan
