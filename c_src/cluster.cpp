@@ -634,6 +634,22 @@ void Cluster::on_call(Bytes from_pid, Bytes ref, etf::Reader& r) {
                                                            std::vector<uint8_t>(ref.data, ref.data + ref.size), timer});
                 return;
             }
+        } else if (op == "fault" && arity == 5) {
+            // {fault, close_link, Node, Channel, Index}: tests break one connection.
+            std::string_view kind, channel;
+            uint64_t index = 0;
+            if (r.atom(kind) && kind == "close_link" && r.atom(node_view) && r.atom(channel) && r.uint(index)) {
+                auto peer = peers_.find(node_view);
+                int ch = channel_index(channel);
+                if (peer != peers_.end() && ch >= 0 && index < ctx_.config.channels[static_cast<size_t>(ch)].parallelism) {
+                    PLOG(ctx_.log, notice, "fault injection: breaking connection %zu of channel %.*s to %.*s",
+                         static_cast<size_t>(index), static_cast<int>(channel.size()), channel.data(),
+                         static_cast<int>(node_view.size()), node_view.data());
+                    peer->second.links[channel_offset_[static_cast<size_t>(ch)] + index]->inject_failure();
+                    reply(from_pid, ref, ok);
+                    return;
+                }
+            }
         } else if (op == "leave" && arity == 2 && r.atom(node_view)) {
             std::string node(node_view);
             if (node == membership_.self()) {

@@ -76,6 +76,8 @@ public:
     // it, so replacement never starves a destination.
     void enqueue_monotonic(const uint8_t* ref, size_t ref_len, const uint8_t* payload, size_t payload_len);
     void resume_reading();
+    // Fault injection for tests: breaks the socket as a network fault would.
+    void inject_failure() { fail("broken by fault injection"); }
 
     Role role() const { return role_; }
     State state() const { return state_; }
