@@ -14,7 +14,7 @@ export ERL_EPMD_ADDRESS ?= 127.0.0.1
 
 CNODE = erlang/priv/partisan_cnode
 
-.PHONY: all deps cnode erlang test unit ct asan demo shell clean
+.PHONY: all deps cnode erlang test unit ct asan demo shell bench-quick clean
 
 all: deps cnode erlang
 
@@ -52,6 +52,11 @@ demo: all
 shell: all
 	ERL_FLAGS="-kernel inet_dist_use_interface {127,0,0,1} -kernel dist_auto_connect never" \
 	  rebar3 shell --sname partisan_shell --setcookie partisan_shell --apps partisan
+
+# Throughput against Distributed Erlang on loopback (not a test).
+bench-quick: all
+	@mkdir -p $(BUILD)/bench && erlc -o $(BUILD)/bench test/bench/partisan_bench.erl
+	@HOME=$$(mktemp -d) erl -noshell -pa $(BUILD)/bench -eval 'partisan_bench:main(["$(CURDIR)"]), halt().'
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) _build $(CNODE)

@@ -272,7 +272,7 @@ void BeamLink::flush() {
                       [self = shared_from_this()](const asio::error_code& ec, size_t) {
                           self->writing_ = false;
                           self->inflight_.clear();
-                          self->inflight_.release_if_above(8u << 20);
+                          self->inflight_.release_if_above(kept_buffer_capacity);
                           if (ec) {
                               self->fail("write to BEAM failed: " + ec.message());
                               return;

@@ -25,7 +25,7 @@ std::shared_ptr<PeerConnection> PeerConnection::make_acceptor(Context& ctx, Peer
 }
 
 PeerConnection::PeerConnection(Context& ctx, PeerEvents& events, Role role, asio::ip::tcp::socket sock)
-    : ctx_(ctx), events_(events), role_(role), sock_(std::move(sock)), timer_(ctx.io), rbuf_(64 * 1024),
+    : ctx_(ctx), events_(events), role_(role), sock_(std::move(sock)), timer_(ctx.io), rbuf_(),
       rng_(std::random_device{}()) {}
 
 std::string PeerConnection::describe() const {
@@ -66,7 +66,7 @@ void PeerConnection::connect_attempt() {
     asio::error_code ec;
     sock_.close(ec);
     sock_ = asio::ip::tcp::socket(ctx_.io);
-    rbuf_ = FrameBuffer(64 * 1024);
+    rbuf_ = FrameBuffer();
     arm_deadline(std::chrono::milliseconds(ctx_.config.connect_timeout_ms + ctx_.config.handshake_timeout_ms));
     try_address(0);
 }
@@ -196,7 +196,7 @@ void PeerConnection::flush() {
                       [self = shared_from_this(), gen = generation_](const asio::error_code& ec, size_t) {
                           self->writing_ = false;
                           self->inflight_.clear();
-                          self->inflight_.release_if_above(8u << 20);
+                          self->inflight_.release_if_above(kept_buffer_capacity);
                           if (gen != self->generation_) {
                               self->flush();  // a newer connection may be waiting to write
                               return;

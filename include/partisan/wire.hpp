@@ -11,6 +11,14 @@
 
 namespace partisan {
 
+// Output buffers keep up to this much capacity between writes: a queue can
+// hold a high-water mark of messages plus one large message, and freeing and
+// re-faulting such buffers on every write cost more than the copy itself.
+constexpr size_t kept_buffer_capacity = 64u << 20;
+
+// Read buffers: large enough that a read brings many packets of 64 KiB.
+constexpr size_t read_buffer_capacity = 256u * 1024;
+
 // A growable byte array that never zero-fills (payloads can be 64 MiB) and
 // keeps its capacity across clear(), so steady-state appends do not allocate.
 class ByteBuffer {
@@ -81,7 +89,7 @@ class FrameBuffer {
 public:
     enum class Status { need_more, ready, too_large };
 
-    explicit FrameBuffer(size_t initial_capacity = 256 * 1024) : initial_(initial_capacity) {}
+    explicit FrameBuffer(size_t initial_capacity = read_buffer_capacity) : initial_(initial_capacity) {}
 
     // Free space to read into, at least `min_free` bytes (compacts or grows).
     uint8_t* prepare(size_t& free_bytes);
