@@ -12,7 +12,13 @@
 %%
 %% Messages from one process to one destination on one channel arrive in
 %% the order they were sent (unless a `partition_key' spreads them over
-%% several connections of the channel).
+%% several connections of the channel); messages with the same
+%% `partition_key' on one channel arrive in the order they were sent.
+%%
+%% Channels are configured in the application environment (see
+%% {@link partisan_config}); {@link channels/0} lists them,
+%% {@link connections/0} and {@link stats/0} show their connections and
+%% traffic per peer.
 -module(partisan).
 
 -export([node_spec/0,
@@ -22,6 +28,8 @@
          members/0,
          member/1,
          channels/0,
+         connections/0,
+         stats/0,
          status/0,
          forward_message/3,
          forward_message/4,
@@ -34,6 +42,7 @@
               listen_addr/0,
               channel/0,
               channel_spec/0,
+              channel_stats/0,
               server_ref/0,
               forward_opts/0,
               forward_error/0]).
@@ -44,6 +53,21 @@
 -type node_spec() :: #{name := node(),
                        listen_addrs := [listen_addr()],
                        channels := #{channel() => channel_spec()}}.
+-type channel_stats() :: #{connections := non_neg_integer(),
+                           messages_sent := non_neg_integer(),
+                           bytes_sent := non_neg_integer(),
+                           messages_received := non_neg_integer(),
+                           bytes_received := non_neg_integer(),
+                           queued_bytes := non_neg_integer(),
+                           dropped := non_neg_integer(),
+                           reconnects := non_neg_integer()}.
+%% Counters of one channel to and from one peer, as the local C-node
+%% keeps them: `connections' is the number of established outgoing
+%% connections (at most the channel's parallelism); `queued_bytes' the
+%% bytes waiting to be written; `dropped' the messages shed (replaced on a
+%% monotonic channel, or over the queue bound while disconnected);
+%% `reconnects' how often a connection was established again after it
+%% was lost.
 -type server_ref() :: pid() | atom() | {atom(), node()}.
 -type forward_opt() :: {channel, channel()}
                      | {partition_key, term()}
@@ -61,11 +85,15 @@
                        | {unsupported_option, ack | transitive}
                        | {bad_server_ref, term()}.
 
--define(CNODE_KEY, {partisan, cnode}).
+%% #{Channel => LinkNode}: the C-node's BEAM link of each channel, set
+%% once the C-node is ready (see partisan_cnode).
+-define(LINKS_KEY, {partisan, links}).
 -define(CHANNELS_KEY, {partisan, channels}).
 -define(MEMBERS, partisan_members).
 -define(DEFAULT_CHANNEL, undefined).
 -define(KEY_RANGE, 134217728).
+%% '$fwd' flags: bit 0, the key is a partition_key (pinned to its connection).
+-define(FLAG_PARTITION_KEY, 1).
 
 %%====================================================================
 %% Membership
@@ -151,13 +179,45 @@ channels() ->
             lists:sort(maps:keys(Channels))
     end.
 
+%% @doc The number of established outgoing connections of every channel
+%% to every peer the local C-node has links to (at most the channel's
+%% parallelism; a peer that is fully connected shows the parallelism of
+%% each channel). From {@link stats/0}.
+-spec connections() -> #{node() => #{channel() => non_neg_integer()}}
+                     | {error, not_running | timeout | term()}.
+connections() ->
+    case stats() of
+        Stats when is_map(Stats) ->
+            maps:map(fun(_Node, Channels) ->
+                             maps:map(fun(_Channel, #{connections := N}) -> N end, Channels)
+                     end, Stats);
+        {error, _} = Error ->
+            Error
+    end.
+
+%% @doc Traffic counters of the local C-node per peer and channel (see
+%% {@type channel_stats()}): messages and bytes sent and received, bytes
+%% queued, messages dropped, reconnections. Peers this node has links to
+%% or has heard from are included.
+-spec stats() -> #{node() => #{channel() => channel_stats()}}
+               | {error, not_running | timeout | term()}.
+stats() ->
+    case partisan_cnode:control(stats) of
+        {ok, Stats} when is_map(Stats) -> Stats;
+        {error, _} = Error -> Error;
+        Other -> {error, {bad_reply, Other}}
+    end.
+
 %% @doc Status of the local C-node: its node name, OS pid, listen
-%% addresses, topology and channels.
+%% addresses, topology, channels, and the node name of its BEAM link of
+%% each channel (`links'; these are the hidden nodes this BEAM is
+%% connected to).
 -spec status() -> #{cnode := node(),
                     os_pid := non_neg_integer() | undefined,
                     listen_addrs := [listen_addr()],
                     topology := atom(),
-                    channels := #{channel() => channel_spec()}}
+                    channels := #{channel() => channel_spec()},
+                    links := #{channel() => node()}}
                 | {error, not_running}.
 status() ->
     partisan_cnode:status().
@@ -179,12 +239,18 @@ forward_message(Node, ServerRef, Msg) ->
 %% <li>`channel': the channel to use (default `undefined').</li>
 %% <li>`partition_key': picks the connection of the channel (an integer
 %%     `K' gives connection `abs(K) rem Parallelism'; other terms are
-%%     hashed). Without it, the sending process picks it, so that one
-%%     process's messages stay in order.</li>
+%%     hashed). Messages with the same key on one channel stay in order;
+%%     they wait for their connection when it is down. Without it, the
+%%     sending process picks the connection, so that one process's
+%%     messages stay in order; while that connection is down they go on a
+%%     live one of the same channel.</li>
 %% <li>`ack', `transitive': only `false' for now.</li>
 %% </ul>
 %% When `Node' is this node, `Msg' is sent locally. Delivery is
 %% asynchronous: `ok' means the message was handed to the local C-node.
+%% On a monotonic channel a message may replace an earlier one to the
+%% same destination that was still queued.
+%% A channel that is not configured gives `{error, {unknown_channel, C}}'.
 -spec forward_message(node(), server_ref(), term(), forward_opts()) ->
           ok | {error, forward_error()}.
 forward_message(Node, ServerRef, Msg, Opts) ->
@@ -231,11 +297,15 @@ cast_message(Node, Channel, ServerRef, Msg, Opts) ->
 %% Internal
 %%====================================================================
 
-%% The hot path: a persistent_term get or two, an ETS lookup, the send.
+%% The hot path: one persistent_term get, an ETS lookup, the send.
 send(Node, Channel, PartitionKey, ServerRef, Msg) ->
     case server_ref(Node, ServerRef) of
         {ok, Ref} when Node =:= node() ->
-            local_send(Ref, Msg);
+            case persistent_term:get(?CHANNELS_KEY, undefined) of
+                #{Channel := _} -> local_send(Ref, Msg);
+                undefined -> local_send(Ref, Msg);
+                _ -> {error, {unknown_channel, Channel}}
+            end;
         {ok, Ref} ->
             remote_send(Node, Channel, PartitionKey, Ref, Msg);
         error ->
@@ -251,23 +321,22 @@ local_send(Ref, Msg) ->
     ok.
 
 remote_send(Node, Channel, PartitionKey, Ref, Msg) ->
-    case persistent_term:get(?CHANNELS_KEY, undefined) of
-        #{Channel := _} ->
-            case persistent_term:get(?CNODE_KEY, undefined) of
-                undefined ->
-                    {error, not_running};
-                CNode ->
-                    case member(Node) of
-                        true ->
-                            Key = key(PartitionKey),
-                            Fwd = {'$fwd', Node, Channel, Key, Ref, Msg},
-                            case erlang:send({partisan, CNode}, Fwd, [noconnect]) of
-                                ok -> ok;
-                                noconnect -> {error, not_running}
-                            end;
-                        false ->
-                            {error, {unknown_node, Node}}
-                    end
+    case persistent_term:get(?LINKS_KEY, undefined) of
+        #{Channel := Link} ->
+            case member(Node) of
+                true ->
+                    Fwd = case PartitionKey of
+                              none ->
+                                  {'$fwd', Node, Channel, erlang:phash2(self()), 0, Ref, Msg};
+                              {value, K} ->
+                                  {'$fwd', Node, Channel, key(K), ?FLAG_PARTITION_KEY, Ref, Msg}
+                          end,
+                    case erlang:send({partisan, Link}, Fwd, [noconnect]) of
+                        ok -> ok;
+                        noconnect -> {error, not_running}
+                    end;
+                false ->
+                    {error, {unknown_node, Node}}
             end;
         undefined ->
             {error, not_running};
@@ -275,11 +344,9 @@ remote_send(Node, Channel, PartitionKey, Ref, Msg) ->
             {error, {unknown_channel, Channel}}
     end.
 
-key(none) ->
-    erlang:phash2(self());
-key({value, K}) when is_integer(K) ->
+key(K) when is_integer(K) ->
     abs(K) rem ?KEY_RANGE;
-key({value, K}) ->
+key(K) ->
     erlang:phash2(K).
 
 server_ref(Node, Pid) when is_pid(Pid), node(Pid) =:= Node ->

@@ -2,11 +2,16 @@
 %% @doc Owner of the C-node OS process (see docs/SHIM_INTERFACE.md).
 %%
 %% Opens the port running `priv/partisan_cnode', writes the secrets on its
-%% stdin, waits for `{'$partisan_ready', Addrs}', then publishes the C-node's
-%% node name in `persistent_term' (key `{partisan, cnode}') so that the data
-%% path (`partisan:forward_message/3,4,5') sends straight from the calling
-%% process. Keeps the member list in the protected ETS table
-%% `partisan_members' and relays control calls (join, leave, members).
+%% stdin, waits for `{'$partisan_ready', Addrs, [{Channel, LinkNode}]}',
+%% then publishes the map `#{Channel => LinkNode}' (the C-node's BEAM link
+%% of each channel) in `persistent_term' (key `{partisan, links}') so
+%% that the data path (`partisan:forward_message/3,4,5') sends straight
+%% from the calling process to the link of its channel. Keeps the member
+%% list in the protected ETS table `partisan_members' and relays control
+%% calls (join, leave, members, stats) to the C-node's main node name.
+%%
+%% A ready message without links (`{'$partisan_ready', Addrs}', the older
+%% form) routes every channel to the main node name.
 -module(partisan_cnode).
 -behaviour(gen_server).
 
@@ -29,11 +34,13 @@
          code_change/3]).
 
 -define(SERVER, ?MODULE).
--define(CNODE_KEY, {partisan, cnode}).
+-define(LINKS_KEY, {partisan, links}).
 -define(CHANNELS_KEY, {partisan, channels}).
 -define(MEMBERS, partisan_members).
 %% How long the C-node may take to answer a control call.
 -define(CALL_TIMEOUT, 5000).
+%% How long the ready message waits for all links to show as connected.
+-define(LINK_WAIT, 2000).
 %% How long terminate/2 waits for the C-node to drop its connection.
 -define(EXIT_WAIT, 3000).
 %% Last C-node output lines kept for error reports.
@@ -47,6 +54,7 @@
                 config :: partisan_config:config(),
                 ready = false :: boolean(),
                 listen_addrs = [] :: [{inet:ip_address(), inet:port_number()}],
+                links = #{} :: #{atom() => node()},
                 ready_timer :: reference() | undefined,
                 waiters = [] :: [gen_server:from()],
                 pending = #{} :: #{reference() => {gen_server:from(), reference()}},
@@ -69,7 +77,7 @@ await_ready(Timeout) ->
     safe_call(await_ready, Timeout).
 
 %% @doc A control call relayed to the C-node (`{join, ...}', `leave',
-%% `{leave, Node}', `members').
+%% `{leave, Node}', `members', `stats').
 -spec control(term()) -> term().
 control(Request) ->
     safe_call({control, Request}, ?CALL_TIMEOUT + 5000).
@@ -112,7 +120,7 @@ safe_call(Request, Timeout) ->
 init([]) ->
     process_flag(trap_exit, true),
     %% A previous incarnation killed without terminate/2 may have left these.
-    _ = persistent_term:erase(?CNODE_KEY),
+    _ = persistent_term:erase(?LINKS_KEY),
     case node() of
         nonode@nohost ->
             {stop, not_distributed};
@@ -128,7 +136,7 @@ init(Node, Config) ->
         {ok, Path} ->
             CNode = cnode_name(Node, os:getpid()),
             Args = partisan_config:cnode_args(Config, Node, CNode),
-            wait_gone(CNode, ?EXIT_WAIT),
+            wait_gone(previous_links(CNode), ?EXIT_WAIT),
             ets:new(?MEMBERS, [named_table, protected, set, {read_concurrency, true}]),
             true = ets:insert(?MEMBERS, {Node}),
             persistent_term:put(?CHANNELS_KEY, partisan_config:channels(Config)),
@@ -175,12 +183,14 @@ handle_call({control, Request}, From, #state{cnode = CNode, pending = Pending} =
 handle_call(status, _From, #state{ready = false} = State) ->
     {reply, {error, not_running}, State};
 handle_call(status, _From, State) ->
-    #state{cnode = CNode, os_pid = OsPid, listen_addrs = Addrs, config = Config} = State,
+    #state{cnode = CNode, os_pid = OsPid, listen_addrs = Addrs, config = Config,
+           links = Links} = State,
     Status = #{cnode => CNode,
                os_pid => OsPid,
                listen_addrs => addr_maps(Addrs),
                topology => maps:get(topology, Config),
-               channels => partisan_config:channels(Config)},
+               channels => partisan_config:channels(Config),
+               links => Links},
     {reply, Status, State};
 handle_call(node_spec, _From, #state{ready = false} = State) ->
     {reply, {error, not_running}, State};
@@ -218,19 +228,34 @@ handle_info({'EXIT', Port, Reason}, #state{port = Port} = State) ->
     ?LOG_ERROR(#{what => cnode_port_closed, reason => Reason, cnode => State#state.cnode}),
     {stop, {cnode_port_closed, Reason},
      reply_waiters({error, {cnode_port_closed, Reason}}, State#state{port = undefined})};
-handle_info({'$partisan_ready', Addrs}, #state{cnode = CNode} = State) when is_list(Addrs) ->
+handle_info({'$partisan_ready', Addrs}, State) when is_list(Addrs) ->
+    %% The older form, without per-channel links: everything goes to the
+    %% main node name.
+    handle_info({'$partisan_ready', Addrs, []}, State);
+handle_info({'$partisan_ready', Addrs, LinkList}, #state{cnode = CNode} = State)
+  when is_list(Addrs), is_list(LinkList) ->
+    Links = links(CNode, State#state.config, LinkList),
     case State#state.ready of
         false ->
             cancel_timer(State#state.ready_timer),
-            true = erlang:monitor_node(CNode, true),
-            persistent_term:put(?CNODE_KEY, CNode),
+            await_links(CNode, Links),
+            monitor_links(CNode, Links),
+            persistent_term:put(?LINKS_KEY, Links),
             ?LOG_INFO(#{what => cnode_ready, cnode => CNode, listen_addrs => Addrs,
-                        os_pid => State#state.os_pid}),
+                        links => Links, os_pid => State#state.os_pid}),
             {noreply, reply_waiters(ok, State#state{ready = true, ready_timer = undefined,
-                                                    listen_addrs = Addrs})};
+                                                    listen_addrs = Addrs, links = Links})};
         true ->
-            ?LOG_INFO(#{what => cnode_listen_addrs, listen_addrs => Addrs}),
-            {noreply, State#state{listen_addrs = Addrs}}
+            ?LOG_INFO(#{what => cnode_listen_addrs, listen_addrs => Addrs, links => Links}),
+            case Links =:= State#state.links of
+                true ->
+                    ok;
+                false ->
+                    await_links(CNode, Links),
+                    monitor_links(CNode, Links),
+                    persistent_term:put(?LINKS_KEY, Links)
+            end,
+            {noreply, State#state{listen_addrs = Addrs, links = Links}}
     end;
 handle_info({timeout, TRef, ready_timeout}, #state{ready_timer = TRef} = State) ->
     #{ready_timeout := Timeout} = State#state.config,
@@ -250,14 +275,22 @@ handle_info({'$partisan_nodedown', Node}, State) when is_atom(Node) ->
     ?LOG_INFO(#{what => nodedown, node => Node}),
     Node =/= node() andalso ets:delete(?MEMBERS, Node),
     {noreply, State};
-handle_info({nodedown, CNode}, #state{cnode = CNode} = State) ->
-    %% Usually the C-node exited: its exit status follows, and says more.
-    _ = erlang:send_after(1000, self(), {cnode_disconnected, CNode}),
-    {noreply, State};
-handle_info({cnode_disconnected, CNode}, #state{cnode = CNode} = State) ->
-    ?LOG_ERROR(#{what => cnode_disconnected, cnode => CNode,
+handle_info({nodedown, Link}, #state{cnode = CNode, links = Links} = State)
+  when is_atom(Link) ->
+    case Link =:= CNode orelse lists:member(Link, maps:values(Links)) of
+        true ->
+            %% Usually the C-node exited: its exit status follows, and
+            %% says more. A C-node that lost one of its links is restarted
+            %% too (that link's channel is dead without it).
+            _ = erlang:send_after(1000, self(), {cnode_disconnected, Link}),
+            {noreply, State};
+        false ->
+            {noreply, State}
+    end;
+handle_info({cnode_disconnected, Link}, #state{cnode = CNode} = State) ->
+    ?LOG_ERROR(#{what => cnode_disconnected, cnode => CNode, link => Link,
                  last_output => lists:reverse(State#state.last_lines)}),
-    {stop, {cnode_disconnected, CNode}, State};
+    {stop, {cnode_disconnected, Link}, State};
 handle_info({timeout, TRef, {call_timeout, Ref}}, #state{pending = Pending} = State) ->
     case maps:take(Ref, Pending) of
         {{From, TRef}, Rest} ->
@@ -281,8 +314,8 @@ handle_info(Msg, State) ->
     {noreply, State}.
 
 -spec terminate(term(), state()) -> ok.
-terminate(_Reason, #state{port = Port, cnode = CNode, ready = Ready}) ->
-    _ = persistent_term:erase(?CNODE_KEY),
+terminate(_Reason, #state{port = Port, cnode = CNode, ready = Ready, links = Links}) ->
+    _ = persistent_term:erase(?LINKS_KEY),
     _ = persistent_term:erase(?CHANNELS_KEY),
     case Port of
         undefined -> ok;
@@ -292,7 +325,7 @@ terminate(_Reason, #state{port = Port, cnode = CNode, ready = Ready}) ->
     %% a little for its connection to go so that a restarted server (same
     %% C-node name) does not meet the old one.
     case Ready of
-        true -> wait_gone(CNode, ?EXIT_WAIT);
+        true -> wait_gone(lists:usort([CNode | maps:values(Links)]), ?EXIT_WAIT);
         false -> ok
     end,
     ok.
@@ -319,25 +352,70 @@ executable() ->
         false -> {error, {cnode_not_found, Path}}
     end.
 
-%% Waits (bounded) until CNode is not connected to this BEAM any more.
-wait_gone(CNode, Timeout) ->
+%% Waits (bounded) until none of Nodes is connected to this BEAM any more.
+wait_gone(Nodes, Timeout) ->
     Deadline = erlang:monotonic_time(millisecond) + Timeout,
-    wait_gone_loop(CNode, Deadline).
+    wait_gone_loop(Nodes, Deadline).
 
-wait_gone_loop(CNode, Deadline) ->
-    case lists:member(CNode, nodes(hidden)) of
-        false ->
+wait_gone_loop(Nodes, Deadline) ->
+    case [N || N <- nodes(hidden), lists:member(N, Nodes)] of
+        [] ->
             ok;
-        true ->
+        Left ->
             case erlang:monotonic_time(millisecond) >= Deadline of
                 true ->
-                    ?LOG_WARNING(#{what => cnode_still_connected, cnode => CNode}),
+                    ?LOG_WARNING(#{what => cnode_still_connected, nodes => Left}),
                     ok;
                 false ->
                     timer:sleep(20),
-                    wait_gone_loop(CNode, Deadline)
+                    wait_gone_loop(Nodes, Deadline)
             end
     end.
+
+%% The hidden nodes that may be links of an earlier C-node of this BEAM
+%% (same main name, or a name made from it) left by an incarnation of this
+%% server that was killed without terminate/2.
+previous_links(CNode) ->
+    [Alive, Host] = string:split(atom_to_list(CNode), "@"),
+    [N || N <- nodes(hidden),
+          case string:split(atom_to_list(N), "@") of
+              [A, Host] -> lists:prefix(Alive, A);
+              _ -> false
+          end].
+
+%% The channel -> link node map from the ready message: every configured
+%% channel gets a link (the main node name when the C-node named none).
+links(CNode, Config, LinkList) ->
+    Default = maps:map(fun(_, _) -> CNode end, partisan_config:channels(Config)),
+    Given = maps:from_list([{C, L} || {C, L} <- LinkList, is_atom(C), is_atom(L)]),
+    maps:merge(Default, Given).
+
+%% The ready message comes on one link once the C-node connected all of
+%% them, but this BEAM may register the last connections a moment after
+%% their handshake: wait (bounded) until every link is a connected node,
+%% so that monitor_node/2 and the first sends find it.
+await_links(CNode, Links) ->
+    Deadline = erlang:monotonic_time(millisecond) + ?LINK_WAIT,
+    await_links_loop(lists:usort([CNode | maps:values(Links)]), Deadline).
+
+await_links_loop(Nodes, Deadline) ->
+    case Nodes -- nodes(hidden) of
+        [] ->
+            ok;
+        Missing ->
+            case erlang:monotonic_time(millisecond) >= Deadline of
+                true ->
+                    ?LOG_WARNING(#{what => cnode_links_missing, links => Missing}),
+                    ok;
+                false ->
+                    timer:sleep(5),
+                    await_links_loop(Nodes, Deadline)
+            end
+    end.
+
+monitor_links(CNode, Links) ->
+    [true = erlang:monitor_node(L, true) || L <- lists:usort([CNode | maps:values(Links)])],
+    ok.
 
 set_members(Nodes) ->
     Self = node(),

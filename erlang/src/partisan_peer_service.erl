@@ -9,6 +9,9 @@
          members/0,
          member/1,
          node_spec/0,
+         channels/0,
+         connections/0,
+         stats/0,
          forward_message/3,
          forward_message/4,
          forward_message/5,
@@ -47,6 +50,24 @@ member(Node) ->
 -spec node_spec() -> partisan:node_spec() | {error, not_running}.
 node_spec() ->
     partisan:node_spec().
+
+%% @doc The configured channels. See {@link partisan:channels/0}.
+-spec channels() -> [partisan:channel()].
+channels() ->
+    partisan:channels().
+
+%% @doc Established connections per peer and channel.
+%% See {@link partisan:connections/0}.
+-spec connections() -> #{node() => #{partisan:channel() => non_neg_integer()}}
+                     | {error, term()}.
+connections() ->
+    partisan:connections().
+
+%% @doc Traffic counters per peer and channel. See {@link partisan:stats/0}.
+-spec stats() -> #{node() => #{partisan:channel() => partisan:channel_stats()}}
+               | {error, term()}.
+stats() ->
+    partisan:stats().
 
 %% @doc See {@link partisan:forward_message/3}.
 -spec forward_message(node(), partisan:server_ref(), term()) ->

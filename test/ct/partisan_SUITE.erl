@@ -9,6 +9,10 @@
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
 
+-import(partisan_ct_helpers, [call/4, call/5, node_name/1, names/1, form_cluster/1,
+                              wait_members/2, wait_until/4, os_pid_alive/1,
+                              wait_os_pid_gone/2]).
+
 -export([all/0, suite/0,
          init_per_suite/1, end_per_suite/1,
          init_per_testcase/2, end_per_testcase/2]).
@@ -53,25 +57,7 @@ suite() ->
 %%--------------------------------------------------------------------
 
 init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(crypto),
-    _ = application:load(partisan),
-    PrivDir = code:priv_dir(partisan),
-    CNode = filename:join(PrivDir, "partisan_cnode"),
-    case filelib:is_regular(CNode) of
-        false ->
-            {fail, lists:flatten(io_lib:format("no C-node binary at ~ts: run `make cnode`",
-                                               [CNode]))};
-        true ->
-            ct:log("C-node binary: ~ts~nERL_EPMD_PORT=~p ERL_EPMD_ADDRESS=~p",
-                   [CNode, os:getenv("ERL_EPMD_PORT"), os:getenv("ERL_EPMD_ADDRESS")]),
-            Ebins = lists:usort([filename:dirname(code:which(M))
-                                 || M <- [partisan, partisan_test_server, ?MODULE]]),
-            Home = filename:join(?config(priv_dir, Config), "home"),
-            ok = filelib:ensure_dir(filename:join(Home, "x")),
-            Cookie = "partisan_ct_" ++ integer_to_list(erlang:unique_integer([positive]))
-                ++ "_" ++ os:getpid(),
-            [{ebins, Ebins}, {home, Home}, {cookie, Cookie} | Config]
-    end.
+    partisan_ct_helpers:init_suite(Config).
 
 end_per_suite(_Config) ->
     ok.
@@ -96,16 +82,7 @@ init_per_testcase(TestCase, Config) ->
     [{nodes, Nodes} | Config].
 
 end_per_testcase(_TestCase, Config) ->
-    Nodes = ?config(nodes, Config),
-    [catch peer:stop(Peer) || #{peer := Peer} <- Nodes],
-    %% Every C-node must exit with its BEAM.
-    Leaked = [N || #{cnode_os_pid := Pid} = N <- Nodes,
-                   not wait_os_pid_gone(Pid, 10000)],
-    [os:cmd("kill -9 " ++ integer_to_list(Pid)) || #{cnode_os_pid := Pid} <- Leaked],
-    case Leaked of
-        [] -> ok;
-        _ -> {fail, {cnode_outlived_beam, [maps:get(name, N) || N <- Leaked]}}
-    end.
+    partisan_ct_helpers:stop_nodes(?config(nodes, Config)).
 
 %%--------------------------------------------------------------------
 %% Test cases
@@ -215,11 +192,17 @@ membership(Config) ->
     wait_members(Nodes, Names),
     [begin
          ?assertEqual([], call(N, erlang, nodes, [])),
-         ?assertEqual([CNode], call(N, erlang, nodes, [hidden])),
+         %% Only its own C-node's links: one per channel.
+         #{links := Links} = call(N, partisan, status, []),
+         ?assertEqual(lists:sort(call(N, partisan, channels, [])),
+                      lists:sort(maps:keys(Links))),
+         ?assertEqual(maps:get(links, N), Links),
+         ?assertEqual(maps:size(Links), length(lists:usort(maps:values(Links)))),
+         ?assertEqual(own_links(N), lists:sort(call(N, erlang, nodes, [hidden]))),
          ?assertEqual({ok, Names}, call(N, partisan_peer_service, members, [])),
          [?assert(call(N, partisan, member, [M])) || M <- Names],
          ?assertNot(call(N, partisan, member, ['nobody@nowhere']))
-     end || #{cnode := CNode} = N <- Nodes],
+     end || N <- Nodes],
     ok.
 
 %% forward_message/3,4,5 to a name and to a pid, replies back through
@@ -380,6 +363,8 @@ errors(Config) ->
     ?assertEqual({error, not_running}, call(B, partisan, node_spec, [])),
     ?assertEqual({error, not_running}, call(B, partisan, status, [])),
     ?assertEqual({error, not_running}, call(B, partisan, forward_message, [NA, x, hi])),
+    ?assertEqual({error, not_running}, call(B, partisan, stats, [])),
+    ?assertEqual({error, not_running}, call(B, partisan, connections, [])),
     ?assertEqual({error, not_running}, call(B, partisan, join, [SpecA])),
     ?assertEqual([NB], call(B, partisan, members, [])),
     %% Not distributed: this test node.
@@ -552,7 +537,8 @@ cnode_crash(Config) ->
                         end, ?WAIT),
     ?assertMatch(#{cnode := CNode}, Status),
     ?assertEqual([NB], call(B, partisan, members, [])),
-    ?assertEqual([CNode], call(B, erlang, nodes, [hidden])),
+    ?assertEqual(lists:usort([CNode | maps:values(maps:get(links, Status))]),
+                 lists:sort(call(B, erlang, nodes, [hidden]))),
     ?assertEqual(ok, call(B, partisan, join, [call(A, partisan, node_spec, [])])),
     wait_members(Nodes, [NA, NB]),
     ?assertMatch({ok, #{same := true}},
@@ -585,104 +571,10 @@ control_timeout(Config) ->
 %% Helpers
 %%--------------------------------------------------------------------
 
-%% Starts a peer named <Short>_<unique> running partisan and the test server.
-start_node({Short, Env}, Config) ->
-    Name = list_to_atom(atom_to_list(Short) ++ "_" ++ os:getpid() ++ "_"
-                        ++ integer_to_list(erlang:unique_integer([positive]))),
-    LogLevel = os:getenv("PARTISAN_CT_LOG_LEVEL", "notice"),
-    Args = ["-setcookie", ?config(cookie, Config),
-            "-kernel", "inet_dist_use_interface", "{127,0,0,1}",
-            "-kernel", "dist_auto_connect", "never",
-            "-kernel", "logger_level", LogLevel,
-            "-pa" | ?config(ebins, Config)],
-    {ok, Peer, Node} = peer:start(#{name => Name,
-                                    connection => standard_io,
-                                    args => Args,
-                                    env => [{"HOME", ?config(home, Config)}],
-                                    wait_boot => 30000}),
-    N0 = #{name => Short, peer => Peer, node => Node},
-    ok = call(N0, application, load, [partisan]),
-    [ok = call(N0, application, set_env, [partisan, K, V])
-     || {K, V} <- [{channels, ?CHANNELS} | Env]],
-    case call(N0, application, ensure_all_started, [partisan]) of
-        {ok, _} -> ok;
-        Error -> ct:fail({partisan_start_failed, Node, Error})
-    end,
-    {ok, _} = call(N0, partisan_test_server, start, []),
-    #{os_pid := CNodePid, cnode := CNode} = call(N0, partisan, status, []),
-    BeamPid = list_to_integer(call(N0, os, getpid, [])),
-    ct:log("~p: ~p, BEAM os pid ~p, C-node ~p os pid ~p",
-           [Short, Node, BeamPid, CNode, CNodePid]),
-    N0#{os_pid => BeamPid, cnode_os_pid => CNodePid, cnode => CNode};
-start_node(Short, Config) ->
-    start_node({Short, []}, Config).
+start_node(Node, Config) ->
+    partisan_ct_helpers:start_node(Node, [{channels, ?CHANNELS}], Config).
 
-call(N, M, F, A) ->
-    call(N, M, F, A, ?CALL_TIMEOUT).
-
-call(#{peer := Peer}, M, F, A, Timeout) ->
-    peer:call(Peer, M, F, A, Timeout).
-
-node_name(#{node := Node}) -> Node.
-
-names(Nodes) -> lists:sort([node_name(N) || N <- Nodes]).
-
-%% Everyone but the first joins the first; wait until all agree.
-form_cluster([First | Rest] = Nodes) ->
-    Spec = call(First, partisan, node_spec, []),
-    [?assertEqual(ok, call(N, partisan, join, [Spec])) || N <- Rest],
-    wait_members(Nodes, names(Nodes)).
-
-wait_members(Nodes, Expected) ->
-    [wait_until(io_lib:format("members() on ~p to be ~p", [node_name(N), Expected]),
-                fun() -> call(N, partisan, members, []) end,
-                fun(Members) -> Members =:= Expected end, ?WAIT)
-     || N <- Nodes],
-    ok.
-
-%% Polls Fun until Done(Value); fails with the last value after Timeout ms.
-wait_until(What, Fun, Done, Timeout) ->
-    Deadline = erlang:monotonic_time(millisecond) + Timeout,
-    wait_loop(What, Fun, Done, Deadline).
-
-wait_loop(What, Fun, Done, Deadline) ->
-    Value = Fun(),
-    case Done(Value) of
-        true ->
-            Value;
-        false ->
-            case erlang:monotonic_time(millisecond) > Deadline of
-                true ->
-                    ct:fail("timed out waiting for ~ts; last value: ~p",
-                            [lists:flatten(What), Value]);
-                false ->
-                    timer:sleep(100),
-                    wait_loop(What, Fun, Done, Deadline)
-            end
-    end.
-
-%% A process is alive when /proc/Pid exists and it is not a zombie.
-os_pid_alive(Pid) ->
-    case file:read_file("/proc/" ++ integer_to_list(Pid) ++ "/stat") of
-        {ok, Stat} ->
-            %% pid (comm) state ...: comm may hold spaces, take what follows ") "
-            [_, Rest] = string:split(Stat, ") ", trailing),
-            binary:first(Rest) =/= $Z;
-        {error, _} ->
-            false
-    end.
-
-wait_os_pid_gone(Pid, Timeout) ->
-    Deadline = erlang:monotonic_time(millisecond) + Timeout,
-    wait_gone_loop(Pid, Deadline).
-
-wait_gone_loop(Pid, Deadline) ->
-    case os_pid_alive(Pid) of
-        false ->
-            true;
-        true ->
-            case erlang:monotonic_time(millisecond) > Deadline of
-                true -> false;
-                false -> timer:sleep(100), wait_gone_loop(Pid, Deadline)
-            end
-    end.
+%% The hidden nodes a BEAM must see: its own C-node's links (one per
+%% channel), nothing else.
+own_links(#{cnode := CNode, links := Links}) ->
+    lists:usort([CNode | maps:values(Links)]).
