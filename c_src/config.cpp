@@ -99,6 +99,8 @@ ParseResult parse_command_line(int argc, const char* const argv[]) {
         ("max-message-bytes", po::value(&cfg.max_message_bytes)->default_value(cfg.max_message_bytes), "largest message accepted")
         ("connect-timeout-ms", po::value(&cfg.connect_timeout_ms)->default_value(cfg.connect_timeout_ms), "TCP connect timeout")
         ("handshake-timeout-ms", po::value(&cfg.handshake_timeout_ms)->default_value(cfg.handshake_timeout_ms), "peer handshake timeout")
+        ("heartbeat-interval-ms", po::value(&cfg.heartbeat_interval_ms)->default_value(cfg.heartbeat_interval_ms), "ping period on idle connections")
+        ("heartbeat-timeout-ms", po::value(&cfg.heartbeat_timeout_ms)->default_value(cfg.heartbeat_timeout_ms), "silence after which a peer connection is dropped")
         ("log-level", po::value(&log_level)->default_value(log_level), "debug, info, notice, warning or error");
 
     auto fail = [&](const std::string& msg) {
@@ -126,6 +128,8 @@ ParseResult parse_command_line(int argc, const char* const argv[]) {
     if (parallelism == 0 || parallelism > max_parallelism) return fail("bad --parallelism");
     if (cfg.topology != "full_mesh") return fail("unsupported --topology " + cfg.topology);
     if (cfg.gossip_interval_ms == 0) return fail("bad --gossip-interval-ms");
+    if (cfg.heartbeat_interval_ms == 0 || cfg.heartbeat_timeout_ms <= cfg.heartbeat_interval_ms)
+        return fail("--heartbeat-timeout-ms must exceed --heartbeat-interval-ms (> 0)");
     if (cfg.max_message_bytes < 1024) return fail("bad --max-message-bytes");
     auto level = parse_log_level(log_level);
     if (!level) return fail("bad --log-level " + log_level);

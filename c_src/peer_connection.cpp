@@ -128,6 +128,7 @@ void PeerConnection::read() {
                                   return;
                               }
                               self->rbuf_.commit(n);
+                              self->last_heard_ = std::chrono::steady_clock::now();
                               self->process();
                           });
 }
@@ -149,7 +150,19 @@ void PeerConnection::process() {
             return;
         }
         if (established()) {
-            if (!events_.on_frame(*this, body, len)) {
+            if (body[0] == frame_ping || body[0] == frame_pong) {
+                // Heartbeats: the acceptor answers each ping; both sides only
+                // need to hear something (see heartbeat()).
+                if (len != 1) {
+                    fail("malformed heartbeat frame");
+                    return;
+                }
+                if (body[0] == frame_ping && role_ == Role::acceptor) {
+                    pending_.put_u32(1);
+                    pending_.put_u8(frame_pong);
+                    flush();
+                }
+            } else if (!events_.on_frame(*this, body, len)) {
                 fail("malformed frame (type " + std::to_string(body[0]) + ", " + std::to_string(len) + " bytes)");
                 return;
             }
@@ -170,6 +183,8 @@ void PeerConnection::process() {
                 timer_.cancel();
                 dialer_.reset();
                 acceptor_.reset();
+                last_heard_ = std::chrono::steady_clock::now();
+                schedule_heartbeat();
                 events_.on_established(*this);
                 flush();
             }
@@ -180,6 +195,31 @@ void PeerConnection::process() {
         read();
     else
         paused_ = true;
+}
+
+void PeerConnection::schedule_heartbeat() {
+    timer_.expires_after(std::chrono::milliseconds(ctx_.config.heartbeat_interval_ms));
+    timer_.async_wait([self = shared_from_this(), gen = generation_](const asio::error_code& ec) {
+        if (ec || gen != self->generation_ || !self->established()) return;
+        self->heartbeat();
+    });
+}
+
+void PeerConnection::heartbeat() {
+    // A hung peer (stopped, overloaded, or its host gone) keeps its sockets
+    // open; only silence tells. The dialer pings, the acceptor answers, and
+    // each side gives up after heartbeat_timeout of hearing nothing.
+    auto silent = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - last_heard_);
+    if (silent.count() > static_cast<long>(ctx_.config.heartbeat_timeout_ms)) {
+        fail("nothing heard for " + std::to_string(silent.count()) + " ms (heartbeat timeout)");
+        return;
+    }
+    if (role_ == Role::dialer) {
+        pending_.put_u32(1);
+        pending_.put_u8(frame_ping);
+        flush();
+    }
+    schedule_heartbeat();
 }
 
 void PeerConnection::resume_reading() {
@@ -205,6 +245,9 @@ void PeerConnection::flush() {
                               self->fail("write failed: " + ec.message());
                               return;
                           }
+                          // The peer took our bytes: it is alive even if a
+                          // ping waits behind a long queue.
+                          self->last_heard_ = std::chrono::steady_clock::now();
                           self->release_latest();
                           self->events_.on_write_done(*self);
                           if (self->stopping_ && self->pending_.empty()) {

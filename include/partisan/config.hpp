@@ -31,6 +31,8 @@ struct Config {
     uint32_t max_message_bytes = 128u * 1024 * 1024;
     unsigned connect_timeout_ms = 5000;
     unsigned handshake_timeout_ms = 5000;
+    unsigned heartbeat_interval_ms = 1000;
+    unsigned heartbeat_timeout_ms = 5000;
     LogLevel log_level = LogLevel::info;
     // Secrets, from stdin.
     std::string beam_cookie;

@@ -23,7 +23,7 @@ namespace partisan {
 class PeerConnection;
 
 // Frame types after the handshake (docs/PROTOCOL.md).
-enum PeerFrame : uint8_t { frame_message = 1, frame_gossip = 2 };
+enum PeerFrame : uint8_t { frame_message = 1, frame_gossip = 2, frame_ping = 3, frame_pong = 4, frame_relay = 5 };
 
 // Counters of one (peer, channel), kept by the cluster across reconnects.
 struct LinkStats {
@@ -105,6 +105,8 @@ private:
     void schedule_reconnect();
     void arm_deadline(std::chrono::milliseconds d);
     void release_latest();
+    void schedule_heartbeat();
+    void heartbeat();
 
     Context& ctx_;
     PeerEvents& events_;
@@ -128,6 +130,8 @@ private:
     std::chrono::milliseconds backoff_{100};
     std::minstd_rand rng_;  // back-off jitter
     bool ever_established_ = false;
+    // Last sign of life from the peer: a frame read, or a write it took.
+    std::chrono::steady_clock::time_point last_heard_;
     // Monotonic channels: the newest unsent frame per destination (ref bytes).
     LatestPerDestination latest_;
     ByteBuffer scratch_;  // one frame being built for `latest_`
