@@ -93,7 +93,7 @@ void BeamLink::read() {
     reading_ = true;
     size_t free_bytes = 0;
     uint8_t* p = rbuf_.prepare(free_bytes);
-    sock_.async_read_some(asio::buffer(p, free_bytes),
+    sock_.async_read_some(asio::buffer(p, std::min(free_bytes, max_read_chunk)),
                           [self = shared_from_this()](const asio::error_code& ec, size_t n) {
                               self->reading_ = false;
                               if (ec) {

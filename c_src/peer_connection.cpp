@@ -119,7 +119,7 @@ void PeerConnection::read() {
     reading_ = true;
     size_t free_bytes = 0;
     uint8_t* p = rbuf_.prepare(free_bytes);
-    sock_.async_read_some(asio::buffer(p, free_bytes),
+    sock_.async_read_some(asio::buffer(p, std::min(free_bytes, max_read_chunk)),
                           [self = shared_from_this(), gen = generation_](const asio::error_code& ec, size_t n) {
                               self->reading_ = false;
                               if (gen != self->generation_ || self->state_ == State::closed) return;
@@ -162,6 +162,7 @@ void PeerConnection::process() {
                     pending_.put_u8(frame_pong);
                     flush();
                 }
+                if (body[0] == frame_pong) ping_outstanding_ = false;
             } else if (!events_.on_frame(*this, body, len)) {
                 fail("malformed frame (type " + std::to_string(body[0]) + ", " + std::to_string(len) + " bytes)");
                 return;
@@ -183,7 +184,8 @@ void PeerConnection::process() {
                 timer_.cancel();
                 dialer_.reset();
                 acceptor_.reset();
-                last_heard_ = std::chrono::steady_clock::now();
+                last_heard_ = last_progress_ = std::chrono::steady_clock::now();
+                ping_outstanding_ = false;
                 schedule_heartbeat();
                 events_.on_established(*this);
                 flush();
@@ -206,17 +208,39 @@ void PeerConnection::schedule_heartbeat() {
 }
 
 void PeerConnection::heartbeat() {
-    // A hung peer (stopped, overloaded, or its host gone) keeps its sockets
-    // open; only silence tells. The dialer pings, the acceptor answers, and
-    // each side gives up after heartbeat_timeout of hearing nothing.
-    auto silent = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - last_heard_);
-    if (silent.count() > static_cast<long>(ctx_.config.heartbeat_timeout_ms)) {
-        fail("nothing heard for " + std::to_string(silent.count()) + " ms (heartbeat timeout)");
-        return;
-    }
-    if (role_ == Role::dialer) {
+    // A hung peer (stopped, overloaded, its host gone) keeps its sockets
+    // open; only silence tells. Its kernel still takes small writes, so a
+    // dialer judges by answers: when idle it pings and wants the pong within
+    // heartbeat_timeout; when it has data queued it wants the writes to keep
+    // moving (a ping would wait behind the queue). An acceptor wants to hear
+    // something (data or pings) within the timeout, except while it is the
+    // one not reading (backpressure).
+    using namespace std::chrono;
+    const auto now = steady_clock::now();
+    const auto limit = milliseconds(ctx_.config.heartbeat_timeout_ms);
+    auto ms = [&](steady_clock::time_point t) { return std::to_string(duration_cast<milliseconds>(now - t).count()); };
+    if (role_ == Role::acceptor) {
+        if (paused_) last_heard_ = now;
+        if (now - last_heard_ > limit) {
+            fail("nothing heard for " + ms(last_heard_) + " ms (heartbeat timeout)");
+            return;
+        }
+    } else if (writing_ || !pending_.empty()) {
+        ping_outstanding_ = false;
+        if (now - last_progress_ > limit) {
+            fail("writes stalled for " + ms(last_progress_) + " ms (heartbeat timeout)");
+            return;
+        }
+    } else if (ping_outstanding_) {
+        if (now - ping_sent_ > limit) {
+            fail("no answer to a ping for " + ms(ping_sent_) + " ms (heartbeat timeout)");
+            return;
+        }
+    } else {
         pending_.put_u32(1);
         pending_.put_u8(frame_ping);
+        ping_outstanding_ = true;
+        ping_sent_ = now;
         flush();
     }
     schedule_heartbeat();
@@ -232,6 +256,7 @@ void PeerConnection::flush() {
     if (writing_ || !established() || pending_.empty()) return;
     std::swap(pending_, inflight_);
     writing_ = true;
+    last_progress_ = std::chrono::steady_clock::now();
     asio::async_write(sock_, asio::buffer(inflight_.data(), inflight_.size()),
                       [self = shared_from_this(), gen = generation_](const asio::error_code& ec, size_t) {
                           self->writing_ = false;
@@ -245,9 +270,7 @@ void PeerConnection::flush() {
                               self->fail("write failed: " + ec.message());
                               return;
                           }
-                          // The peer took our bytes: it is alive even if a
-                          // ping waits behind a long queue.
-                          self->last_heard_ = std::chrono::steady_clock::now();
+                          self->last_progress_ = std::chrono::steady_clock::now();
                           self->release_latest();
                           self->events_.on_write_done(*self);
                           if (self->stopping_ && self->pending_.empty()) {

@@ -32,7 +32,7 @@ struct Config {
     unsigned connect_timeout_ms = 5000;
     unsigned handshake_timeout_ms = 5000;
     unsigned heartbeat_interval_ms = 1000;
-    unsigned heartbeat_timeout_ms = 5000;
+    unsigned heartbeat_timeout_ms = 10000;
     LogLevel log_level = LogLevel::info;
     // Secrets, from stdin.
     std::string beam_cookie;

@@ -130,8 +130,10 @@ private:
     std::chrono::milliseconds backoff_{100};
     std::minstd_rand rng_;  // back-off jitter
     bool ever_established_ = false;
-    // Last sign of life from the peer: a frame read, or a write it took.
-    std::chrono::steady_clock::time_point last_heard_;
+    // Liveness (see heartbeat()): the last read, the last write started or
+    // finished, and the unanswered ping, if any.
+    std::chrono::steady_clock::time_point last_heard_, last_progress_, ping_sent_;
+    bool ping_outstanding_ = false;
     // Monotonic channels: the newest unsent frame per destination (ref bytes).
     LatestPerDestination latest_;
     ByteBuffer scratch_;  // one frame being built for `latest_`

@@ -18,6 +18,10 @@ constexpr size_t kept_buffer_capacity = 64u << 20;
 
 // Read buffers: large enough that a read brings many packets of 64 KiB.
 constexpr size_t read_buffer_capacity = 256u * 1024;
+// At most this much is read per wake-up, even into a buffer grown for one
+// huge message, so other sockets (small urgent messages on other channels)
+// are served between the pieces of an 8 MiB one.
+constexpr size_t max_read_chunk = 256u * 1024;
 
 // A growable byte array that never zero-fills (payloads can be 64 MiB) and
 // keeps its capacity across clear(), so steady-state appends do not allocate.
