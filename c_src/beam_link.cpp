@@ -82,7 +82,7 @@ void BeamLink::schedule_tick() {
     tick_timer_.expires_after(tick_interval);
     tick_timer_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
         if (ec || self->closed_) return;
-        self->pending_.put_u32(0);  // an empty packet is a tick
+        self->pending_.bytes().put_u32(0);  // an empty packet is a tick
         self->flush();
         self->schedule_tick();
     });
@@ -184,6 +184,7 @@ void BeamLink::handle_message(etf::Reader& r) {
         // The message is the last element: its bytes are the rest, unread.
         req.message = Bytes{r.here(), r.remaining()};
         if (req.message.size == 0) goto bad;
+        if (req.message.size >= zero_copy_threshold) req.keep = rbuf_.share();
         events_->on_forward(req);
         return;
     }
@@ -206,48 +207,55 @@ bad:
 }
 
 void BeamLink::begin_packet(size_t& at) {
-    at = pending_.size();
-    pending_.put_u32(0);
-    pending_.put_u8(pass_through);
+    at = pending_.bytes().size();
+    pending_.bytes().put_u32(0);
+    pending_.bytes().put_u8(pass_through);
 }
 
 void BeamLink::end_packet(size_t at) {
-    ByteBuffer::store_u32(pending_.data() + at, static_cast<uint32_t>(pending_.size() - at - 4));
+    ByteBuffer& b = pending_.bytes();
+    ByteBuffer::store_u32(b.data() + at, static_cast<uint32_t>(b.size() - at - 4));
 }
 
-void BeamLink::deliver(Bytes server_ref, Bytes message) {
-    size_t at;
-    begin_packet(at);
-    pending_.put_u8(etf::version_magic);
+void BeamLink::deliver(Bytes server_ref, Bytes message, const SharedBytes& keep) {
+    ByteBuffer& b = pending_.bytes();
+    size_t at = b.size();
+    b.put_u32(0);
+    b.put_u8(pass_through);
+    b.put_u8(etf::version_magic);
     if (server_ref.data[0] == etf::new_pid || server_ref.data[0] == etf::pid) {
         // {SEND, '', ToPid}
         const uint8_t head[] = {etf::small_tuple, 3, etf::small_integer, op_send};
-        pending_.append(head, sizeof head);
-        pending_.append(empty_atom, sizeof empty_atom);
+        b.append(head, sizeof head);
+        b.append(empty_atom, sizeof empty_atom);
     } else {
         // {REG_SEND, FromPid, '', ToName}
         const uint8_t head[] = {etf::small_tuple, 4, etf::small_integer, op_reg_send};
-        pending_.append(head, sizeof head);
-        pending_.append(self_pid_.data(), self_pid_.size());
-        pending_.append(empty_atom, sizeof empty_atom);
+        b.append(head, sizeof head);
+        b.append(self_pid_.data(), self_pid_.size());
+        b.append(empty_atom, sizeof empty_atom);
     }
-    pending_.append(server_ref.data, server_ref.size);
-    pending_.put_u8(etf::version_magic);
-    pending_.append(message.data, message.size);
-    end_packet(at);
+    b.append(server_ref.data, server_ref.size);
+    b.put_u8(etf::version_magic);
+    ByteBuffer::store_u32(b.data() + at, static_cast<uint32_t>(b.size() - at - 4 + message.size));
+    if (keep && message.size >= zero_copy_threshold)
+        pending_.append_shared(message.data, message.size, keep);
+    else
+        b.append(message.data, message.size);
 }
 
 void BeamLink::send_to_name(std::string_view name, const ei_x_buff& term) {
     size_t at;
     begin_packet(at);
     const uint8_t head[] = {etf::version_magic, etf::small_tuple, 4, etf::small_integer, op_reg_send};
-    pending_.append(head, sizeof head);
-    pending_.append(self_pid_.data(), self_pid_.size());
-    pending_.append(empty_atom, sizeof empty_atom);
-    pending_.put_u8(etf::small_atom_utf8);
-    pending_.put_u8(static_cast<uint8_t>(name.size()));
-    pending_.append(name);
-    pending_.append(term.buff, static_cast<size_t>(term.index));
+    ByteBuffer& b = pending_.bytes();
+    b.append(head, sizeof head);
+    b.append(self_pid_.data(), self_pid_.size());
+    b.append(empty_atom, sizeof empty_atom);
+    b.put_u8(etf::small_atom_utf8);
+    b.put_u8(static_cast<uint8_t>(name.size()));
+    b.append(name);
+    b.append(term.buff, static_cast<size_t>(term.index));
     end_packet(at);
     flush();
 }
@@ -256,10 +264,11 @@ void BeamLink::send_to_pid(Bytes pid, const ei_x_buff& term) {
     size_t at;
     begin_packet(at);
     const uint8_t head[] = {etf::version_magic, etf::small_tuple, 3, etf::small_integer, op_send};
-    pending_.append(head, sizeof head);
-    pending_.append(empty_atom, sizeof empty_atom);
-    pending_.append(pid.data, pid.size);
-    pending_.append(term.buff, static_cast<size_t>(term.index));
+    ByteBuffer& b = pending_.bytes();
+    b.append(head, sizeof head);
+    b.append(empty_atom, sizeof empty_atom);
+    b.append(pid.data, pid.size);
+    b.append(term.buff, static_cast<size_t>(term.index));
     end_packet(at);
     flush();
 }
@@ -268,7 +277,9 @@ void BeamLink::flush() {
     if (writing_ || closed_ || pending_.empty()) return;
     std::swap(pending_, inflight_);
     writing_ = true;
-    asio::async_write(sock_, asio::buffer(inflight_.data(), inflight_.size()),
+    gather_.clear();
+    inflight_.gather<asio::const_buffer>(gather_);
+    asio::async_write(sock_, gather_,
                       [self = shared_from_this()](const asio::error_code& ec, size_t) {
                           self->writing_ = false;
                           self->inflight_.clear();

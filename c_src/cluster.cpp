@@ -214,7 +214,7 @@ void Cluster::on_forward(const ForwardRequest& req) {
                  conn.peer().c_str(), conn.queued_bytes(), static_cast<unsigned long long>(conn.stats->dropped));
         return;
     } else {
-        conn.enqueue_message(req.server_ref.data, req.server_ref.size, req.message.data, req.message.size);
+        conn.enqueue_message(req.server_ref.data, req.server_ref.size, req.message.data, req.message.size, req.keep);
     }
     schedule_flush(conn);
     if (conn.established() && !conn.over_high_water && conn.queued_bytes() > high_water) {
@@ -284,7 +284,8 @@ bool Cluster::handle_message_frame(PeerConnection& conn, const uint8_t* body, ui
     // drop its whole link to this C-node.
     if (!etf::is_valid_term(payload, payload_len)) return false;
     // Each channel has its own BEAM link, so FIFO per channel holds end to end.
-    beam_links_[conn.channel]->deliver(Bytes{ref, ref_len}, Bytes{payload, payload_len});
+    beam_links_[conn.channel]->deliver(Bytes{ref, ref_len}, Bytes{payload, payload_len},
+                                       payload_len >= zero_copy_threshold ? conn.share_read_buffer() : SharedBytes{});
     ++conn.stats->messages_received;
     conn.stats->bytes_received += payload_len;
     return true;

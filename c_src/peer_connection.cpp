@@ -158,8 +158,8 @@ void PeerConnection::process() {
                     return;
                 }
                 if (body[0] == frame_ping && role_ == Role::acceptor) {
-                    pending_.put_u32(1);
-                    pending_.put_u8(frame_pong);
+                    pending_.bytes().put_u32(1);
+                    pending_.bytes().put_u8(frame_pong);
                     flush();
                 }
                 if (body[0] == frame_pong) ping_outstanding_ = false;
@@ -237,8 +237,8 @@ void PeerConnection::heartbeat() {
             return;
         }
     } else {
-        pending_.put_u32(1);
-        pending_.put_u8(frame_ping);
+        pending_.bytes().put_u32(1);
+        pending_.bytes().put_u8(frame_ping);
         ping_outstanding_ = true;
         ping_sent_ = now;
         flush();
@@ -257,7 +257,9 @@ void PeerConnection::flush() {
     std::swap(pending_, inflight_);
     writing_ = true;
     last_progress_ = std::chrono::steady_clock::now();
-    asio::async_write(sock_, asio::buffer(inflight_.data(), inflight_.size()),
+    gather_.clear();
+    inflight_.gather<asio::const_buffer>(gather_);
+    asio::async_write(sock_, gather_,
                       [self = shared_from_this(), gen = generation_](const asio::error_code& ec, size_t) {
                           self->writing_ = false;
                           self->inflight_.clear();
@@ -293,8 +295,16 @@ void append_frame(ByteBuffer& out, const uint8_t* ref, size_t ref_len, const uin
 }  // namespace
 
 void PeerConnection::enqueue_message(const uint8_t* ref, size_t ref_len, const uint8_t* payload,
-                                     size_t payload_len) {
-    append_frame(pending_, ref, ref_len, payload, payload_len);
+                                     size_t payload_len, const SharedBytes& keep) {
+    if (keep && payload_len >= zero_copy_threshold) {
+        append_frame(pending_.bytes(), ref, ref_len, payload, 0);
+        // The length field must count the payload that follows by reference.
+        ByteBuffer& b = pending_.bytes();
+        ByteBuffer::store_u32(b.data() + b.size() - 7 - ref_len, static_cast<uint32_t>(3 + ref_len + payload_len));
+        pending_.append_shared(payload, payload_len, keep);
+    } else {
+        append_frame(pending_.bytes(), ref, ref_len, payload, payload_len);
+    }
     if (stats) {
         ++stats->messages_sent;
         stats->bytes_sent += payload_len;
@@ -325,7 +335,7 @@ void PeerConnection::enqueue_monotonic(const uint8_t* ref, size_t ref_len, const
 void PeerConnection::release_latest() {
     // The newest message per destination joins the queue for the next write.
     if (latest_.size() == 0 || !established()) return;
-    latest_.drain_into(pending_);
+    latest_.drain_into(pending_.bytes());
 }
 
 void PeerConnection::fail(const std::string& why) {

@@ -15,47 +15,65 @@ void ByteBuffer::reserve(size_t n) {
 
 void FrameBuffer::make_room(size_t want_total) {
     // Move the unread bytes to the front, then grow to hold `want_total`.
+    // Memory someone shares is never written over: copy to a new block.
     size_t unread = end_ - start_;
-    if (start_ > 0) {
-        if (unread) std::memmove(buf_.data(), buf_.data() + start_, unread);
-        start_ = 0;
-        end_ = unread;
+    if (want_total > capacity_ || shared()) {
+        size_t cap = std::max(want_total, capacity_);
+        auto fresh = std::make_shared_for_overwrite<uint8_t[]>(cap);
+        if (unread) std::memcpy(fresh.get(), data_.get() + start_, unread);
+        data_ = std::move(fresh);
+        capacity_ = cap;
+    } else if (start_ > 0 && unread) {
+        std::memmove(data_.get(), data_.get() + start_, unread);
     }
-    if (want_total > buf_.capacity()) {
-        ByteBuffer bigger;
-        bigger.reserve(want_total);
-        bigger.append(buf_.data(), unread);
-        buf_ = std::move(bigger);
-    }
+    start_ = 0;
+    end_ = unread;
 }
 
 uint8_t* FrameBuffer::prepare(size_t& free_bytes) {
     constexpr size_t min_free = 16 * 1024;
     if (start_ == end_) {
         start_ = end_ = 0;
-        // A huge packet is done: give its memory back.
-        if (buf_.capacity() > 4 * initial_) buf_ = ByteBuffer();
+        // A huge packet is done, or its memory is shared: start afresh.
+        if (capacity_ > 4 * initial_ || shared()) {
+            data_.reset();
+            capacity_ = 0;
+        }
     }
-    if (buf_.capacity() == 0) buf_.reserve(initial_);
+    if (capacity_ == 0) {
+        data_ = std::make_shared_for_overwrite<uint8_t[]>(initial_);
+        capacity_ = initial_;
+    }
     size_t want = std::max(wanted_, end_ - start_ + min_free);
-    if (buf_.capacity() - end_ < min_free || start_ + want > buf_.capacity()) make_room(std::max(want, initial_));
-    free_bytes = buf_.capacity() - end_;
-    return buf_.data() + end_;
+    if (capacity_ - end_ < min_free || start_ + want > capacity_) make_room(std::max(want, initial_));
+    free_bytes = capacity_ - end_;
+    return data_.get() + end_;
 }
 
 FrameBuffer::Status FrameBuffer::next(uint32_t max_len, const uint8_t*& body, uint32_t& len) {
     size_t avail = end_ - start_;
     if (avail < 4) return Status::need_more;
-    len = load_u32(buf_.data() + start_);
+    len = load_u32(data_.get() + start_);
     if (len > max_len) return Status::too_large;
     if (avail - 4 < len) {
         wanted_ = size_t{len} + 4;
         return Status::need_more;
     }
     wanted_ = 0;
-    body = buf_.data() + start_ + 4;
+    body = data_.get() + start_ + 4;
     start_ += size_t{len} + 4;
     return Status::ready;
+}
+
+void OutQueue::append_shared(const uint8_t* p, size_t n, SharedBytes keep) {
+    shared_.push_back(Shared{bytes_.size(), p, n, std::move(keep)});
+    shared_bytes_ += n;
+}
+
+void OutQueue::clear() {
+    bytes_.clear();
+    shared_.clear();
+    shared_bytes_ = 0;
 }
 
 }  // namespace partisan

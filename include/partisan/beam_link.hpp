@@ -34,6 +34,7 @@ struct ForwardRequest {
     uint64_t flags = 0;
     Bytes server_ref;  // a pid or an atom, external format without version
     Bytes message;     // external format without version
+    SharedBytes keep;  // keeps `message` alive when it is large (zero-copy)
 };
 
 class BeamLink;
@@ -58,8 +59,9 @@ public:
     void start(BeamEvents* events);
     void close();
 
-    // Delivers `message` to `server_ref` (pid or registered name) on the BEAM.
-    void deliver(Bytes server_ref, Bytes message);
+    // Delivers `message` to `server_ref` (pid or registered name) on the
+    // BEAM. With `keep`, a large message is written from where it lies.
+    void deliver(Bytes server_ref, Bytes message, const SharedBytes& keep = {});
     // Sends an ei-encoded term (with version byte) to a registered name / a pid.
     void send_to_name(std::string_view name, const ei_x_buff& term);
     void send_to_pid(Bytes pid, const ei_x_buff& term);
@@ -97,7 +99,8 @@ private:
     size_t channel_;
     BeamEvents* events_ = nullptr;
     FrameBuffer rbuf_;
-    ByteBuffer pending_, inflight_;
+    OutQueue pending_, inflight_;
+    std::vector<asio::const_buffer> gather_;  // reused for each write
     bool writing_ = false;
     bool reading_ = false;
     bool paused_ = false;

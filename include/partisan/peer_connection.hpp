@@ -64,18 +64,22 @@ public:
     void close_after_flush();
 
     // Outgoing frames are appended here, then flush() starts a write.
-    ByteBuffer& queue() { return pending_; }
+    ByteBuffer& queue() { return pending_.bytes(); }
     void flush();
     size_t queued_bytes() const { return pending_.size() + inflight_.size() + latest_.bytes(); }
 
     // Queues a message frame (counted in `stats`).
-    void enqueue_message(const uint8_t* ref, size_t ref_len, const uint8_t* payload, size_t payload_len);
+    // A large payload with `keep` is written from where it lies (no copy).
+    void enqueue_message(const uint8_t* ref, size_t ref_len, const uint8_t* payload, size_t payload_len,
+                         const SharedBytes& keep = {});
     // Monotonic channels: while the connection is busy or down, a newer
     // message to the same destination replaces the queued one (a drop). The
     // latest one per destination goes out as soon as the connection can take
     // it, so replacement never starves a destination.
     void enqueue_monotonic(const uint8_t* ref, size_t ref_len, const uint8_t* payload, size_t payload_len);
     void resume_reading();
+    // The read buffer's memory, for forwarding a large frame body without a copy.
+    SharedBytes share_read_buffer() const { return rbuf_.share(); }
     // Fault injection for tests: breaks the socket as a network fault would.
     void inject_failure() { fail("broken by fault injection"); }
 
@@ -121,7 +125,9 @@ private:
     std::unique_ptr<handshake::Dialer> dialer_;
     std::unique_ptr<handshake::Acceptor> acceptor_;
     FrameBuffer rbuf_;
-    ByteBuffer pending_, inflight_, hs_out_;
+    OutQueue pending_, inflight_;
+    ByteBuffer hs_out_;
+    std::vector<asio::const_buffer> gather_;  // reused for each write
     bool writing_ = false;
     bool reading_ = false;
     bool paused_ = false;

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <memory>
 #include <string_view>
+#include <vector>
 
 namespace partisan {
 
@@ -87,6 +88,13 @@ inline uint32_t load_u32(const uint8_t* p) {
 }
 inline uint16_t load_u16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
 
+// Read memory that an output queue may keep referring to after the reader
+// moved on (zero-copy forwarding of large payloads).
+using SharedBytes = std::shared_ptr<const uint8_t[]>;
+
+// Payloads at least this large are forwarded by reference, not copied.
+constexpr size_t zero_copy_threshold = 1u << 20;
+
 // Receive side: socket reads land here; complete length-prefixed packets are
 // handed out in place (no copy) until the next prepare().
 class FrameBuffer {
@@ -105,14 +113,56 @@ public:
 
     size_t buffered() const { return end_ - start_; }
 
+    // Keeps the memory of packets already handed out alive for the caller;
+    // this buffer then never writes over it (it reads into fresh memory).
+    SharedBytes share() const { return data_; }
+
 private:
     void make_room(size_t want_total);
+    bool shared() const { return data_.use_count() > 1; }
 
     size_t initial_;
-    ByteBuffer buf_;
+    std::shared_ptr<uint8_t[]> data_;
+    size_t capacity_ = 0;
     size_t start_ = 0;
     size_t end_ = 0;
     size_t wanted_ = 0;  // bytes the current partial packet needs in all
+};
+
+// An output queue: bytes built in place plus large payloads referred to
+// where they were read (each kept alive by its SharedBytes). Written with
+// one gathered write.
+class OutQueue {
+public:
+    ByteBuffer& bytes() { return bytes_; }
+    // Appends `n` bytes at `p`, which `keep` keeps alive, without copying.
+    void append_shared(const uint8_t* p, size_t n, SharedBytes keep);
+    size_t size() const { return bytes_.size() + shared_bytes_; }
+    bool empty() const { return size() == 0; }
+    void clear();
+    void release_if_above(size_t limit) { bytes_.release_if_above(limit); }
+    // The buffers to write, in order.
+    template <typename ConstBuffer, typename Out>
+    void gather(Out& out) const {
+        size_t at = 0;
+        for (const auto& s : shared_) {
+            if (s.at > at) out.emplace_back(ConstBuffer(bytes_.data() + at, s.at - at));
+            out.emplace_back(ConstBuffer(s.p, s.n));
+            at = s.at;
+        }
+        if (bytes_.size() > at) out.emplace_back(ConstBuffer(bytes_.data() + at, bytes_.size() - at));
+    }
+
+private:
+    struct Shared {
+        size_t at;  // offset in bytes_ where it goes
+        const uint8_t* p;
+        size_t n;
+        SharedBytes keep;
+    };
+    ByteBuffer bytes_;
+    std::vector<Shared> shared_;
+    size_t shared_bytes_ = 0;
 };
 
 }  // namespace partisan

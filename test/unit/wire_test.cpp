@@ -78,3 +78,59 @@ TEST_CASE("a byte buffer keeps its capacity across clear") {
     b.release_if_above(10);
     REQUIRE(b.capacity() == 0);
 }
+
+TEST_CASE("memory handed out and shared is never written over") {
+    FrameBuffer fb(1024);
+    std::string big(5000, 'b');
+    auto stream = framed(big);
+    auto more = framed("next");
+    stream.insert(stream.end(), more.begin(), more.end());
+    size_t at = 0;
+    const uint8_t* body = nullptr;
+    uint32_t len = 0;
+    SharedBytes kept;
+    while (!kept) {
+        size_t free_bytes;
+        uint8_t* p = fb.prepare(free_bytes);
+        size_t n = std::min<size_t>(free_bytes, std::min<size_t>(700, stream.size() - at));
+        std::memcpy(p, stream.data() + at, n);
+        fb.commit(n);
+        at += n;
+        if (fb.next(1u << 20, body, len) == FrameBuffer::Status::ready) kept = fb.share();
+    }
+    REQUIRE(len == big.size());
+    // Keep reading (which compacts and grows): the shared body must stay intact.
+    std::vector<std::string> rest;
+    const uint8_t* b2;
+    uint32_t l2;
+    while (fb.next(1u << 20, b2, l2) == FrameBuffer::Status::ready) rest.emplace_back(reinterpret_cast<const char*>(b2), l2);
+    auto tail = feed(fb, std::vector<uint8_t>(stream.begin() + static_cast<long>(at), stream.end()), 3);
+    rest.insert(rest.end(), tail.begin(), tail.end());
+    auto filler = feed(fb, framed(std::string(3000, 'z')), 100);  // forces compaction/growth
+    REQUIRE(filler.size() == 1);
+    REQUIRE(rest == std::vector<std::string>{"next"});
+    REQUIRE(std::string(reinterpret_cast<const char*>(body), len) == big);
+}
+
+TEST_CASE("an output queue gathers its own bytes and shared payloads in order") {
+    OutQueue q;
+    q.bytes().append("head1|");
+    auto block = std::make_shared<uint8_t[]>(4);
+    std::memcpy(block.get(), "BODY", 4);
+    q.append_shared(block.get(), 4, block);
+    q.bytes().append("|tail");
+    q.append_shared(block.get() + 2, 2, block);
+    REQUIRE(q.size() == 6 + 4 + 5 + 2);
+    struct Piece {
+        const void* p;
+        size_t n;
+        Piece(const void* p_, size_t n_) : p(p_), n(n_) {}
+    };
+    std::vector<Piece> pieces;
+    q.gather<Piece>(pieces);
+    std::string all;
+    for (auto& pc : pieces) all.append(static_cast<const char*>(pc.p), pc.n);
+    REQUIRE(all == "head1|BODY|tailDY");
+    q.clear();
+    REQUIRE(q.empty());
+}
