@@ -83,15 +83,21 @@ Cluster::Cluster(Context& ctx)
     : ctx_(ctx),
       acceptor_(ctx.io),
       gossip_timer_(ctx.io),
-      membership_(ctx.config.beam_node, {}, now_micros()) {
+      topology_(make_topology(ctx.config)),
+      membership_(ctx.config.beam_node, {}, now_micros()),
+      connect_timer_(ctx.io) {
     const Config& cfg = ctx.config;
     asio::ip::tcp::endpoint ep(asio::ip::make_address(cfg.listen_ip), cfg.listen_port);
     acceptor_.open(ep.protocol());
     acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true));
     acceptor_.bind(ep);
-    acceptor_.listen(asio::socket_base::max_listen_connections);
+    acceptor_.listen(static_cast<int>(cfg.listen_backlog));
     // Now the port is known: put our addresses in our own membership entry.
-    membership_ = Membership(cfg.beam_node, advertised_addresses(), now_micros());
+    membership_ = Membership(cfg.beam_node, advertised_addresses(), now_micros(),
+                             cfg.role == "client" ? Role::client : Role::server);
+    // A static cluster's membership is its configuration.
+    for (const auto& p : cfg.static_peers)
+        if (p.name != cfg.beam_node) membership_.add(p.name, {Address{p.ip, p.port}});
     for (const auto& ch : cfg.channels) {
         channel_offset_.push_back(links_per_peer_);
         links_per_peer_ += ch.parallelism;
@@ -110,7 +116,7 @@ std::vector<Address> Cluster::advertised_addresses() const {
 
 void Cluster::start() {
     accept();
-    schedule_gossip();
+    if (topology_->dynamic()) schedule_gossip();
     EiBuf b;
     ei_x_encode_tuple_header(&b.x, 3);
     ei_x_encode_atom(&b.x, "$partisan_ready");
@@ -130,9 +136,9 @@ void Cluster::start() {
     }
     ei_x_encode_empty_list(&b.x);
     control_link().send_to_name("partisan_cnode", b.x);
-    PLOG(ctx_.log, info, "C-node for %s listening on %s:%u", ctx_.config.beam_node.c_str(),
-         addrs.empty() ? "?" : addrs[0].ip.c_str(), addrs.empty() ? 0u : addrs[0].port);
-    update_members();
+    PLOG(ctx_.log, info, "C-node for %s listening on %s:%u (%s topology)", ctx_.config.beam_node.c_str(),
+         addrs.empty() ? "?" : addrs[0].ip.c_str(), addrs.empty() ? 0u : addrs[0].port, topology_->name());
+    reconcile();
 }
 
 void Cluster::shutdown() {
@@ -141,6 +147,7 @@ void Cluster::shutdown() {
     asio::error_code ec;
     acceptor_.close(ec);
     gossip_timer_.cancel();
+    connect_timer_.cancel();
     for (auto& [node, joins] : pending_joins_)
         for (auto& j : joins) j.timer->cancel();
     pending_joins_.clear();
@@ -183,18 +190,19 @@ bool Cluster::known_link(const handshake::LinkId& link) {
 // ---- data path ------------------------------------------------------------
 
 void Cluster::on_forward(const ForwardRequest& req) {
-    auto it = peers_.find(req.node);
-    if (it == peers_.end()) {
-        ++dropped_;
-        PLOG(ctx_.log, warning, "message to %.*s dropped: not a member", static_cast<int>(req.node.size()),
-             req.node.data());
-        return;
-    }
     int ch = channel_index(req.channel);
     if (ch < 0) {
         ++dropped_;
         PLOG(ctx_.log, warning, "message dropped: unknown channel %.*s", static_cast<int>(req.channel.size()),
              req.channel.data());
+        return;
+    }
+    auto it = peers_.find(req.node);
+    if (it == peers_.end()) {
+        if (relay(req, static_cast<size_t>(ch))) return;
+        ++dropped_;
+        PLOG(ctx_.log, warning, "message to %.*s dropped: not a member", static_cast<int>(req.node.size()),
+             req.node.data());
         return;
     }
     if (req.message.size > ctx_.config.max_message_bytes) {
@@ -221,6 +229,67 @@ void Cluster::on_forward(const ForwardRequest& req) {
         conn.over_high_water = true;
         ++congested_[conn.channel];
     }
+}
+
+bool Cluster::relay(const ForwardRequest& req, size_t channel) {
+    // No links to the destination: hand it to a peer that relays for us
+    // (client_server: the first connected server, so one client-to-client
+    // pair always goes the same way).
+    const MemberEntry* dest = membership_.find(std::string(req.node));
+    if (!dest || dest->left) return false;
+    for (auto& [name, peer] : peers_) {
+        const MemberEntry* via = membership_.find(name);
+        if (!peer.up || !via || !topology_->relays(membership_.self_entry(), *via, *dest)) continue;
+        PeerConnection& conn = *pick_link(peer, channel, req.key, req.flags & ForwardRequest::flag_pinned);
+        // RELAY frame: [len][0x05][u8 dest len][dest][u16 ref len][ref][payload]
+        ByteBuffer& q = conn.queue();
+        q.put_u32(static_cast<uint32_t>(1 + 1 + req.node.size() + 2 + req.server_ref.size + req.message.size));
+        q.put_u8(frame_relay);
+        q.put_u8(static_cast<uint8_t>(req.node.size()));
+        q.append(req.node);
+        q.put_u16(static_cast<uint16_t>(req.server_ref.size));
+        q.append(req.server_ref.data, req.server_ref.size);
+        q.append(req.message.data, req.message.size);
+        ++conn.stats->messages_sent;
+        conn.stats->bytes_sent += req.message.size;
+        schedule_flush(conn);
+        return true;
+    }
+    return false;
+}
+
+bool Cluster::handle_relay_frame(PeerConnection& conn, const uint8_t* body, uint32_t len) {
+    // A message for another node, sent to us to pass on (we are its relay).
+    if (len < 2) return false;
+    size_t name_len = body[1];
+    if (2 + name_len + 2 > len) return false;
+    std::string dest(reinterpret_cast<const char*>(body + 2), name_len);
+    const uint8_t* rest = body + 2 + name_len;
+    size_t ref_len = load_u16(rest);
+    if (2 + name_len + 2 + ref_len >= len) return false;
+    const uint8_t* ref = rest + 2;
+    const uint8_t* payload = ref + ref_len;
+    size_t payload_len = len - (2 + name_len + 2 + ref_len);
+    if (!etf::is_pid(ref, ref_len) && !etf::is_atom(ref, ref_len)) return false;
+    if (!etf::is_valid_term(payload, payload_len)) return false;
+    if (dest == membership_.self()) {
+        beam_links_[conn.channel]->deliver(Bytes{ref, ref_len}, Bytes{payload, payload_len});
+        return true;
+    }
+    auto it = peers_.find(dest);
+    if (it == peers_.end()) {
+        ++conn.stats->dropped;
+        PLOG(ctx_.log, warning, "relayed message for %s dropped: no link to it", dest.c_str());
+        return true;
+    }
+    // Same channel and connection index as it came in on: FIFO from the
+    // sender through us to the destination.
+    size_t base = channel_offset_[conn.channel];
+    size_t index = conn.link().index % ctx_.config.channels[conn.channel].parallelism;
+    PeerConnection& out = *it->second.links[base + index];
+    out.enqueue_message(ref, ref_len, payload, payload_len);
+    schedule_flush(out);
+    return true;
 }
 
 PeerConnection* Cluster::pick_link(Peer& peer, size_t channel, uint64_t key, bool pinned) {
@@ -267,7 +336,8 @@ void Cluster::on_write_done(PeerConnection& conn) { note_drained(conn); }
 bool Cluster::on_frame(PeerConnection& conn, const uint8_t* body, uint32_t len) {
     switch (body[0]) {
         case frame_message: return handle_message_frame(conn, body, len);
-        case frame_gossip: return handle_gossip_frame(body, len);
+        case frame_gossip: return handle_gossip_frame(conn, body, len);
+        case frame_relay: return handle_relay_frame(conn, body, len);
         default: return false;
     }
 }
@@ -290,6 +360,8 @@ bool Cluster::handle_message_frame(PeerConnection& conn, const uint8_t* body, ui
     conn.stats->bytes_received += payload_len;
     return true;
 }
+
+bool Cluster::may_connect(PeerConnection& conn) { return !blocked(conn.peer()); }
 
 bool Cluster::on_read_batch_end(PeerConnection& conn) {
     BeamLink& beam = *beam_links_[conn.channel];
@@ -321,6 +393,12 @@ void Cluster::on_established(PeerConnection& conn) {
         // The handshake only admits configured channels, so the index exists.
         conn.channel = static_cast<size_t>(channel_index(conn.link().channel));
         conn.stats = stats_for(conn.peer(), conn.channel);
+        if (!topology_->admits(conn.peer()) || blocked(conn.peer())) {
+            PLOG(ctx_.log, warning, "connection from %s refused: %s", conn.peer().c_str(),
+                 blocked(conn.peer()) ? "partitioned (fault injection)" : "not a configured static peer");
+            conn.close();
+            return;
+        }
         PLOG(ctx_.log, debug, "accepted connection %s", conn.describe().c_str());
         return;
     }
@@ -328,8 +406,10 @@ void Cluster::on_established(PeerConnection& conn) {
     // The control link is up: tell the peer all we know at once, so a join
     // spreads without waiting for the gossip timer.
     peers_.find(conn.peer())->second.up = true;
-    send_gossip(conn);
-    conn.flush();
+    if (topology_->dynamic()) {
+        send_gossip(conn);
+        conn.flush();
+    }
     update_members();
     finish_joins(conn.peer(), {});
 }
@@ -389,8 +469,11 @@ void Cluster::on_closed(PeerConnection& conn, const std::string& why) {
 // ---- membership -----------------------------------------------------------
 
 void Cluster::reconcile() {
-    // Full mesh: a dialer set for every alive member, none for anyone else.
-    std::vector<std::string> wanted = membership_.alive_others();
+    // Links to every alive member the topology links us to, none to others.
+    const MemberEntry& self = membership_.self_entry();
+    std::vector<std::string> wanted;
+    for (const auto& name : membership_.alive_others())
+        if (topology_->links_to(self, *membership_.find(name))) wanted.push_back(name);
     for (const auto& name : wanted) {
         const MemberEntry* e = membership_.find(name);
         auto it = peers_.find(name);
@@ -409,11 +492,11 @@ void Cluster::reconcile() {
                 peer.links.push_back(std::move(link));
             }
         }
-        auto& added = peers_.emplace(name, std::move(peer)).first->second;
-        for (auto& l : added.links) l->start();
+        peers_.emplace(name, std::move(peer));
+        start_links(name);
     }
     for (auto it = peers_.begin(); it != peers_.end();) {
-        if (std::binary_search(wanted.begin(), wanted.end(), it->first)) {
+        if (std::find(wanted.begin(), wanted.end(), it->first) != wanted.end()) {
             ++it;
             continue;
         }
@@ -424,12 +507,73 @@ void Cluster::reconcile() {
     update_members();
 }
 
+void Cluster::start_links(const std::string& name) {
+    // The control link connects at once; the peer's other links follow one
+    // per connect_interval, so a node that many nodes discover at the same
+    // moment is not hit by nodes x channels x parallelism connects at once.
+    auto& links = peers_.at(name).links;
+    links[0]->start();
+    for (size_t i = 1; i < links.size(); ++i) connect_queue_.push_back(links[i]);
+    pace_connects();
+}
+
+void Cluster::pace_connects() {
+    if (connect_timer_running_ || stopped_) return;
+    while (!connect_queue_.empty()) {
+        auto link = connect_queue_.front().lock();
+        connect_queue_.erase(connect_queue_.begin());
+        if (!link) continue;  // its peer went away meanwhile
+        link->start();
+        connect_timer_running_ = true;
+        connect_timer_.expires_after(std::chrono::milliseconds(ctx_.config.connect_interval_ms));
+        connect_timer_.async_wait([this](const asio::error_code& ec) {
+            connect_timer_running_ = false;
+            if (!ec) pace_connects();
+        });
+        return;
+    }
+}
+
+void Cluster::partition(const std::vector<std::string>& nodes) {
+    for (const auto& n : nodes) {
+        blocked_.insert(n);
+        if (auto it = peers_.find(n); it != peers_.end())
+            for (auto& l : it->second.links)
+                if (l->established()) l->inject_failure();
+    }
+    auto inbound = inbound_;
+    for (auto& c : inbound)
+        if (blocked(c->peer())) c->close();
+}
+
+void Cluster::heal() {
+    blocked_.clear();
+    for (auto& [name, peer] : peers_)
+        for (auto& l : peer.links) l->retry_now();
+}
+
 void Cluster::update_members() {
     std::vector<std::string> now{membership_.self()};
     for (const auto& [name, peer] : peers_)
         if (peer.up) now.push_back(name);
     std::sort(now.begin(), now.end());
-    if (now == members_) return;
+    // Reachable: the members, plus nodes a connected peer relays to.
+    std::vector<std::string> reachable = now;
+    const MemberEntry& self = membership_.self_entry();
+    for (const auto& name : membership_.alive_others()) {
+        if (std::binary_search(now.begin(), now.end(), name)) continue;
+        const MemberEntry& dest = *membership_.find(name);
+        for (const auto& [via_name, peer] : peers_) {
+            const MemberEntry* via = membership_.find(via_name);
+            if (peer.up && via && topology_->relays(self, *via, dest)) {
+                reachable.push_back(name);
+                break;
+            }
+        }
+    }
+    std::sort(reachable.begin(), reachable.end());
+    if (now == members_ && reachable == reachable_) return;
+    reachable_ = reachable;
     std::vector<std::string> up, down;
     std::set_difference(now.begin(), now.end(), members_.begin(), members_.end(), std::back_inserter(up));
     std::set_difference(members_.begin(), members_.end(), now.begin(), now.end(), std::back_inserter(down));
@@ -454,11 +598,13 @@ void Cluster::update_members() {
         beam.send_to_name("partisan_cnode", b.x);
     }
     EiBuf b;
-    ei_x_encode_tuple_header(&b.x, 2);
+    ei_x_encode_tuple_header(&b.x, 3);
     ei_x_encode_atom(&b.x, "$partisan_members");
-    ei_x_encode_list_header(&b.x, static_cast<long>(members_.size()));
-    for (const auto& n : members_) encode_atom(b.x, n);
-    ei_x_encode_empty_list(&b.x);
+    for (const auto* list : {&members_, &reachable_}) {
+        ei_x_encode_list_header(&b.x, static_cast<long>(list->size()));
+        for (const auto& n : *list) encode_atom(b.x, n);
+        ei_x_encode_empty_list(&b.x);
+    }
     beam.send_to_name("partisan_cnode", b.x);
 }
 
@@ -499,9 +645,18 @@ void Cluster::schedule_gossip() {
     });
 }
 
-bool Cluster::handle_gossip_frame(const uint8_t* body, uint32_t len) {
+bool Cluster::handle_gossip_frame(PeerConnection& conn, const uint8_t* body, uint32_t len) {
     std::vector<MemberEntry> remote;
     if (!Membership::decode(body + 1, len - 1, remote)) return false;
+    if (!topology_->dynamic()) return true;
+    if (conn.role() == PeerConnection::Role::acceptor && !conn.gossip_answered) {
+        // Push-pull: answer a new contact's first gossip with ours, on the
+        // same connection, so a node that joined through us learns the
+        // cluster even if we never link to it (a client joining a client).
+        conn.gossip_answered = true;
+        send_gossip(conn);
+        conn.flush();
+    }
     auto result = membership_.merge(remote);
     if (result.removed_self) PLOG(ctx_.log, notice, "this node was removed from the cluster by another node");
     if (result.changed) reconcile();
@@ -591,6 +746,10 @@ void Cluster::on_call(Bytes from_pid, Bytes ref, etf::Reader& r) {
             });
             return;
         }
+        if (op == "leave" && !topology_->dynamic()) {
+            reply(from_pid, ref, error("not_supported"));
+            return;
+        }
         if (op == "leave") {
             PLOG(ctx_.log, notice, "leaving the cluster");
             leave_cluster();
@@ -599,7 +758,38 @@ void Cluster::on_call(Bytes from_pid, Bytes ref, etf::Reader& r) {
         }
     } else if (r = peek; r.tuple_header(arity) && r.atom(op)) {
         std::string_view node_view;
-        if (op == "join" && arity == 3 && r.atom(node_view)) {
+        if ((op == "join" || op == "leave") && !topology_->dynamic()) {
+            // A static cluster is its configuration (docs/ARCHITECTURE.md).
+            reply(from_pid, ref, error("not_supported"));
+            return;
+        }
+        if (op == "fault" && arity == 2) {
+            // {fault, heal}
+            std::string_view kind;
+            if (r.atom(kind) && kind == "heal") {
+                PLOG(ctx_.log, notice, "fault injection: partitions healed");
+                heal();
+                reply(from_pid, ref, ok);
+                return;
+            }
+        } else if (op == "fault" && arity == 3) {
+            // {fault, partition, [Node]}: drop all traffic with these nodes.
+            std::string_view kind, n;
+            uint32_t count = 0;
+            std::vector<std::string> nodes;
+            bool good = r.atom(kind) && kind == "partition" && r.list_header(count) && count <= 4096;
+            for (uint32_t i = 0; good && i < count; ++i) {
+                good = r.atom(n);
+                nodes.emplace_back(n);
+            }
+            if (good && count > 0) good = r.nil();
+            if (good) {
+                PLOG(ctx_.log, notice, "fault injection: partitioned from %zu node(s)", nodes.size());
+                partition(nodes);
+                reply(from_pid, ref, ok);
+                return;
+            }
+        } else if (op == "join" && arity == 3 && r.atom(node_view)) {
             std::string node(node_view);
             uint32_t n = 0;
             std::vector<Address> addrs;

@@ -72,10 +72,24 @@ std::optional<ChannelConfig> parse_channel(const std::string& spec, unsigned def
     return ch;
 }
 
+std::optional<StaticPeer> parse_static_peer(const std::string& spec) {
+    auto eq = spec.find('=');
+    auto colon = spec.rfind(':');
+    if (eq == std::string::npos || colon == std::string::npos || colon < eq) return std::nullopt;
+    StaticPeer p;
+    p.name = spec.substr(0, eq);
+    p.ip = spec.substr(eq + 1, colon - eq - 1);
+    auto port = parse_unsigned(spec.substr(colon + 1));
+    if (p.name.find('@') == std::string::npos || p.ip.empty() || !port || *port == 0 || *port > 65535)
+        return std::nullopt;
+    p.port = static_cast<uint16_t>(*port);
+    return p;
+}
+
 ParseResult parse_command_line(int argc, const char* const argv[]) {
     ParseResult result;
     Config cfg;
-    std::vector<std::string> channel_specs;
+    std::vector<std::string> channel_specs, static_specs;
     std::string log_level = "info";
     unsigned listen_port = 0;
     unsigned parallelism = 1;
@@ -91,7 +105,11 @@ ParseResult parse_command_line(int argc, const char* const argv[]) {
         ("listen-ip", po::value(&cfg.listen_ip)->default_value(cfg.listen_ip), "address the peer listener binds")
         ("listen-port", po::value(&listen_port)->default_value(0), "peer listener port; 0 picks a free one")
         ("advertise-ip", po::value(&cfg.advertise_ip), "address given to other nodes (default: listen ip)")
-        ("topology", po::value(&cfg.topology)->default_value(cfg.topology), "cluster topology: full_mesh")
+        ("topology", po::value(&cfg.topology)->default_value(cfg.topology), "full_mesh, static or client_server")
+        ("role", po::value(&cfg.role)->default_value(cfg.role), "client_server topology: server or client")
+        ("static-peer", po::value(&static_specs)->composing(), "static topology: NAME=IP:PORT, repeatable")
+        ("connect-interval-ms", po::value(&cfg.connect_interval_ms)->default_value(cfg.connect_interval_ms), "spacing of a new peer's connections after its first")
+        ("listen-backlog", po::value(&cfg.listen_backlog)->default_value(cfg.listen_backlog), "listen queue length")
         ("channel", po::value(&channel_specs)->composing(), "NAME[:PARALLELISM[:monotonic]], repeatable")
         ("parallelism", po::value(&parallelism)->default_value(1), "default connections per channel")
         ("gossip-interval-ms", po::value(&cfg.gossip_interval_ms)->default_value(cfg.gossip_interval_ms), "membership gossip period")
@@ -126,7 +144,15 @@ ParseResult parse_command_line(int argc, const char* const argv[]) {
     if (listen_port > 65535) return fail("bad --listen-port");
     cfg.listen_port = static_cast<uint16_t>(listen_port);
     if (parallelism == 0 || parallelism > max_parallelism) return fail("bad --parallelism");
-    if (cfg.topology != "full_mesh") return fail("unsupported --topology " + cfg.topology);
+    if (cfg.topology != "full_mesh" && cfg.topology != "static" && cfg.topology != "client_server")
+        return fail("unsupported --topology " + cfg.topology);
+    if (cfg.role != "server" && cfg.role != "client") return fail("bad --role " + cfg.role);
+    for (const auto& spec : static_specs) {
+        auto peer = parse_static_peer(spec);
+        if (!peer) return fail("bad --static-peer " + spec);
+        cfg.static_peers.push_back(*peer);
+    }
+    if (cfg.listen_backlog == 0) return fail("bad --listen-backlog");
     if (cfg.gossip_interval_ms == 0) return fail("bad --gossip-interval-ms");
     if (cfg.heartbeat_interval_ms == 0 || cfg.heartbeat_timeout_ms <= cfg.heartbeat_interval_ms)
         return fail("--heartbeat-timeout-ms must exceed --heartbeat-interval-ms (> 0)");

@@ -13,12 +13,12 @@ constexpr size_t max_addrs = 16;
 
 bool supersedes(const MemberEntry& a, const MemberEntry& b) {
     // Total order on entries of one node, so every replica picks the same one.
-    return std::tie(a.incarnation, a.left, a.addrs) > std::tie(b.incarnation, b.left, b.addrs);
+    return std::tie(a.incarnation, a.left, a.addrs, a.role) > std::tie(b.incarnation, b.left, b.addrs, b.role);
 }
 
-Membership::Membership(std::string self, std::vector<Address> self_addrs, uint64_t incarnation)
+Membership::Membership(std::string self, std::vector<Address> self_addrs, uint64_t incarnation, Role role)
     : self_(std::move(self)) {
-    entries_[self_] = MemberEntry{self_, incarnation, false, std::move(self_addrs)};
+    entries_[self_] = MemberEntry{self_, incarnation, false, std::move(self_addrs), role};
 }
 
 const MemberEntry* Membership::find(const std::string& name) const {
@@ -26,13 +26,13 @@ const MemberEntry* Membership::find(const std::string& name) const {
     return it == entries_.end() ? nullptr : &it->second;
 }
 
-bool Membership::add(const std::string& name, const std::vector<Address>& addrs) {
+bool Membership::add(const std::string& name, const std::vector<Address>& addrs, Role role) {
     if (name == self_) return false;
     auto it = entries_.find(name);
     if (it == entries_.end() || it->second.left) {
         // A join names the node again: contact it. If it is still gone, its
         // tombstone (a higher entry) comes back with the next gossip.
-        entries_[name] = MemberEntry{name, 0, false, addrs};
+        entries_[name] = MemberEntry{name, 0, false, addrs, role};
         return true;
     }
     if (!it->second.left && it->second.addrs != addrs && it->second.incarnation == 0) {
@@ -109,6 +109,7 @@ void Membership::encode(ByteBuffer& out) const {
         out.append(name);
         out.put_u64(e.incarnation);
         out.put_u8(e.left ? 1 : 0);
+        out.put_u8(static_cast<uint8_t>(e.role));
         size_t n = std::min(e.addrs.size(), max_addrs);
         out.put_u8(static_cast<uint8_t>(n));
         for (size_t i = 0; i < n; ++i) {
@@ -138,12 +139,15 @@ bool Membership::decode(const uint8_t* p, size_t n, std::vector<MemberEntry>& ou
     out.reserve(count);
     for (uint32_t i = 0; i < count; ++i) {
         MemberEntry e;
-        if (!str(e.name) || e.name.empty() || !need(10)) return false;
+        if (!str(e.name) || e.name.empty() || !need(11)) return false;
         e.incarnation = (uint64_t{load_u32(p + pos)} << 32) | load_u32(p + pos + 4);
         pos += 8;
         uint8_t flags = p[pos++];
         if (flags > 1) return false;
         e.left = flags == 1;
+        uint8_t role = p[pos++];
+        if (role > 1) return false;
+        e.role = static_cast<Role>(role);
         size_t naddrs = p[pos++];
         if (naddrs > max_addrs) return false;
         for (size_t k = 0; k < naddrs; ++k) {

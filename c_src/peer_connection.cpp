@@ -61,6 +61,11 @@ void PeerConnection::arm_deadline(std::chrono::milliseconds d) {
 
 void PeerConnection::connect_attempt() {
     if (state_ == State::closed) return;
+    if (!events_.may_connect(*this)) {
+        state_ = State::idle;
+        schedule_reconnect();
+        return;
+    }
     ++generation_;
     state_ = State::connecting;
     asio::error_code ec;
@@ -375,6 +380,13 @@ void PeerConnection::schedule_reconnect() {
         if (ec || gen != self->generation_ || self->state_ == State::closed) return;
         self->connect_attempt();
     });
+}
+
+void PeerConnection::retry_now() {
+    if (role_ != Role::dialer || state_ != State::idle) return;
+    ++generation_;  // the back-off timer's wake-up is now stale
+    backoff_ = min_backoff;
+    connect_attempt();
 }
 
 void PeerConnection::close() {

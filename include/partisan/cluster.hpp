@@ -1,13 +1,14 @@
-// The cluster as this C-node sees it: membership, the connections to every
-// peer (full mesh: one dialer per channel and index to every alive member),
-// the listener for connections from peers, and the routing of messages
-// between the BEAM link and those connections. Everything runs on the one
-// event-loop thread, so nothing here takes a lock.
+// The cluster as this C-node sees it: membership, the connections to the
+// peers its topology links it to (one dialer per channel and index), the
+// listener for connections from peers, and the routing of messages between
+// the BEAM links and those connections (directly, or through a relay).
+// Everything runs on the one event-loop thread, so nothing here takes a lock.
 #pragma once
 
 #include "partisan/beam_link.hpp"
 #include "partisan/membership.hpp"
 #include "partisan/peer_connection.hpp"
+#include "partisan/topology.hpp"
 
 #include <map>
 #include <memory>
@@ -45,6 +46,7 @@ public:
     void on_connect_failed(PeerConnection& conn, const std::string& why) override;
     bool on_frame(PeerConnection& conn, const uint8_t* body, uint32_t len) override;
     bool on_read_batch_end(PeerConnection& conn) override;
+    bool may_connect(PeerConnection& conn) override;
     void on_write_done(PeerConnection& conn) override;
 
     // A dialer connection's queue beyond this pauses reading from the BEAM.
@@ -66,7 +68,14 @@ private:
     void leave_cluster();
     void reply(Bytes from_pid, Bytes ref, const std::function<void(ei_x_buff&)>& encode);
     bool handle_message_frame(PeerConnection& conn, const uint8_t* body, uint32_t len);
-    bool handle_gossip_frame(const uint8_t* body, uint32_t len);
+    bool handle_relay_frame(PeerConnection& conn, const uint8_t* body, uint32_t len);
+    bool relay(const ForwardRequest& req, size_t channel);
+    void start_links(const std::string& name);
+    void pace_connects();
+    void partition(const std::vector<std::string>& nodes);
+    void heal();
+    bool blocked(const std::string& peer) const { return blocked_.count(peer) > 0; }
+    bool handle_gossip_frame(PeerConnection& conn, const uint8_t* body, uint32_t len);
     void schedule_flush(PeerConnection& conn);
     bool is_control_link(const PeerConnection& conn) const;
     void finish_joins(const std::string& node, const std::string& failure);
@@ -80,6 +89,7 @@ private:
     asio::ip::tcp::acceptor acceptor_;
     asio::steady_timer gossip_timer_;
     std::vector<std::shared_ptr<BeamLink>> beam_links_;
+    std::unique_ptr<Topology> topology_;
     Membership membership_;
     std::vector<size_t> channel_offset_;  // first link index of each channel
     size_t links_per_peer_ = 0;
@@ -89,7 +99,12 @@ private:
     std::vector<size_t> congested_;  // per channel: links over the high-water mark
     // Counters per peer and channel; they outlive connections.
     std::map<std::string, std::vector<LinkStats>, std::less<>> stats_;
-    std::vector<std::string> members_;  // last list sent to the shim
+    std::vector<std::string> members_, reachable_;  // last lists sent to the shim
+    std::set<std::string> blocked_;  // fault injection: partitioned from these
+    // Dialers waiting for their turn to connect (a new peer's links after its first).
+    std::vector<std::weak_ptr<PeerConnection>> connect_queue_;
+    asio::steady_timer connect_timer_;
+    bool connect_timer_running_ = false;
     // join calls waiting for the first connection to the node they name
     struct PendingJoin {
         std::vector<uint8_t> from, ref;

@@ -18,13 +18,24 @@ struct ChannelConfig {
 
 enum class LogLevel { debug = 0, info, notice, warning, error };
 
+// A peer of the static topology: `name=ip:port`.
+struct StaticPeer {
+    std::string name;
+    std::string ip;
+    uint16_t port = 0;
+};
+
 struct Config {
     std::string beam_node;   // e.g. a@vm
     std::string cnode_name;  // e.g. partisan_a_123@vm
     std::string listen_ip = "127.0.0.1";
     uint16_t listen_port = 0;
     std::string advertise_ip;  // empty: the listen ip
-    std::string topology = "full_mesh";
+    std::string topology = "full_mesh";  // full_mesh | static | client_server
+    std::string role = "server";          // client_server: server | client
+    std::vector<StaticPeer> static_peers;
+    unsigned connect_interval_ms = 20;
+    unsigned listen_backlog = 1024;
     std::vector<ChannelConfig> channels;  // channels[0] is always "undefined"
     unsigned gossip_interval_ms = 1000;
     unsigned gossip_fanout = 3;
@@ -57,6 +68,8 @@ std::string read_secrets(std::istream& in, Config& config);
 std::optional<ChannelConfig> parse_channel(const std::string& spec, unsigned default_parallelism);
 
 std::optional<LogLevel> parse_log_level(const std::string& s);
+// "name@host=ip:port"; nullopt when malformed.
+std::optional<StaticPeer> parse_static_peer(const std::string& spec);
 const char* log_level_name(LogLevel level);
 
 }  // namespace partisan

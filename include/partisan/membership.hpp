@@ -21,11 +21,15 @@ struct Address {
     auto operator<=>(const Address&) const = default;
 };
 
+// What a node is in the client_server topology (servers in the others).
+enum class Role : uint8_t { server = 0, client = 1 };
+
 struct MemberEntry {
     std::string name;
     uint64_t incarnation = 0;
     bool left = false;
     std::vector<Address> addrs;
+    Role role = Role::server;
     bool operator==(const MemberEntry&) const = default;
 };
 
@@ -34,7 +38,7 @@ bool supersedes(const MemberEntry& a, const MemberEntry& b);
 
 class Membership {
 public:
-    Membership(std::string self, std::vector<Address> self_addrs, uint64_t incarnation);
+    Membership(std::string self, std::vector<Address> self_addrs, uint64_t incarnation, Role role = Role::server);
 
     const std::string& self() const { return self_; }
     const MemberEntry& self_entry() const { return entries_.at(self_); }
@@ -44,7 +48,7 @@ public:
 
     // A node named in a join: added as alive at incarnation 0 (its own gossip
     // brings the real one). True when the state changed.
-    bool add(const std::string& name, const std::vector<Address>& addrs);
+    bool add(const std::string& name, const std::vector<Address>& addrs, Role role = Role::server);
     // Marks `name` left at the incarnation known here. False when unknown.
     bool remove(const std::string& name);
     // This node leaves: marks itself left and forgets everyone else.

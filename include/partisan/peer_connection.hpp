@@ -45,6 +45,8 @@ public:
     // After each batch of frames; false pauses reading until resume_reading().
     virtual bool on_read_batch_end(PeerConnection& conn) = 0;
     virtual void on_write_done(PeerConnection& conn) = 0;
+    // Asked before each connection attempt of a dialer.
+    virtual bool may_connect(PeerConnection& conn) = 0;
 };
 
 class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
@@ -82,6 +84,11 @@ public:
     SharedBytes share_read_buffer() const { return rbuf_.share(); }
     // Fault injection for tests: breaks the socket as a network fault would.
     void inject_failure() { fail("broken by fault injection"); }
+    // A dialer waiting out its back-off tries again now.
+    void retry_now();
+    // Set by the owner on an accepted connection once it answered the
+    // peer's first gossip with its own (push-pull).
+    bool gossip_answered = false;
 
     Role role() const { return role_; }
     State state() const { return state_; }

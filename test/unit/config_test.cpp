@@ -46,11 +46,27 @@ TEST_CASE("bad options are errors with a message") {
     REQUIRE_FALSE(parse({"--beam-node", "a@h", "--cnode-name", "p@h", "--channel", "x:0"}).config);
     REQUIRE_FALSE(parse({"--beam-node", "a@h", "--cnode-name", "p@h", "--channel", "x:2:fast"}).config);
     REQUIRE_FALSE(parse({"--beam-node", "a@h", "--cnode-name", "p@h", "--topology", "ring"}).config);
+    REQUIRE(parse({"--beam-node", "a@h", "--cnode-name", "p@h", "--topology", "static"}).config);
     REQUIRE_FALSE(parse({"--beam-node", "a@h", "--cnode-name", "p@h", "--log-level", "loud"}).config);
     REQUIRE_FALSE(parse({"--beam-node", "nohost", "--cnode-name", "p@h"}).config);
     auto r = parse({"--beam-node", "a@h", "--cnode-name", "p@h", "--listen-port", "70000"});
     REQUIRE_FALSE(r.config);
     REQUIRE(r.message.find("listen-port") != std::string::npos);
+}
+
+TEST_CASE("topologies, roles and static peers") {
+    auto r = parse({"--beam-node", "a@h", "--cnode-name", "p@h", "--topology", "static", "--static-peer",
+                    "b@h=127.0.0.1:4001", "--static-peer", "c@h=::1:4002"});
+    REQUIRE(r.config);
+    REQUIRE(r.config->static_peers.size() == 2);
+    REQUIRE(r.config->static_peers[1].ip == "::1");
+    REQUIRE(r.config->static_peers[1].port == 4002);
+    REQUIRE(parse({"--beam-node", "a@h", "--cnode-name", "p@h", "--topology", "client_server", "--role", "client"})
+                .config->role == "client");
+    REQUIRE_FALSE(parse({"--beam-node", "a@h", "--cnode-name", "p@h", "--role", "boss"}).config);
+    REQUIRE_FALSE(parse({"--beam-node", "a@h", "--cnode-name", "p@h", "--static-peer", "b@h=1.2.3.4"}).config);
+    REQUIRE_FALSE(parse({"--beam-node", "a@h", "--cnode-name", "p@h", "--static-peer", "nohost=1.2.3.4:5"}).config);
+    REQUIRE_FALSE(parse({"--beam-node", "a@h", "--cnode-name", "p@h", "--heartbeat-interval-ms", "20000"}).config);
 }
 
 TEST_CASE("help lists the options") {
