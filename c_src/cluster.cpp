@@ -402,6 +402,10 @@ void Cluster::on_established(PeerConnection& conn) {
         PLOG(ctx_.log, debug, "accepted connection %s", conn.describe().c_str());
         return;
     }
+    if (blocked(conn.peer())) {
+        conn.inject_failure();  // it was connecting when the partition began
+        return;
+    }
     if (!is_control_link(conn)) return;
     // The control link is up: tell the peer all we know at once, so a join
     // spreads without waiting for the gossip timer.
