@@ -30,6 +30,10 @@ echo "== unit tests (C++)"
 build/unit_tests | tee "$logdir/unit.log" || status=1
 count_catch2 "$logdir/unit.log"
 
+echo "== link emulator tests (benchmark network emulation)"
+build/link_emulator_tests | tee "$logdir/emulator.log" || status=1
+count_catch2 "$logdir/emulator.log"
+
 echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 if make --no-print-directory asan > "$logdir/asan.log" 2>&1; then
     tail -3 "$logdir/asan.log"
