@@ -111,7 +111,8 @@ std::vector<Address> Cluster::advertised_addresses() const {
     asio::error_code ec;
     auto ep = acceptor_.local_endpoint(ec);
     if (ec) return {};
-    return {Address{ctx_.config.advertise_ip, ep.port()}};
+    uint16_t port = ctx_.config.advertise_port ? ctx_.config.advertise_port : ep.port();
+    return {Address{ctx_.config.advertise_ip, port}};
 }
 
 void Cluster::start() {

@@ -92,6 +92,7 @@ ParseResult parse_command_line(int argc, const char* const argv[]) {
     std::vector<std::string> channel_specs, static_specs;
     std::string log_level = "info";
     unsigned listen_port = 0;
+    unsigned advertise_port = 0;
     unsigned parallelism = 1;
 
     po::options_description desc(
@@ -105,6 +106,7 @@ ParseResult parse_command_line(int argc, const char* const argv[]) {
         ("listen-ip", po::value(&cfg.listen_ip)->default_value(cfg.listen_ip), "address the peer listener binds")
         ("listen-port", po::value(&listen_port)->default_value(0), "peer listener port; 0 picks a free one")
         ("advertise-ip", po::value(&cfg.advertise_ip), "address given to other nodes (default: listen ip)")
+        ("advertise-port", po::value(&advertise_port)->default_value(0), "port given to other nodes (default: the listen port)")
         ("topology", po::value(&cfg.topology)->default_value(cfg.topology), "full_mesh, static or client_server")
         ("role", po::value(&cfg.role)->default_value(cfg.role), "client_server topology: server or client")
         ("static-peer", po::value(&static_specs)->composing(), "static topology: NAME=IP:PORT, repeatable")
@@ -143,6 +145,8 @@ ParseResult parse_command_line(int argc, const char* const argv[]) {
 
     if (listen_port > 65535) return fail("bad --listen-port");
     cfg.listen_port = static_cast<uint16_t>(listen_port);
+    if (advertise_port > 65535) return fail("bad --advertise-port");
+    cfg.advertise_port = static_cast<uint16_t>(advertise_port);
     if (parallelism == 0 || parallelism > max_parallelism) return fail("bad --parallelism");
     if (cfg.topology != "full_mesh" && cfg.topology != "static" && cfg.topology != "client_server")
         return fail("unsupported --topology " + cfg.topology);

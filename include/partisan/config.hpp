@@ -31,6 +31,7 @@ struct Config {
     std::string listen_ip = "127.0.0.1";
     uint16_t listen_port = 0;
     std::string advertise_ip;  // empty: the listen ip
+    uint16_t advertise_port = 0;  // 0: the listen port (else e.g. a relay's port)
     std::string topology = "full_mesh";  // full_mesh | static | client_server
     std::string role = "server";          // client_server: server | client
     std::vector<StaticPeer> static_peers;
