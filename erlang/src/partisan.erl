@@ -19,6 +19,29 @@
 %% {@link partisan_config}); {@link channels/0} lists them,
 %% {@link connections/0} and {@link stats/0} show their connections and
 %% traffic per peer.
+%%
+%% The topology is chosen in the application environment (`topology':
+%% `full_mesh', `static' or `client_server', see {@link partisan_config});
+%% the same calls work on each:
+%% <ul>
+%% <li>`full_mesh': every node connects to every member; membership is a
+%%     CRDT gossiped every `gossip_interval' ms to `gossip_fanout' peers.</li>
+%% <li>`static': a node connects only to its configured `static_peers'
+%%     and reconnects when a connection drops; {@link join/1} and
+%%     {@link leave/0} and {@link leave/1} return `{error, not_supported}'.</li>
+%% <li>`client_server': each node is a `server' or a `client' (`role').
+%%     Servers connect to all servers, clients only to servers. On a
+%%     client {@link members/0} shows the servers (and itself), on a server
+%%     every node. A client joining another client is redirected by the
+%%     C-node to the servers. A message from a client to another client is
+%%     relayed by a server: such messages are not ordered; messages
+%%     between a client and a server are.</li>
+%% </ul>
+%%
+%% Failure detection: a peer whose connections drop, or that does not
+%% answer heartbeats within `heartbeat_timeout' ms (a hung C-node), is
+%% reported down. {@link on_up/2}, {@link on_down/2} and
+%% {@link monitor_nodes/1} notify of nodes coming up and going down.
 -module(partisan).
 
 -export([node_spec/0,
@@ -27,6 +50,9 @@
          leave/1,
          members/0,
          member/1,
+         on_up/2,
+         on_down/2,
+         monitor_nodes/1,
          channels/0,
          connections/0,
          stats/0,
@@ -45,7 +71,9 @@
               channel_stats/0,
               server_ref/0,
               forward_opts/0,
-              forward_error/0]).
+              forward_error/0,
+              node_callback/0,
+              node_event_info/0]).
 
 -type channel() :: atom().
 -type listen_addr() :: #{ip := inet:ip_address(), port := inet:port_number()}.
@@ -85,6 +113,14 @@
                        | {unsupported_option, ack | transitive}
                        | {bad_server_ref, term()}.
 
+-type node_event_info() :: #{event := up | down, channels := [channel()]}.
+%% What a callback of arity 2 gets besides the node: the event and the
+%% configured channels (a node comes up and goes down with all its
+%% channels: the C-node reports nodes, not single connections).
+-type node_callback() :: fun(() -> term())
+                       | fun((node()) -> term())
+                       | fun((node(), node_event_info()) -> term()).
+
 %% #{Channel => LinkNode}: the C-node's BEAM link of each channel, set
 %% once the C-node is ready (see partisan_cnode).
 -define(LINKS_KEY, {partisan, links}).
@@ -108,10 +144,15 @@ node_spec() ->
 %% @doc Joins the cluster of the node described by `NodeSpec' (as returned
 %% by {@link node_spec/0} on that node, or `{Node, Ip, Port}').
 %%
-%% Returns once the local C-node accepted the request; the new members
-%% show in {@link members/0} once connections are established.
+%% Returns once the local C-node is connected to that node; the other
+%% members show in {@link members/0} once connections to them are
+%% established (full mesh: by gossip). Under `client_server', a client
+%% joining a client is redirected by the C-node to the servers that
+%% client knows. Under `static' the peers are configured, not joined:
+%% the answer is `{error, not_supported}'.
 -spec join(node_spec() | {node(), inet:ip_address() | string(), inet:port_number()}) ->
-          ok | {error, self_join | not_running | timeout | {bad_node_spec, term()} | term()}.
+          ok | {error, self_join | not_supported | not_running | timeout |
+                {bad_node_spec, term()} | term()}.
 join(NodeSpec) ->
     case parse_node_spec(NodeSpec) of
         {ok, Node, _Addrs} when Node =:= node() ->
@@ -123,15 +164,18 @@ join(NodeSpec) ->
     end.
 
 %% @doc Makes this node leave the cluster. Afterwards
-%% {@link members/0} is `[node()]'.
--spec leave() -> ok | {error, not_running | timeout | term()}.
+%% {@link members/0} is `[node()]'. A node that left is not brought
+%% back by gossip; it may join again. `{error, not_supported}' under the
+%% `static' topology.
+-spec leave() -> ok | {error, not_supported | not_running | timeout | term()}.
 leave() ->
     partisan_cnode:control(leave).
 
 %% @doc Removes a node (a node name or a node spec) from the cluster.
-%% `leave(node())' is {@link leave/0}.
+%% `leave(node())' is {@link leave/0}. `{error, not_supported}' under the
+%% `static' topology.
 -spec leave(node() | node_spec()) ->
-          ok | {error, not_running | timeout | {unknown_node, node()} |
+          ok | {error, not_supported | not_running | timeout | {unknown_node, node()} |
                 {bad_node_spec, term()} | term()}.
 leave(Node) when Node =:= node() ->
     leave();
@@ -145,10 +189,13 @@ leave(Other) ->
     {error, {bad_node_spec, Other}}.
 
 %% @doc The members of the cluster as this node sees them (the nodes its
-%% C-node is connected to), sorted; always includes `node()'.
+%% C-node is connected to), sorted; always includes `node()'. Under
+%% `client_server' a client sees the servers, a server every node.
+%% {@link forward_message/4} may also reach nodes that are not listed
+%% (a client reaches other clients through a server).
 -spec members() -> [node()].
 members() ->
-    try ets:select(?MEMBERS, [{{'$1'}, [], ['$1']}]) of
+    try ets:select(?MEMBERS, [{{'$1', true}, [], ['$1']}]) of
         Nodes -> lists:usort([node() | Nodes])
     catch
         error:badarg -> [node()]
@@ -159,11 +206,51 @@ members() ->
 member(Node) when Node =:= node() ->
     true;
 member(Node) ->
-    try
-        ets:member(?MEMBERS, Node)
+    try ets:lookup(?MEMBERS, Node) of
+        [{_, true}] -> true;
+        _ -> false
     catch
         error:badarg -> false
     end.
+
+%% @doc Runs `Fun' each time `Node' (or, with `any', any node) comes up:
+%% it became reachable through the local C-node (joined, or connected
+%% again after a failure).
+%%
+%% `Fun' takes no argument, the node, or the node and a
+%% {@type node_event_info()} map (`#{event => up, channels => [...]}').
+%% Each call runs in a new process, so `Fun' may block; a crash is
+%% caught and logged. A node already up when `Fun' is registered does
+%% not trigger it. Registrations last until the application stops (they
+%% survive restarts of the C-node). Bad arguments raise `badarg'.
+-spec on_up(node() | any, node_callback()) -> ok | {error, not_running}.
+on_up(Node, Fun) ->
+    check_callback(Node, Fun),
+    partisan_monitor:on_up(Node, Fun).
+
+%% @doc Runs `Fun' each time `Node' (or, with `any', any node) goes down:
+%% its connections dropped, it did not answer heartbeats within
+%% `heartbeat_timeout' ms, it left, or the local C-node stopped. As
+%% {@link on_up/2} otherwise (an arity 2 fun gets
+%% `#{event => down, channels => [...]}').
+-spec on_down(node() | any, node_callback()) -> ok | {error, not_running}.
+on_down(Node, Fun) ->
+    check_callback(Node, Fun),
+    partisan_monitor:on_down(Node, Fun).
+
+%% @doc Subscribes the calling process to node status messages, as
+%% `net_kernel:monitor_nodes/1' does for Distributed Erlang: after
+%% `monitor_nodes(true)' it gets `{nodeup, Node}' when a node comes up
+%% and `{nodedown, Node}' when it goes down (see {@link on_up/2} and
+%% {@link on_down/2} for when). Each call with `true' adds a subscription
+%% (and a copy of each message); `false' ends all the caller's
+%% subscriptions, as does the caller's exit. Nodes already up are not
+%% announced. Returns `error' for a flag that is not a boolean.
+-spec monitor_nodes(boolean()) -> ok | error | {error, not_running}.
+monitor_nodes(Flag) when is_boolean(Flag) ->
+    partisan_monitor:monitor_nodes(Flag, self());
+monitor_nodes(_) ->
+    error.
 
 %% @doc The names of the configured channels (always includes the
 %% default channel `undefined').
@@ -323,7 +410,7 @@ local_send(Ref, Msg) ->
 remote_send(Node, Channel, PartitionKey, Ref, Msg) ->
     case persistent_term:get(?LINKS_KEY, undefined) of
         #{Channel := Link} ->
-            case member(Node) of
+            case reachable(Node) of
                 true ->
                     Fwd = case PartitionKey of
                               none ->
@@ -342,6 +429,21 @@ remote_send(Node, Channel, PartitionKey, Ref, Msg) ->
             {error, not_running};
         _ ->
             {error, {unknown_channel, Channel}}
+    end.
+
+check_callback(Node, Fun) when is_atom(Node), is_function(Fun, 0);
+                               is_atom(Node), is_function(Fun, 1);
+                               is_atom(Node), is_function(Fun, 2) ->
+    ok;
+check_callback(_, _) ->
+    erlang:error(badarg).
+
+%% Members and the nodes reached through a relay.
+reachable(Node) ->
+    try
+        ets:member(?MEMBERS, Node)
+    catch
+        error:badarg -> false
     end.
 
 key(K) when is_integer(K) ->

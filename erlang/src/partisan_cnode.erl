@@ -8,7 +8,16 @@
 %% that the data path (`partisan:forward_message/3,4,5') sends straight
 %% from the calling process to the link of its channel. Keeps the member
 %% list in the protected ETS table `partisan_members' and relays control
-%% calls (join, leave, members, stats) to the C-node's main node name.
+%% calls (join, leave, members, stats, fault injection) to the C-node's
+%% main node name.
+%%
+%% The table holds one row `{Node, IsMember}' per node the C-node can
+%% reach (the `Reachable' list of `{'$partisan_members', Members,
+%% Reachable}'): `IsMember' is `true' for the nodes of `Members' (what
+%% `partisan:members/0' shows) and `false' for nodes reached only through
+%% a relay (a client's fellow clients under `client_server'). The data
+%% path checks a destination against every row. Node up/down events are
+%% passed on to `partisan_monitor'.
 %%
 %% A ready message without links (`{'$partisan_ready', Addrs}', the older
 %% form) routes every channel to the main node name.
@@ -138,7 +147,8 @@ init(Node, Config) ->
             Args = partisan_config:cnode_args(Config, Node, CNode),
             wait_gone(previous_links(CNode), ?EXIT_WAIT),
             ets:new(?MEMBERS, [named_table, protected, set, {read_concurrency, true}]),
-            true = ets:insert(?MEMBERS, {Node}),
+            true = ets:insert(?MEMBERS, {Node, true}),
+            partisan_monitor:cnode_started(self()),
             persistent_term:put(?CHANNELS_KEY, partisan_config:channels(Config)),
             ?LOG_INFO(#{what => starting_cnode, path => Path, args => Args}),
             Port = open_port({spawn_executable, Path},
@@ -264,16 +274,24 @@ handle_info({timeout, TRef, ready_timeout}, #state{ready_timer = TRef} = State) 
                  last_output => Lines}),
     Reason = {cnode_not_ready, Timeout},
     {stop, Reason, reply_waiters({error, Reason}, State#state{ready_timer = undefined})};
-handle_info({'$partisan_members', Nodes}, State) when is_list(Nodes) ->
-    set_members(Nodes),
+handle_info({'$partisan_members', Members, Reachable}, State)
+  when is_list(Members), is_list(Reachable) ->
+    set_members(Members, Reachable),
+    {noreply, State};
+handle_info({'$partisan_members', Members}, State) when is_list(Members) ->
+    %% The older form: every member is reached directly.
+    set_members(Members, Members),
     {noreply, State};
 handle_info({'$partisan_nodeup', Node}, State) when is_atom(Node) ->
     ?LOG_INFO(#{what => nodeup, node => Node}),
-    true = ets:insert(?MEMBERS, {Node}),
+    %% Reachable now; whether it is a member the members event tells.
+    _ = ets:insert_new(?MEMBERS, {Node, false}),
+    partisan_monitor:node_event(up, Node),
     {noreply, State};
 handle_info({'$partisan_nodedown', Node}, State) when is_atom(Node) ->
     ?LOG_INFO(#{what => nodedown, node => Node}),
     Node =/= node() andalso ets:delete(?MEMBERS, Node),
+    partisan_monitor:node_event(down, Node),
     {noreply, State};
 handle_info({nodedown, Link}, #state{cnode = CNode, links = Links} = State)
   when is_atom(Link) ->
@@ -417,17 +435,20 @@ monitor_links(CNode, Links) ->
     [true = erlang:monitor_node(L, true) || L <- lists:usort([CNode | maps:values(Links)])],
     ok.
 
-set_members(Nodes) ->
+set_members(Members0, Reachable0) ->
     Self = node(),
-    New = lists:usort([Self | [N || N <- Nodes, is_atom(N)]]),
-    Old = lists:sort([N || {N} <- ets:tab2list(?MEMBERS)]),
+    Members = lists:usort([Self | [N || N <- Members0, is_atom(N)]]),
+    Reachable = lists:usort([N || N <- Reachable0, is_atom(N)]) -- Members,
+    New = lists:sort([{N, true} || N <- Members] ++ [{N, false} || N <- Reachable]),
+    Old = lists:sort(ets:tab2list(?MEMBERS)),
     case New =:= Old of
         true ->
             ok;
         false ->
-            [ets:delete(?MEMBERS, N) || N <- Old -- New],
-            true = ets:insert(?MEMBERS, [{N} || N <- New -- Old]),
-            ?LOG_INFO(#{what => members, members => New}),
+            Keep = [N || {N, _} <- New],
+            [ets:delete(?MEMBERS, N) || {N, _} <- Old, not lists:member(N, Keep)],
+            true = ets:insert(?MEMBERS, New -- Old),
+            ?LOG_INFO(#{what => members, members => Members, relayed => Reachable}),
             ok
     end.
 

@@ -6,7 +6,31 @@
 %% <li>`listen_ip' (`{127,0,0,1}'): address the C-node's peer listener binds.</li>
 %% <li>`listen_port' (`0'): peer listener port, 0 picks a free one.</li>
 %% <li>`advertise_ip' (`undefined'): address put in the node spec.</li>
-%% <li>`topology' (`full_mesh'): the only topology for now.</li>
+%% <li>`advertise_port' (`0'): port put in the node spec (e.g. a relay's
+%%     or a NAT's port); 0 means the listen port.</li>
+%% <li>`topology' (`full_mesh'): `full_mesh' (every node connects to
+%%     every member; membership is gossiped), `static' (a node connects
+%%     only to its `static_peers'; `join' and `leave' return
+%%     `{error, not_supported}') or `client_server' (servers connect to
+%%     all servers, clients only to servers; see `role').</li>
+%% <li>`role' (`server'): `server' or `client', this node's role under
+%%     the `client_server' topology (ignored under the others).</li>
+%% <li>`static_peers' (`[]'): the peers of the `static' topology, each a
+%%     node spec as returned by `partisan:node_spec/0' (its first listen
+%%     address is used) or `{Node, Ip, Port}'. An entry naming this node
+%%     itself is skipped, so every node of a cluster can be given the same
+%%     list. Ignored under the other topologies. Peers must listen on the
+%%     configured port, so give them a fixed `listen_port'.</li>
+%% <li>`heartbeat_interval' (`1000'): ms between pings on idle peer
+%%     connections.</li>
+%% <li>`heartbeat_timeout' (`10000'): ms of silence after which a peer
+%%     connection is dropped and the peer reported down (a hung C-node);
+%%     must exceed `heartbeat_interval'.</li>
+%% <li>`connect_interval' (`20'): ms between new outgoing connections to
+%%     a peer beyond its first (rate limit on connections to a joining
+%%     node); 0 disables the spacing.</li>
+%% <li>`listen_backlog' (`1024'): the peer listener's listen queue
+%%     length.</li>
 %% <li>`channels' (`#{}'): `#{Name => #{parallelism => N, monotonic => Bool}}'
 %%     or a list of channel names. The default channel `undefined' always
 %%     exists.</li>
@@ -30,16 +54,26 @@
          secrets_input/2,
          redact/1]).
 
--export_type([config/0, channels/0, channel_opts/0]).
+-export_type([config/0, channels/0, channel_opts/0, topology/0, role/0, static_peer/0]).
 
 -type channel_opts() :: #{parallelism := pos_integer(),
                           monotonic := boolean()}.
 -type channels() :: #{atom() => channel_opts()}.
 -type log_level() :: debug | info | notice | warning | error.
+-type topology() :: full_mesh | static | client_server.
+-type role() :: server | client.
+-type static_peer() :: {node(), inet:ip_address(), inet:port_number()}.
 -type config() :: #{listen_ip := inet:ip_address(),
                     listen_port := inet:port_number(),
                     advertise_ip := inet:ip_address() | undefined,
-                    topology := full_mesh,
+                    advertise_port := inet:port_number(),
+                    topology := topology(),
+                    role := role(),
+                    static_peers := [static_peer()],
+                    heartbeat_interval := pos_integer(),
+                    heartbeat_timeout := pos_integer(),
+                    connect_interval := non_neg_integer(),
+                    listen_backlog := pos_integer(),
                     channels := channels(),
                     explicit_channels := [atom()],
                     parallelism := pos_integer(),
@@ -62,10 +96,22 @@ load() ->
     try
         Parallelism = env(parallelism, 1, fun pos_int_max/1),
         {Channels, Explicit} = get_channels(Parallelism),
+        HbInterval = env(heartbeat_interval, 1000, fun pos_int/1),
         Config = #{listen_ip => env(listen_ip, {127, 0, 0, 1}, fun ip/1),
                    listen_port => env(listen_port, 0, fun port/1),
                    advertise_ip => env(advertise_ip, undefined, fun optional_ip/1),
+                   advertise_port => env(advertise_port, 0, fun port/1),
                    topology => env(topology, full_mesh, fun topology/1),
+                   role => env(role, server, fun role/1),
+                   static_peers => env(static_peers, [], fun static_peers/1),
+                   heartbeat_interval => HbInterval,
+                   heartbeat_timeout =>
+                       env(heartbeat_timeout, 10000,
+                           fun(T) when is_integer(T), T > HbInterval -> {ok, T};
+                              (_) -> error
+                           end),
+                   connect_interval => env(connect_interval, 20, fun non_neg_int/1),
+                   listen_backlog => env(listen_backlog, 1024, fun pos_int/1),
                    channels => Channels,
                    explicit_channels => Explicit,
                    parallelism => Parallelism,
@@ -92,7 +138,11 @@ channels(#{channels := Channels}) ->
 -spec cnode_args(config(), BeamNode :: node(), CNodeName :: node()) -> [string()].
 cnode_args(Config, BeamNode, CNodeName) ->
     #{listen_ip := ListenIp, listen_port := ListenPort, advertise_ip := AdvIp,
-      topology := Topology, channels := Channels, explicit_channels := Explicit,
+      advertise_port := AdvPort,
+      topology := Topology, role := Role, static_peers := StaticPeers,
+      heartbeat_interval := HbInterval, heartbeat_timeout := HbTimeout,
+      connect_interval := ConnectInterval, listen_backlog := Backlog,
+      channels := Channels, explicit_channels := Explicit,
       parallelism := Parallelism, gossip_interval := Gossip,
       gossip_fanout := Fanout, max_message_size := MaxSize,
       cnode_log_level := LogLevel} = Config,
@@ -101,6 +151,10 @@ cnode_args(Config, BeamNode, CNodeName) ->
     AdvArgs = case AdvIp of
                   undefined -> [];
                   _ -> ["--advertise-ip", inet:ntoa(AdvIp)]
+              end ++
+              case AdvPort of
+                  0 -> [];
+                  _ -> ["--advertise-port", integer_to_list(AdvPort)]
               end,
     ["--beam-node", atom_to_list(BeamNode),
      "--cnode-name", atom_to_list(CNodeName),
@@ -108,12 +162,30 @@ cnode_args(Config, BeamNode, CNodeName) ->
      "--listen-port", integer_to_list(ListenPort)]
         ++ AdvArgs ++
     ["--topology", atom_to_list(Topology)]
+        ++ topology_args(Topology, Role, StaticPeers, BeamNode)
         ++ ChannelArgs ++
     ["--parallelism", integer_to_list(Parallelism),
      "--gossip-interval-ms", integer_to_list(Gossip),
      "--gossip-fanout", integer_to_list(Fanout),
+     "--heartbeat-interval-ms", integer_to_list(HbInterval),
+     "--heartbeat-timeout-ms", integer_to_list(HbTimeout),
+     "--connect-interval-ms", integer_to_list(ConnectInterval),
+     "--listen-backlog", integer_to_list(Backlog),
      "--max-message-bytes", integer_to_list(MaxSize),
      "--log-level", atom_to_list(LogLevel)].
+
+%% `--role' under client_server; one `--static-peer NAME=IP:PORT' per
+%% static peer (but this node) under static.
+topology_args(client_server, Role, _, _) ->
+    ["--role", atom_to_list(Role)];
+topology_args(static, _, StaticPeers, BeamNode) ->
+    lists:append([["--static-peer", static_peer_arg(P)]
+                  || {Node, _, _} = P <- StaticPeers, Node =/= BeamNode]);
+topology_args(full_mesh, _, _, _) ->
+    [].
+
+static_peer_arg({Node, Ip, Port}) ->
+    atom_to_list(Node) ++ "=" ++ inet:ntoa(Ip) ++ ":" ++ integer_to_list(Port).
 
 %% @doc What the shim writes on the C-node's stdin right after opening the
 %% port: the BEAM cookie and the cluster secret, then `end'.
@@ -167,8 +239,48 @@ ip(_) ->
 optional_ip(undefined) -> {ok, undefined};
 optional_ip(Ip) -> ip(Ip).
 
-topology(full_mesh) -> {ok, full_mesh};
+topology(T) when T =:= full_mesh; T =:= static; T =:= client_server -> {ok, T};
 topology(_) -> error.
+
+role(R) when R =:= server; R =:= client -> {ok, R};
+role(_) -> error.
+
+non_neg_int(N) when is_integer(N), N >= 0 -> {ok, N};
+non_neg_int(_) -> error.
+
+%% [NodeSpec | {Node, Ip, Port}] -> [{Node, Ip, Port}] (first listen
+%% address of a node spec), at most one entry per node.
+static_peers(Peers) when is_list(Peers) ->
+    try [static_peer(P) || P <- Peers] of
+        Parsed ->
+            Names = [N || {N, _, _} <- Parsed],
+            case length(lists:usort(Names)) =:= length(Names) of
+                true -> {ok, Parsed};
+                false -> error
+            end
+    catch
+        throw:bad_peer -> error
+    end;
+static_peers(_) ->
+    error.
+
+static_peer(#{name := Node, listen_addrs := [Addr | _]}) ->
+    case Addr of
+        #{ip := Ip, port := Port} -> static_peer({Node, Ip, Port});
+        {Ip, Port} -> static_peer({Node, Ip, Port});
+        _ -> throw(bad_peer)
+    end;
+static_peer({Node, Ip0, Port}) when is_atom(Node), is_integer(Port), Port > 0,
+                                    Port =< 65535 ->
+    Name = atom_to_list(Node),
+    ValidName = length(string:split(Name, "@", all)) =:= 2
+        andalso lists:all(fun(C) -> C > $\s andalso C =/= $= andalso C =/= 127 end, Name),
+    case {ValidName, ip(Ip0)} of
+        {true, {ok, Ip}} -> {Node, Ip, Port};
+        _ -> throw(bad_peer)
+    end;
+static_peer(_) ->
+    throw(bad_peer).
 
 log_level(L) when L =:= debug; L =:= info; L =:= notice; L =:= warning; L =:= error ->
     {ok, L};

@@ -8,6 +8,8 @@
          leave/1,
          members/0,
          member/1,
+         on_up/2,
+         on_down/2,
          node_spec/0,
          channels/0,
          connections/0,
@@ -45,6 +47,19 @@ members() ->
 -spec member(node()) -> boolean().
 member(Node) ->
     partisan:member(Node).
+
+%% @doc Runs `Fun' (arity 0, 1: the node, or 2: the node and
+%% `#{event => up, channels => [...]}') each time `Node' or, with `any',
+%% any node comes up. See {@link partisan:on_up/2}.
+-spec on_up(node() | any, partisan:node_callback()) -> ok | {error, not_running}.
+on_up(Node, Fun) ->
+    partisan:on_up(Node, Fun).
+
+%% @doc Runs `Fun' each time `Node' or, with `any', any node goes down.
+%% See {@link partisan:on_down/2}.
+-spec on_down(node() | any, partisan:node_callback()) -> ok | {error, not_running}.
+on_down(Node, Fun) ->
+    partisan:on_down(Node, Fun).
 
 %% @doc This node's spec. See {@link partisan:node_spec/0}.
 -spec node_spec() -> partisan:node_spec() | {error, not_running}.

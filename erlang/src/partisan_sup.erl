@@ -1,6 +1,8 @@
 %% @private
-%% @doc Top supervisor of `partisan': owns the `partisan_cnode' server,
-%% which owns the C-node OS process.
+%% @doc Top supervisor of `partisan': owns the `partisan_monitor' server
+%% (node up/down subscriptions; started first, so that it outlives
+%% restarts of the C-node) and the `partisan_cnode' server, which owns
+%% the C-node OS process.
 -module(partisan_sup).
 -behaviour(supervisor).
 
@@ -14,10 +16,16 @@ start_link() ->
 -spec init([]) -> {ok, {supervisor:sup_flags(), [supervisor:child_spec()]}}.
 init([]) ->
     SupFlags = #{strategy => one_for_one, intensity => 5, period => 60},
+    Monitor = #{id => partisan_monitor,
+                start => {partisan_monitor, start_link, []},
+                restart => permanent,
+                shutdown => 5000,
+                type => worker,
+                modules => [partisan_monitor]},
     CNode = #{id => partisan_cnode,
               start => {partisan_cnode, start_link, []},
               restart => permanent,
               shutdown => 5000,
               type => worker,
               modules => [partisan_cnode]},
-    {ok, {SupFlags, [CNode]}}.
+    {ok, {SupFlags, [Monitor, CNode]}}.

@@ -112,6 +112,8 @@ config_checks(PrivDir) ->
                   "--listen-ip", "127.0.0.1", "--listen-port", "0",
                   "--topology", "full_mesh", "--parallelism", "1",
                   "--gossip-interval-ms", "1000", "--gossip-fanout", "3",
+                  "--heartbeat-interval-ms", "1000", "--heartbeat-timeout-ms", "10000",
+                  "--connect-interval-ms", "20", "--listen-backlog", "1024",
                   "--max-message-bytes", "134217728", "--log-level", "info"],
                  partisan_config:cnode_args(C0, 'a@h', 'partisan_a_1@h')),
     ?assertEqual(<<"beam-cookie=ck\ncluster-secret=s3cret\nend\n">>,

@@ -9,6 +9,9 @@
 
 -export([init_suite/1,
          start_node/3,
+         start_peer/2,
+         start_peer/3,
+         start_partisan/2,
          stop_nodes/1,
          call/4,
          call/5,
@@ -54,8 +57,24 @@ init_suite(Config) ->
 %% Returns #{name, peer, node, os_pid, cnode, cnode_os_pid, links}.
 -spec start_node(atom() | {atom(), [{atom(), term()}]}, [{atom(), term()}], list()) -> map().
 start_node({Short, Env}, BaseEnv, Config) ->
+    N0 = start_peer(Short, Config),
+    start_partisan(N0, lists:ukeymerge(1, lists:ukeysort(1, Env), lists:ukeysort(1, BaseEnv)));
+start_node(Short, BaseEnv, Config) ->
+    start_node({Short, []}, BaseEnv, Config).
+
+%% Starts a peer named <Short>_<os pid>_<unique> with partisan loaded,
+%% not started (so that its node name is known before its partisan
+%% configuration is set). Returns #{name, peer, node}.
+-spec start_peer(atom(), list()) -> map().
+start_peer(Short, Config) ->
     Name = list_to_atom(atom_to_list(Short) ++ "_" ++ os:getpid() ++ "_"
                         ++ integer_to_list(erlang:unique_integer([positive]))),
+    start_peer(Short, Name, Config).
+
+%% As start_peer/2 with the given name (the part before the @), e.g. to
+%% start a node again under the name of one that was stopped.
+-spec start_peer(atom(), atom(), list()) -> map().
+start_peer(Short, Name, Config) ->
     LogLevel = os:getenv("PARTISAN_CT_LOG_LEVEL", "notice"),
     Args = ["-setcookie", ?config(cookie, Config),
             "-kernel", "inet_dist_use_interface", "{127,0,0,1}",
@@ -69,8 +88,14 @@ start_node({Short, Env}, BaseEnv, Config) ->
                                     wait_boot => 30000}),
     N0 = #{name => Short, peer => Peer, node => Node},
     ok = call(N0, application, load, [partisan]),
-    Merged = lists:ukeymerge(1, lists:ukeysort(1, Env), lists:ukeysort(1, BaseEnv)),
-    [ok = call(N0, application, set_env, [partisan, K, V]) || {K, V} <- Merged],
+    N0.
+
+%% Sets the partisan env Env on a peer from start_peer/2, starts partisan
+%% and the test server. Returns the peer's map with os_pid, cnode,
+%% cnode_os_pid and links added.
+-spec start_partisan(map(), [{atom(), term()}]) -> map().
+start_partisan(#{name := Short, node := Node} = N0, Env) ->
+    [ok = call(N0, application, set_env, [partisan, K, V]) || {K, V} <- Env],
     case call(N0, application, ensure_all_started, [partisan]) of
         {ok, _} -> ok;
         Error -> ct:fail({partisan_start_failed, Node, Error})
@@ -80,9 +105,7 @@ start_node({Short, Env}, BaseEnv, Config) ->
     BeamPid = list_to_integer(call(N0, os, getpid, [])),
     ct:log("~p: ~p, BEAM os pid ~p, C-node ~p os pid ~p, links ~p",
            [Short, Node, BeamPid, CNode, CNodePid, Links]),
-    N0#{os_pid => BeamPid, cnode_os_pid => CNodePid, cnode => CNode, links => Links};
-start_node(Short, BaseEnv, Config) ->
-    start_node({Short, []}, BaseEnv, Config).
+    N0#{os_pid => BeamPid, cnode_os_pid => CNodePid, cnode => CNode, links => Links}.
 
 %% Stops the peers of a test case; every C-node must exit with its BEAM.
 -spec stop_nodes([map()]) -> ok | {fail, term()}.
