@@ -24,6 +24,22 @@ count_catch2() {
     fi
 }
 
+# Counts a common_test run: rebar3 prints "All N tests passed." or
+# "Failed N tests. Passed M tests."
+count_ct() {
+    local log=$1 line
+    if line=$(grep -E "All [0-9]+ tests passed" "$log" | tail -1) && [[ $line =~ All\ ([0-9]+)\ tests ]]; then
+        passed=$((passed + BASH_REMATCH[1]))
+    elif line=$(grep -E "Failed [0-9]+ tests?\. Passed [0-9]+ tests?" "$log" | tail -1) &&
+        [[ $line =~ Failed\ ([0-9]+)\ tests?\.\ Passed\ ([0-9]+) ]]; then
+        failed=$((failed + BASH_REMATCH[1]))
+        passed=$((passed + BASH_REMATCH[2]))
+    else
+        echo "could not read the common_test result of $log" >&2
+        failed=$((failed + 1))
+    fi
+}
+
 logdir=$(mktemp -d)
 
 echo "== unit tests (C++)"
@@ -48,17 +64,26 @@ export HOME="$logdir/home"
 mkdir -p "$HOME"
 rebar3 ct --dir test/ct 2>&1 | tee "$logdir/ct.log"
 [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
-# rebar3 prints "All N tests passed." or "Failed N tests. Passed M tests."
-if line=$(grep -E "All [0-9]+ tests passed" "$logdir/ct.log" | tail -1) && [[ $line =~ All\ ([0-9]+)\ tests ]]; then
-    passed=$((passed + BASH_REMATCH[1]))
-elif line=$(grep -E "Failed [0-9]+ tests?\. Passed [0-9]+ tests?" "$logdir/ct.log" | tail -1) &&
-    [[ $line =~ Failed\ ([0-9]+)\ tests?\.\ Passed\ ([0-9]+) ]]; then
-    failed=$((failed + BASH_REMATCH[1]))
-    passed=$((passed + BASH_REMATCH[2]))
-else
-    echo "could not read the common_test result" >&2
+count_ct "$logdir/ct.log"
+
+echo "== common_test suites again, with the C-node built with ASan + UBSan"
+# The same suites drive the sanitized C-node through real traffic; any
+# sanitizer report (a log file) fails the run.
+cmake --build build-asan -j 2 --target partisan_cnode > "$logdir/asan-cnode.log" 2>&1 || status=1
+sanlogs="$logdir/sanitizers"
+mkdir -p "$sanlogs"
+PARTISAN_CNODE=$PWD/build-asan/partisan_cnode \
+    ASAN_OPTIONS="log_path=$sanlogs/asan:detect_leaks=1" \
+    UBSAN_OPTIONS="print_stacktrace=1:log_path=$sanlogs/ubsan" \
+    rebar3 ct --dir test/ct 2>&1 | tee "$logdir/ct-asan.log"
+[[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
+count_ct "$logdir/ct-asan.log"
+if compgen -G "$sanlogs/*" > /dev/null; then
+    echo "sanitizer reports:" >&2
+    cat "$sanlogs"/* >&2
     failed=$((failed + 1))
 fi
+
 [[ $failed -eq 0 ]] || status=1
 
 echo "$passed passed, $failed failed"

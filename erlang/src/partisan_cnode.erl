@@ -356,7 +356,16 @@ code_change(_OldVsn, State, _Extra) ->
 %% Internal
 %%====================================================================
 
+%% The C-node binary: `priv/partisan_cnode', unless the environment variable
+%% PARTISAN_CNODE names another build (the sanitizer test run uses it).
 executable() ->
+    case os:getenv("PARTISAN_CNODE") of
+        false -> priv_executable();
+        "" -> priv_executable();
+        Path -> check_executable(Path)
+    end.
+
+priv_executable() ->
     PrivDir = case code:priv_dir(partisan) of
                   {error, bad_name} ->
                       filename:join(filename:dirname(filename:dirname(code:which(?MODULE))),
@@ -364,7 +373,9 @@ executable() ->
                   Dir ->
                       Dir
               end,
-    Path = filename:join(PrivDir, "partisan_cnode"),
+    check_executable(filename:join(PrivDir, "partisan_cnode")).
+
+check_executable(Path) ->
     case filelib:is_regular(Path) of
         true -> {ok, Path};
         false -> {error, {cnode_not_found, Path}}
