@@ -27,7 +27,8 @@
          head_of_line/1,
          monotonic/1,
          unknown_channel/1,
-         lose_one_connection/1]).
+         lose_one_connection/1,
+         backpressure/1]).
 
 %% Run on the peers.
 -export([sink_start/1,
@@ -56,7 +57,8 @@ all() ->
      fifo_per_partition_key,
      head_of_line,
      monotonic,
-     lose_one_connection].
+     lose_one_connection,
+     backpressure].
 
 suite() ->
     [{timetrap, {minutes, 3}}].
@@ -72,6 +74,7 @@ end_per_suite(_Config) ->
     ok.
 
 nodes_for(connections_and_stats) -> [a, b, c];
+nodes_for(backpressure) -> [a, b, c];
 nodes_for(_) -> [a, b].
 
 init_per_testcase(TestCase, Config) ->
@@ -88,6 +91,50 @@ end_per_testcase(_TestCase, Config) ->
 %%--------------------------------------------------------------------
 %% Test cases
 %%--------------------------------------------------------------------
+
+%% A receiver that stops reading: the sender is held back (its C-node's
+%% memory stays bounded, far below what was sent), other channels to other
+%% nodes flow on, and once the receiver reads again everything arrives in
+%% order.
+backpressure(Config) ->
+    [A, B, C] = Nodes = ?config(nodes, Config),
+    form_cluster(Nodes),
+    wait_connections(A, [node_name(B), node_name(C)]),
+    [NB, NC] = [node_name(B), node_name(C)],
+    Count = 300,
+    MiB = 1024 * 1024,
+    {ok, _} = call(B, ?MODULE, sink_start, [bulk_sink]),
+    {ok, _} = call(C, ?MODULE, sink_start, [vnode_sink]),
+    #{cnode_os_pid := PidA} = A,
+    #{cnode_os_pid := PidB} = B,
+    try
+        _ = os:cmd("kill -STOP " ++ integer_to_list(PidB)),
+        %% 300 MiB of 1 MiB messages to b on channel bulk.
+        ok = call(A, ?MODULE, mono_send_start, [NB, bulk_sink, Count, bulk, MiB]),
+        timer:sleep(3000),
+        ?assertEqual(pending, call(A, ?MODULE, mono_send_result, [])),
+        RssKiB = rss_kib(PidA),
+        ct:log("a's C-node RSS while b is stopped: ~b MiB (sender blocked)", [RssKiB div 1024]),
+        ?assert(RssKiB < 200 * 1024),
+        %% Another channel to another node is not held back.
+        ok = call(A, partisan, forward_message, [NC, vnode, vnode_sink, {seqmsg, v, 1, <<>>}, #{}]),
+        wait_until("vnode message on c", fun() -> call(C, ?MODULE, sink_query, [vnode_sink]) end,
+                   fun(#{streams := St}) -> count_last(v, St) =:= {1, 1} end, 5000)
+    after
+        _ = os:cmd("kill -CONT " ++ integer_to_list(PidB))
+    end,
+    Sent = wait_until("the sender to finish", fun() -> call(A, ?MODULE, mono_send_result, []) end,
+                      fun(R) -> R =/= pending end, 60000),
+    ?assertMatch({ok, _}, Sent),
+    Final = wait_until("all bulk messages on b", fun() -> call(B, ?MODULE, sink_query, [bulk_sink]) end,
+                       fun(#{streams := St}) -> count_last(mono, St) =:= {Count, Count} end, 60000),
+    ?assertMatch(#{violations := []}, Final),
+    ok.
+
+rss_kib(OsPid) ->
+    Status = os:cmd("cat /proc/" ++ integer_to_list(OsPid) ++ "/status"),
+    [Line] = [L || L <- string:split(Status, "\n", all), lists:prefix("VmRSS:", L)],
+    list_to_integer(hd(string:lexemes(string:slice(Line, 6), " \t"))).
 
 %% Every pair of nodes holds, per channel, `parallelism' connections;
 %% channels(), status() links, and the stats counters.
