@@ -198,18 +198,18 @@ void Cluster::on_forward(const ForwardRequest& req) {
              req.channel.data());
         return;
     }
+    if (req.message.size > ctx_.config.max_message_bytes) {
+        ++dropped_;
+        PLOG(ctx_.log, error, "message of %zu bytes to %.*s dropped: larger than max_message_size (%u)",
+             req.message.size, static_cast<int>(req.node.size()), req.node.data(), ctx_.config.max_message_bytes);
+        return;
+    }
     auto it = peers_.find(req.node);
     if (it == peers_.end()) {
         if (relay(req, static_cast<size_t>(ch))) return;
         ++dropped_;
         PLOG(ctx_.log, warning, "message to %.*s dropped: not a member", static_cast<int>(req.node.size()),
              req.node.data());
-        return;
-    }
-    if (req.message.size > ctx_.config.max_message_bytes) {
-        ++dropped_;
-        PLOG(ctx_.log, error, "message of %zu bytes to %.*s dropped: larger than max_message_size (%u)",
-             req.message.size, static_cast<int>(req.node.size()), req.node.data(), ctx_.config.max_message_bytes);
         return;
     }
     const auto& chan = ctx_.config.channels[static_cast<size_t>(ch)];
@@ -225,6 +225,12 @@ void Cluster::on_forward(const ForwardRequest& req) {
     } else {
         conn.enqueue_message(req.server_ref.data, req.server_ref.size, req.message.data, req.message.size, req.keep);
     }
+    queued(conn);
+}
+
+void Cluster::queued(PeerConnection& conn) {
+    // Flush with the batch; past the high-water mark, hold back the senders
+    // of this channel (note_drained lets them go again).
     schedule_flush(conn);
     if (conn.established() && !conn.over_high_water && conn.queued_bytes() > high_water) {
         conn.over_high_water = true;
@@ -242,18 +248,8 @@ bool Cluster::relay(const ForwardRequest& req, size_t channel) {
         const MemberEntry* via = membership_.find(name);
         if (!peer.up || !via || !topology_->relays(membership_.self_entry(), *via, *dest)) continue;
         PeerConnection& conn = *pick_link(peer, channel, req.key, req.flags & ForwardRequest::flag_pinned);
-        // RELAY frame: [len][0x05][u8 dest len][dest][u16 ref len][ref][payload]
-        ByteBuffer& q = conn.queue();
-        q.put_u32(static_cast<uint32_t>(1 + 1 + req.node.size() + 2 + req.server_ref.size + req.message.size));
-        q.put_u8(frame_relay);
-        q.put_u8(static_cast<uint8_t>(req.node.size()));
-        q.append(req.node);
-        q.put_u16(static_cast<uint16_t>(req.server_ref.size));
-        q.append(req.server_ref.data, req.server_ref.size);
-        q.append(req.message.data, req.message.size);
-        ++conn.stats->messages_sent;
-        conn.stats->bytes_sent += req.message.size;
-        schedule_flush(conn);
+        conn.enqueue_relay(req.node, req.server_ref.data, req.server_ref.size, req.message.data, req.message.size);
+        queued(conn);
         return true;
     }
     return false;
@@ -289,7 +285,7 @@ bool Cluster::handle_relay_frame(PeerConnection& conn, const uint8_t* body, uint
     size_t index = conn.link().index % ctx_.config.channels[conn.channel].parallelism;
     PeerConnection& out = *it->second.links[base + index];
     out.enqueue_message(ref, ref_len, payload, payload_len);
-    schedule_flush(out);
+    queued(out);
     return true;
 }
 

@@ -316,6 +316,23 @@ void PeerConnection::enqueue_message(const uint8_t* ref, size_t ref_len, const u
     }
 }
 
+void PeerConnection::enqueue_relay(std::string_view dest, const uint8_t* ref, size_t ref_len,
+                                   const uint8_t* payload, size_t payload_len) {
+    // RELAY frame (docs/PROTOCOL.md): [len][0x05][u8 dest len][dest][u16 ref len][ref][payload]
+    ByteBuffer& b = pending_.bytes();
+    b.put_u32(static_cast<uint32_t>(1 + 1 + dest.size() + 2 + ref_len + payload_len));
+    b.put_u8(frame_relay);
+    b.put_u8(static_cast<uint8_t>(dest.size()));
+    b.append(dest);
+    b.put_u16(static_cast<uint16_t>(ref_len));
+    b.append(ref, ref_len);
+    b.append(payload, payload_len);
+    if (stats) {
+        ++stats->messages_sent;
+        stats->bytes_sent += payload_len;
+    }
+}
+
 void PeerConnection::enqueue_monotonic(const uint8_t* ref, size_t ref_len, const uint8_t* payload,
                                        size_t payload_len) {
     if (established() && !writing_ && pending_.empty()) {

@@ -77,6 +77,7 @@ private:
     bool blocked(const std::string& peer) const { return blocked_.count(peer) > 0; }
     bool handle_gossip_frame(PeerConnection& conn, const uint8_t* body, uint32_t len);
     void schedule_flush(PeerConnection& conn);
+    void queued(PeerConnection& conn);
     bool is_control_link(const PeerConnection& conn) const;
     void finish_joins(const std::string& node, const std::string& failure);
     void note_drained(PeerConnection& conn);
