@@ -193,13 +193,11 @@ bool Cluster::known_link(const handshake::LinkId& link) {
 void Cluster::on_forward(const ForwardRequest& req) {
     int ch = channel_index(req.channel);
     if (ch < 0) {
-        ++dropped_;
         PLOG(ctx_.log, warning, "message dropped: unknown channel %.*s", static_cast<int>(req.channel.size()),
              req.channel.data());
         return;
     }
     if (req.message.size > ctx_.config.max_message_bytes) {
-        ++dropped_;
         PLOG(ctx_.log, error, "message of %zu bytes to %.*s dropped: larger than max_message_size (%u)",
              req.message.size, static_cast<int>(req.node.size()), req.node.data(), ctx_.config.max_message_bytes);
         return;
@@ -207,9 +205,10 @@ void Cluster::on_forward(const ForwardRequest& req) {
     auto it = peers_.find(req.node);
     if (it == peers_.end()) {
         if (relay(req, static_cast<size_t>(ch))) return;
-        ++dropped_;
-        PLOG(ctx_.log, warning, "message to %.*s dropped: not a member", static_cast<int>(req.node.size()),
-             req.node.data());
+        // A burst to a node that just left must not flood the log.
+        if (dropped_++ % 1000 == 0)
+            PLOG(ctx_.log, warning, "message to %.*s dropped: not a member (%llu such drops so far)",
+                 static_cast<int>(req.node.size()), req.node.data(), static_cast<unsigned long long>(dropped_));
         return;
     }
     const auto& chan = ctx_.config.channels[static_cast<size_t>(ch)];

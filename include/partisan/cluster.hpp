@@ -112,7 +112,7 @@ private:
         std::shared_ptr<asio::steady_timer> timer;
     };
     std::map<std::string, std::vector<PendingJoin>> pending_joins_;
-    uint64_t dropped_ = 0;  // messages for no member or no channel
+    uint64_t dropped_ = 0;  // messages for no member (rate-limits their log line)
     bool stopped_ = false;
 };
 
