@@ -53,6 +53,18 @@ shell: all
 	ERL_FLAGS="-kernel inet_dist_use_interface {127,0,0,1} -kernel dist_auto_connect never" \
 	  rebar3 shell --sname partisan_shell --setcookie partisan_shell --apps partisan
 
+# The paper's experiments, partisan against Distributed Erlang on an
+# emulated link (docs/BENCHMARKS.md; benchmarks, not tests). `bench` writes
+# bench/results/ (about 10 minutes); `bench-smoke` runs each experiment
+# once, small (under a minute), into $(BUILD)/bench/smoke/, and fails only
+# when the harness does.
+.PHONY: bench bench-smoke
+bench: all
+	@test/bench/run_bench.sh full
+
+bench-smoke: all
+	@test/bench/run_bench.sh smoke
+
 # Throughput against Distributed Erlang on loopback (not a test).
 bench-quick: all
 	@mkdir -p $(BUILD)/bench && erlc -o $(BUILD)/bench test/bench/partisan_bench.erl

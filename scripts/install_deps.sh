@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(g++ make cmake pkg-config procps iproute2
           erlang-nox erlang-dev erlang-common-test erlang-eunit rebar3
-          libasio-dev libboost-program-options-dev catch2 libssl-dev librabbitmq-dev)
+          libasio-dev libboost-program-options-dev catch2 libssl-dev librabbitmq-dev gnuplot-nox)
 
 if [[ ${1:-} == --if-missing ]]; then
     missing=()
