@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test suite: Catch2 unit tests (normal and ASan/UBSan builds) and
-# the common_test suites with real BEAM nodes and C-nodes. Ends with one line
+# Runs every test suite: Catch2 unit tests (normal and ASan/UBSan builds), the
+# link emulator's tests, the common_test suites with real BEAM nodes and
+# C-nodes (with the normal and the sanitized C-node), and a smoke run of the
+# benchmark harness. Ends with one line
 # "N passed, N failed" (test cases over all suites); exits non-zero on failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -65,6 +67,16 @@ mkdir -p "$HOME"
 rebar3 ct --dir test/ct 2>&1 | tee "$logdir/ct.log"
 [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
 count_ct "$logdir/ct.log"
+
+echo "== benchmark harness smoke run (checks the harness works; no timing is judged)"
+if make --no-print-directory bench-smoke > "$logdir/bench-smoke.log" 2>&1; then
+    tail -3 "$logdir/bench-smoke.log"
+    passed=$((passed + 1))
+else
+    tail -40 "$logdir/bench-smoke.log"
+    failed=$((failed + 1))
+    status=1
+fi
 
 echo "== common_test suites again, with the C-node built with ASan + UBSan"
 # The same suites drive the sanitized C-node through real traffic; any
