@@ -302,10 +302,11 @@ void append_frame(ByteBuffer& out, const uint8_t* ref, size_t ref_len, const uin
 void PeerConnection::enqueue_message(const uint8_t* ref, size_t ref_len, const uint8_t* payload,
                                      size_t payload_len, const SharedBytes& keep) {
     if (keep && payload_len >= zero_copy_threshold) {
-        append_frame(pending_.bytes(), ref, ref_len, payload, 0);
-        // The length field must count the payload that follows by reference.
         ByteBuffer& b = pending_.bytes();
-        ByteBuffer::store_u32(b.data() + b.size() - 7 - ref_len, static_cast<uint32_t>(3 + ref_len + payload_len));
+        size_t at = b.size();
+        append_frame(b, ref, ref_len, payload, 0);
+        // The length field must count the payload that follows by reference.
+        ByteBuffer::store_u32(b.data() + at, static_cast<uint32_t>(3 + ref_len + payload_len));
         pending_.append_shared(payload, payload_len, keep);
     } else {
         append_frame(pending_.bytes(), ref, ref_len, payload, payload_len);
