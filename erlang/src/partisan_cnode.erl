@@ -383,23 +383,8 @@ check_executable(Path) ->
 
 %% Waits (bounded) until none of Nodes is connected to this BEAM any more.
 wait_gone(Nodes, Timeout) ->
-    Deadline = erlang:monotonic_time(millisecond) + Timeout,
-    wait_gone_loop(Nodes, Deadline).
-
-wait_gone_loop(Nodes, Deadline) ->
-    case [N || N <- nodes(hidden), lists:member(N, Nodes)] of
-        [] ->
-            ok;
-        Left ->
-            case erlang:monotonic_time(millisecond) >= Deadline of
-                true ->
-                    ?LOG_WARNING(#{what => cnode_still_connected, nodes => Left}),
-                    ok;
-                false ->
-                    timer:sleep(20),
-                    wait_gone_loop(Nodes, Deadline)
-            end
-    end.
+    wait_hidden(fun(Hidden) -> [N || N <- Hidden, lists:member(N, Nodes)] end,
+                erlang:monotonic_time(millisecond) + Timeout, cnode_still_connected).
 
 %% The hidden nodes that may be links of an earlier C-node of this BEAM
 %% (same main name, or a name made from it) left by an incarnation of this
@@ -424,21 +409,24 @@ links(CNode, Config, LinkList) ->
 %% their handshake: wait (bounded) until every link is a connected node,
 %% so that monitor_node/2 and the first sends find it.
 await_links(CNode, Links) ->
-    Deadline = erlang:monotonic_time(millisecond) + ?LINK_WAIT,
-    await_links_loop(lists:usort([CNode | maps:values(Links)]), Deadline).
+    Nodes = lists:usort([CNode | maps:values(Links)]),
+    wait_hidden(fun(Hidden) -> Nodes -- Hidden end,
+                erlang:monotonic_time(millisecond) + ?LINK_WAIT, cnode_links_missing).
 
-await_links_loop(Nodes, Deadline) ->
-    case Nodes -- nodes(hidden) of
+%% Polls nodes(hidden) until Pending(nodes(hidden)) is [] or the deadline
+%% passes; then logs What with the nodes still pending, and goes on.
+wait_hidden(Pending, Deadline, What) ->
+    case Pending(nodes(hidden)) of
         [] ->
             ok;
-        Missing ->
+        Nodes ->
             case erlang:monotonic_time(millisecond) >= Deadline of
                 true ->
-                    ?LOG_WARNING(#{what => cnode_links_missing, links => Missing}),
+                    ?LOG_WARNING(#{what => What, nodes => Nodes}),
                     ok;
                 false ->
                     timer:sleep(5),
-                    await_links_loop(Nodes, Deadline)
+                    wait_hidden(Pending, Deadline, What)
             end
     end.
 
