@@ -218,10 +218,9 @@ void BeamLink::end_packet(size_t at) {
 }
 
 void BeamLink::deliver(Bytes server_ref, Bytes message, const SharedBytes& keep) {
+    size_t at;
+    begin_packet(at);
     ByteBuffer& b = pending_.bytes();
-    size_t at = b.size();
-    b.put_u32(0);
-    b.put_u8(pass_through);
     b.put_u8(etf::version_magic);
     if (server_ref.data[0] == etf::new_pid || server_ref.data[0] == etf::pid) {
         // {SEND, '', ToPid}
@@ -237,6 +236,7 @@ void BeamLink::deliver(Bytes server_ref, Bytes message, const SharedBytes& keep)
     }
     b.append(server_ref.data, server_ref.size);
     b.put_u8(etf::version_magic);
+    // The length counts the message, which may follow by reference.
     ByteBuffer::store_u32(b.data() + at, static_cast<uint32_t>(b.size() - at - 4 + message.size));
     if (keep && message.size >= zero_copy_threshold)
         pending_.append_shared(message.data, message.size, keep);

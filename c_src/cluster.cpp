@@ -258,18 +258,12 @@ bool Cluster::handle_relay_frame(PeerConnection& conn, const uint8_t* body, uint
     // A message for another node, sent to us to pass on (we are its relay).
     if (len < 2) return false;
     size_t name_len = body[1];
-    if (2 + name_len + 2 > len) return false;
+    if (2 + name_len > len) return false;
     std::string dest(reinterpret_cast<const char*>(body + 2), name_len);
-    const uint8_t* rest = body + 2 + name_len;
-    size_t ref_len = load_u16(rest);
-    if (2 + name_len + 2 + ref_len >= len) return false;
-    const uint8_t* ref = rest + 2;
-    const uint8_t* payload = ref + ref_len;
-    size_t payload_len = len - (2 + name_len + 2 + ref_len);
-    if (!etf::is_pid(ref, ref_len) && !etf::is_atom(ref, ref_len)) return false;
-    if (!etf::is_valid_term(payload, payload_len)) return false;
+    Bytes ref, payload;
+    if (!split_addressed(body + 2 + name_len, len - 2 - name_len, ref, payload)) return false;
     if (dest == membership_.self()) {
-        beam_links_[conn.channel]->deliver(Bytes{ref, ref_len}, Bytes{payload, payload_len});
+        deliver_local(conn, ref, payload);
         return true;
     }
     auto it = peers_.find(dest);
@@ -283,7 +277,7 @@ bool Cluster::handle_relay_frame(PeerConnection& conn, const uint8_t* body, uint
     size_t base = channel_offset_[conn.channel];
     size_t index = conn.link().index % ctx_.config.channels[conn.channel].parallelism;
     PeerConnection& out = *it->second.links[base + index];
-    out.enqueue_message(ref, ref_len, payload, payload_len);
+    out.enqueue_message(ref.data, ref.size, payload.data, payload.size);
     queued(out);
     return true;
 }
@@ -338,23 +332,32 @@ bool Cluster::on_frame(PeerConnection& conn, const uint8_t* body, uint32_t len) 
     }
 }
 
-bool Cluster::handle_message_frame(PeerConnection& conn, const uint8_t* body, uint32_t len) {
-    if (len < 3) return false;
-    size_t ref_len = load_u16(body + 1);
-    if (3 + ref_len >= len) return false;
-    const uint8_t* ref = body + 3;
-    if (!etf::is_pid(ref, ref_len) && !etf::is_atom(ref, ref_len)) return false;
-    const uint8_t* payload = ref + ref_len;
-    size_t payload_len = len - 3 - ref_len;
+bool Cluster::split_addressed(const uint8_t* p, size_t n, Bytes& ref, Bytes& payload) {
+    // [u16 ref length][ref][payload], the tail of MESSAGE and RELAY frames.
+    if (n < 2) return false;
+    size_t ref_len = load_u16(p);
+    if (2 + ref_len >= n) return false;
+    ref = Bytes{p + 2, ref_len};
+    payload = Bytes{p + 2 + ref_len, n - 2 - ref_len};
     // Checked, not decoded: a bad term must not reach the BEAM, which would
     // drop its whole link to this C-node.
-    if (!etf::is_valid_term(payload, payload_len)) return false;
-    // Each channel has its own BEAM link, so FIFO per channel holds end to end.
-    beam_links_[conn.channel]->deliver(Bytes{ref, ref_len}, Bytes{payload, payload_len},
-                                       payload_len >= zero_copy_threshold ? conn.share_read_buffer() : SharedBytes{});
-    ++conn.stats->messages_received;
-    conn.stats->bytes_received += payload_len;
+    return (etf::is_pid(ref.data, ref.size) || etf::is_atom(ref.data, ref.size)) &&
+           etf::is_valid_term(payload.data, payload.size);
+}
+
+bool Cluster::handle_message_frame(PeerConnection& conn, const uint8_t* body, uint32_t len) {
+    Bytes ref, payload;
+    if (!split_addressed(body + 1, len - 1, ref, payload)) return false;
+    deliver_local(conn, ref, payload);
     return true;
+}
+
+void Cluster::deliver_local(PeerConnection& conn, Bytes ref, Bytes payload) {
+    // Each channel has its own BEAM link, so FIFO per channel holds end to end.
+    beam_links_[conn.channel]->deliver(ref, payload,
+                                       payload.size >= zero_copy_threshold ? conn.share_read_buffer() : SharedBytes{});
+    ++conn.stats->messages_received;
+    conn.stats->bytes_received += payload.size;
 }
 
 bool Cluster::may_connect(PeerConnection& conn) { return !blocked(conn.peer()); }

@@ -69,6 +69,8 @@ private:
     void reply(Bytes from_pid, Bytes ref, const std::function<void(ei_x_buff&)>& encode);
     bool handle_message_frame(PeerConnection& conn, const uint8_t* body, uint32_t len);
     bool handle_relay_frame(PeerConnection& conn, const uint8_t* body, uint32_t len);
+    static bool split_addressed(const uint8_t* p, size_t n, Bytes& ref, Bytes& payload);
+    void deliver_local(PeerConnection& conn, Bytes ref, Bytes payload);
     bool relay(const ForwardRequest& req, size_t channel);
     void start_links(const std::string& name);
     void pace_connects();
