@@ -86,7 +86,7 @@
 
 -define(APP, partisan).
 -define(DEFAULT_CHANNEL, undefined).
--define(MAX_PARALLELISM, 256).
+-define(MAX_PARALLELISM, 64).   % the C-node refuses more (c_src/config.cpp)
 
 %% @doc Reads the application environment and validates it. The cluster
 %% secret is resolved too (this needs a distributed node when `cookie' is
