@@ -4,9 +4,12 @@
 #   make demo     a 3-node cluster on this machine: join, members, a round trip
 #   make shell    an Erlang shell with partisan started
 #   make asan     unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make fuzz     every libFuzzer target for FUZZ_SECONDS each (default 60)
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
 JOBS       ?= 2
 # Each run gets its own epmd so runs (and RabbitMQ) do not share one.
 export ERL_EPMD_PORT    ?= 43690
@@ -14,7 +17,7 @@ export ERL_EPMD_ADDRESS ?= 127.0.0.1
 
 CNODE = erlang/priv/partisan_cnode
 
-.PHONY: all deps cnode erlang test unit ct asan demo shell bench-quick clean
+.PHONY: all deps cnode erlang test unit ct asan fuzz fuzz-build fuzz-smoke demo shell bench-quick clean
 
 all: deps cnode erlang
 
@@ -46,6 +49,19 @@ asan: deps
 	cmake --build $(ASAN_BUILD) -j $(JOBS) --target unit_tests
 	$(ASAN_BUILD)/unit_tests
 
+# libFuzzer targets (clang, ASan+UBSan) for every parser a peer, an
+# unauthenticated connection or the shim can reach (test/fuzz/).
+fuzz-build: deps
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPARTISAN_FUZZ=ON
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+
+fuzz: fuzz-build
+	@FUZZ_BUILD=$(FUZZ_BUILD) scripts/run_fuzz.sh $(FUZZ_SECONDS)
+
+# A few seconds per target (part of `make test`).
+fuzz-smoke: fuzz-build
+	@FUZZ_BUILD=$(FUZZ_BUILD) scripts/run_fuzz.sh 5
+
 demo: all
 	@HOME=$$(mktemp -d) escript scripts/demo.escript $(CURDIR)
 
@@ -71,4 +87,4 @@ bench-quick: all
 	@HOME=$$(mktemp -d) erl -noshell -pa $(BUILD)/bench -eval 'partisan_bench:main(["$(CURDIR)"]), halt().'
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) _build $(CNODE)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) _build $(CNODE)

@@ -5,7 +5,8 @@ set -euo pipefail
 
 packages=(g++ make cmake pkg-config procps iproute2
           erlang-nox erlang-dev erlang-common-test erlang-eunit rebar3
-          libasio-dev libboost-program-options-dev catch2 libssl-dev librabbitmq-dev gnuplot-nox)
+          libasio-dev libboost-program-options-dev catch2 libssl-dev librabbitmq-dev gnuplot-nox
+          clang libclang-rt-14-dev)  # clang + its runtime: the libFuzzer targets (make fuzz)
 
 if [[ ${1:-} == --if-missing ]]; then
     missing=()
