@@ -47,6 +47,30 @@ void encode_ip(ei_x_buff& x, const std::string& ip) {
     }
 }
 
+// #{Name => #{parallelism => P, monotonic => B}} from a channels_spec line
+// (ours, or a peer's from its refusal); entries that do not parse are left out.
+void encode_channels(ei_x_buff& x, const std::string& spec) {
+    std::vector<ChannelConfig> chs;
+    size_t start = 0;
+    while (start <= spec.size()) {
+        size_t end = std::min(spec.find(',', start), spec.size());
+        auto ch = parse_channel(spec.substr(start, end - start), 1);
+        // A map with a key twice would make the BEAM drop this link.
+        if (ch && std::none_of(chs.begin(), chs.end(), [&](auto& c) { return c.name == ch->name; }))
+            chs.push_back(*ch);
+        start = end + 1;
+    }
+    ei_x_encode_map_header(&x, static_cast<long>(chs.size()));
+    for (const auto& ch : chs) {
+        encode_atom(x, ch.name);
+        ei_x_encode_map_header(&x, 2);
+        ei_x_encode_atom(&x, "parallelism");
+        ei_x_encode_ulong(&x, ch.parallelism);
+        ei_x_encode_atom(&x, "monotonic");
+        ei_x_encode_atom(&x, ch.monotonic ? "true" : "false");
+    }
+}
+
 // {Ip, Port} with Ip a 4- or 8-tuple of integers.
 bool read_address(etf::Reader& r, Address& out) {
     uint32_t arity = 0, ip_arity = 0;
@@ -183,9 +207,15 @@ int Cluster::channel_index(std::string_view name) const {
     return -1;
 }
 
-bool Cluster::known_link(const handshake::LinkId& link) {
+Admission Cluster::admit(PeerConnection& conn) {
+    using handshake::Refusal;
+    const handshake::LinkId& link = conn.link();
     int ch = channel_index(link.channel);
-    return ch >= 0 && link.index < ctx_.config.channels[static_cast<size_t>(ch)].parallelism;
+    if (ch < 0 || link.index >= ctx_.config.channels[static_cast<size_t>(ch)].parallelism)
+        return {Refusal::channel_mismatch, channels_spec(ctx_.config.channels)};
+    if (blocked(conn.peer())) return {Refusal::not_admitted, "partitioned (fault injection)"};
+    if (!topology_->admits(conn.peer())) return {Refusal::not_admitted, "not a configured static peer"};
+    return {};
 }
 
 // ---- data path ------------------------------------------------------------
@@ -389,15 +419,9 @@ bool Cluster::is_control_link(const PeerConnection& conn) const {
 
 void Cluster::on_established(PeerConnection& conn) {
     if (conn.role() == PeerConnection::Role::acceptor) {
-        // The handshake only admits configured channels, so the index exists.
+        // admit() let in only configured channels, so the index exists.
         conn.channel = static_cast<size_t>(channel_index(conn.link().channel));
         conn.stats = stats_for(conn.peer(), conn.channel);
-        if (!topology_->admits(conn.peer()) || blocked(conn.peer())) {
-            PLOG(ctx_.log, warning, "connection from %s refused: %s", conn.peer().c_str(),
-                 blocked(conn.peer()) ? "partitioned (fault injection)" : "not a configured static peer");
-            conn.close();
-            return;
-        }
         PLOG(ctx_.log, debug, "accepted connection %s", conn.describe().c_str());
         return;
     }
@@ -418,10 +442,10 @@ void Cluster::on_established(PeerConnection& conn) {
 }
 
 void Cluster::on_connect_failed(PeerConnection& conn, const std::string& why) {
-    if (is_control_link(conn)) finish_joins(conn.peer(), why);
+    if (is_control_link(conn)) finish_joins(conn.peer(), why, &conn.last_refusal());
 }
 
-void Cluster::finish_joins(const std::string& node, const std::string& failure) {
+void Cluster::finish_joins(const std::string& node, const std::string& failure, const RefusalInfo* refusal) {
     auto it = pending_joins_.find(node);
     if (it == pending_joins_.end()) return;
     auto joins = std::move(it->second);
@@ -435,7 +459,8 @@ void Cluster::finish_joins(const std::string& node, const std::string& failure) 
             reconcile();
         }
     }
-    const char* kind = failure.find("handshake refused") != std::string::npos ? "refused" : "unreachable";
+    bool refused = refusal && refusal->reason != handshake::Refusal::none;
+    bool mismatch = refused && refusal->proven && refusal->reason == handshake::Refusal::channel_mismatch;
     for (auto& j : joins) {
         j.timer->cancel();
         reply(Bytes{j.from.data(), j.from.size()}, Bytes{j.ref.data(), j.ref.size()}, [&](ei_x_buff& x) {
@@ -443,11 +468,22 @@ void Cluster::finish_joins(const std::string& node, const std::string& failure) 
                 ei_x_encode_atom(&x, "ok");
                 return;
             }
-            // {error, {refused | unreachable, Node, <<"why">>}}
             ei_x_encode_tuple_header(&x, 2);
             ei_x_encode_atom(&x, "error");
             ei_x_encode_tuple_header(&x, 3);
-            ei_x_encode_atom(&x, kind);
+            if (mismatch) {
+                // {error, {channel_mismatch, Node, #{local => Channels, remote => Channels}}}
+                ei_x_encode_atom(&x, "channel_mismatch");
+                encode_atom(x, node);
+                ei_x_encode_map_header(&x, 2);
+                ei_x_encode_atom(&x, "local");
+                encode_channels(x, channels_spec(ctx_.config.channels));
+                ei_x_encode_atom(&x, "remote");
+                encode_channels(x, refusal->text);
+                return;
+            }
+            // {error, {refused | unreachable, Node, <<"why">>}}
+            ei_x_encode_atom(&x, refused ? "refused" : "unreachable");
             encode_atom(x, node);
             ei_x_encode_binary(&x, failure.data(), static_cast<long>(failure.size()));
         });

@@ -1,7 +1,10 @@
 #include "partisan/config.hpp"
 
+#include "partisan/names.hpp"
+
 #include <boost/program_options.hpp>
 
+#include <algorithm>
 #include <istream>
 #include <sstream>
 
@@ -21,13 +24,6 @@ std::optional<unsigned> parse_unsigned(const std::string& s) {
         v = v * 10 + static_cast<unsigned>(c - '0');
     }
     return v;
-}
-
-bool valid_channel_name(const std::string& s) {
-    if (s.empty() || s.size() > 255) return false;
-    for (char c : s)
-        if (c == ':' || static_cast<unsigned char>(c) < 0x20) return false;
-    return true;
 }
 
 }  // namespace
@@ -70,6 +66,18 @@ std::optional<ChannelConfig> parse_channel(const std::string& spec, unsigned def
         ch.monotonic = true;
     }
     return ch;
+}
+
+std::string channels_spec(const std::vector<ChannelConfig>& channels) {
+    std::vector<const ChannelConfig*> sorted;
+    for (const auto& ch : channels) sorted.push_back(&ch);
+    std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->name < b->name; });
+    std::string spec;
+    for (const auto* ch : sorted) {
+        if (!spec.empty()) spec += ',';
+        spec += ch->name + ':' + std::to_string(ch->parallelism) + (ch->monotonic ? ":monotonic" : "");
+    }
+    return spec;
 }
 
 std::optional<StaticPeer> parse_static_peer(const std::string& spec) {
@@ -186,27 +194,54 @@ ParseResult parse_command_line(int argc, const char* const argv[]) {
     return result;
 }
 
+namespace {
+
+// Hex digits to bytes; nullopt when `hex` is not an even number of them.
+std::optional<std::string> from_hex(std::string_view hex) {
+    auto digit = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    if (hex.size() % 2 != 0) return std::nullopt;
+    std::string out;
+    for (size_t i = 0; i < hex.size(); i += 2) {
+        int hi = digit(hex[i]), lo = digit(hex[i + 1]);
+        if (hi < 0 || lo < 0) return std::nullopt;
+        out.push_back(static_cast<char>(hi * 16 + lo));
+    }
+    return out;
+}
+
+}  // namespace
+
 std::string read_secrets(std::istream& in, Config& config) {
-    std::string text;
+    // Secrets are hex-encoded so that they arrive byte for byte, whatever
+    // bytes they hold; nothing here trims, comments out or cuts them.
+    bool ended = false;
     for (std::string line; std::getline(in, line);) {
-        if (line == "end") break;
-        text += line;
-        text += '\n';
+        if (line == "end") {
+            ended = true;
+            break;
+        }
+        auto space = line.find(' ');
+        std::string key = line.substr(0, space);
+        std::string* target = key == "beam-cookie" ? &config.beam_cookie
+                              : key == "cluster-secret" ? &config.cluster_secret
+                                                        : nullptr;
+        if (!target) return "bad secrets on stdin: unknown key '" + key.substr(0, 32) + "'";
+        if (!target->empty()) return "bad secrets on stdin: " + key + " given twice";
+        auto value = space == std::string::npos ? std::nullopt : from_hex(std::string_view(line).substr(space + 1));
+        if (!value) return "bad secrets on stdin: " + key + " is not hex";
+        if (value->size() > max_secret_bytes) return "bad secrets on stdin: " + key + " is too long";
+        *target = std::move(*value);
     }
-    po::options_description desc;
-    desc.add_options()
-        ("beam-cookie", po::value(&config.beam_cookie))
-        ("cluster-secret", po::value(&config.cluster_secret));
-    try {
-        std::istringstream ss(text);
-        po::variables_map vm;
-        po::store(po::parse_config_file(ss, desc), vm);
-        po::notify(vm);
-    } catch (const po::error& e) {
-        return std::string("bad secrets on stdin: ") + e.what();
-    }
+    if (!ended) return "no end line on stdin";
     if (config.beam_cookie.empty()) return "no beam-cookie on stdin";
     if (config.cluster_secret.empty()) return "no cluster-secret on stdin";
+    // ei takes the cookie as a C string.
+    if (config.beam_cookie.find('\0') != std::string::npos) return "the BEAM cookie holds a NUL byte";
     return {};
 }
 

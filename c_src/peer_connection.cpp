@@ -29,9 +29,13 @@ PeerConnection::PeerConnection(Context& ctx, PeerEvents& events, Role role, asio
       rng_(std::random_device{}()) {}
 
 std::string PeerConnection::describe() const {
-    std::string who = peer_.empty() ? "unauthenticated " + remote_ : peer_;
-    return (role_ == Role::dialer ? "to " : "from ") + who + " (channel " + link_.channel + "/" +
-           std::to_string(link_.index) + ")";
+    if (role_ == Role::dialer)
+        return "to " + peer_ + " (channel " + link_.channel + "/" + std::to_string(link_.index) + ")";
+    // What an accepted connection's hello says is only a claim until the
+    // dialer has proven the secret.
+    if (!authenticated_)
+        return "from unauthenticated " + remote_ + (peer_.empty() ? std::string() : ", claims " + peer_);
+    return "from " + peer_ + " at " + remote_ + " (channel " + link_.channel + "/" + std::to_string(link_.index) + ")";
 }
 
 void PeerConnection::start() {
@@ -44,9 +48,7 @@ void PeerConnection::start() {
     asio::error_code ec;
     auto ep = sock_.remote_endpoint(ec);
     if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
-    acceptor_ = std::make_unique<handshake::Acceptor>(
-        ctx_.config.cluster_secret, ctx_.config.beam_node,
-        [this](const handshake::LinkId& l) { return events_.known_link(l); });
+    acceptor_ = std::make_unique<handshake::Acceptor>(ctx_.config.cluster_secret, ctx_.config.beam_node);
     arm_deadline(std::chrono::milliseconds(ctx_.config.handshake_timeout_ms));
     read();
 }
@@ -68,6 +70,7 @@ void PeerConnection::connect_attempt() {
     }
     ++generation_;
     state_ = State::connecting;
+    authenticated_ = refusing_ = false;
     asio::error_code ec;
     sock_.close(ec);
     sock_ = asio::ip::tcp::socket(ctx_.io);
@@ -104,19 +107,81 @@ void PeerConnection::begin_handshake() {
     state_ = State::handshaking;
     asio::error_code ec;
     sock_.set_option(asio::ip::tcp::no_delay(true), ec);
-    dialer_ = std::make_unique<handshake::Dialer>(ctx_.config.cluster_secret, ctx_.config.beam_node, peer_, link_);
+    refusal_ = {};
+    dialer_ = std::make_unique<handshake::Dialer>(ctx_.config.cluster_secret, ctx_.config.beam_node, peer_, link_,
+                                                  handshake::sha256(channels_spec(ctx_.config.channels)));
     send_handshake(dialer_->hello());
     read();
 }
 
-void PeerConnection::send_handshake(ByteBuffer frame) {
+void PeerConnection::send_handshake(ByteBuffer frame, std::string then_fail) {
     // Handshake frames go ahead of the data queue, which waits for `established`.
     hs_out_ = std::move(frame);
+    if (!then_fail.empty()) refusing_ = true;
     asio::async_write(sock_, asio::buffer(hs_out_.data(), hs_out_.size()),
-                      [self = shared_from_this(), gen = generation_](const asio::error_code& ec, size_t) {
+                      [self = shared_from_this(), gen = generation_, then_fail = std::move(then_fail)](
+                          const asio::error_code& ec, size_t) {
                           if (gen != self->generation_) return;
-                          if (ec) self->fail("handshake write failed: " + ec.message());
+                          if (ec)
+                              self->fail("handshake write failed: " + ec.message());
+                          else if (!then_fail.empty())
+                              self->fail(then_fail);
                       });
+}
+
+void PeerConnection::on_handshake_frame(const uint8_t* body, uint32_t len) {
+    handshake::Step step = dialer_ ? dialer_->on_frame(body, len) : acceptor_->on_frame(body, len);
+    if (acceptor_) peer_ = acceptor_->peer(), link_ = acceptor_->link();
+    if (!step.error.empty()) {
+        if (dialer_) refusal_ = RefusalInfo{step.refused, step.refusal_proven, step.refusal_text};
+        std::string why = "handshake refused: " + step.error;
+        // A refusal frame, if any, goes out before the connection closes.
+        if (step.reply.empty())
+            fail(why);
+        else
+            send_handshake(std::move(step.reply), why);
+        return;
+    }
+    if (step.authenticated) {
+        // The dialer proved the secret: from here on its name is known.
+        authenticated_ = true;
+        // Nodes link only when their channels are the same; the refusal
+        // tells the dialer ours, so its join can say what differs.
+        std::string channels = channels_spec(ctx_.config.channels);
+        Admission a = acceptor_->peer_channels() == handshake::sha256(channels)
+                          ? events_.admit(*this)
+                          : Admission{handshake::Refusal::channel_mismatch, channels};
+        if (a.refusal != handshake::Refusal::none) {
+            send_handshake(acceptor_->refuse(a.refusal, a.text),
+                           std::string("refused (") + handshake::refusal_name(a.refusal) + "): " + a.text);
+            return;
+        }
+        send_handshake(acceptor_->accept());
+        become_established();
+        return;
+    }
+    if (step.done) {
+        authenticated_ = true;
+        become_established();
+        return;
+    }
+    if (!step.reply.empty()) send_handshake(std::move(step.reply));
+}
+
+void PeerConnection::become_established() {
+    state_ = State::established;
+    if (ever_established_ && stats) ++stats->reconnects;
+    ever_established_ = true;
+    release_latest();
+    backoff_ = min_backoff;
+    timer_.cancel();
+    dialer_.reset();
+    acceptor_.reset();
+    last_heard_ = last_progress_ = std::chrono::steady_clock::now();
+    ping_outstanding_ = false;
+    schedule_heartbeat();
+    events_.on_established(*this);
+    flush();
 }
 
 void PeerConnection::read() {
@@ -173,28 +238,10 @@ void PeerConnection::process() {
                 return;
             }
         } else {
-            handshake::Step step = dialer_ ? dialer_->on_frame(body, len) : acceptor_->on_frame(body, len);
-            if (!step.error.empty()) {
-                fail("handshake refused: " + step.error);
-                return;
-            }
-            if (acceptor_) peer_ = acceptor_->peer(), link_ = acceptor_->link();
-            if (!step.reply.empty()) send_handshake(std::move(step.reply));
-            if (step.done) {
-                state_ = State::established;
-                if (ever_established_ && stats) ++stats->reconnects;
-                ever_established_ = true;
-                release_latest();
-                backoff_ = min_backoff;
-                timer_.cancel();
-                dialer_.reset();
-                acceptor_.reset();
-                last_heard_ = last_progress_ = std::chrono::steady_clock::now();
-                ping_outstanding_ = false;
-                schedule_heartbeat();
-                events_.on_established(*this);
-                flush();
-            }
+            on_handshake_frame(body, len);
+            // Refused: nothing more is read; the connection closes once
+            // the refusal is written.
+            if (refusing_) return;
         }
         if (gen != generation_ || state_ == State::closed) return;
     }

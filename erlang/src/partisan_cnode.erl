@@ -52,6 +52,8 @@
 -define(LINK_WAIT, 2000).
 %% How long terminate/2 waits for the C-node to drop its connection.
 -define(EXIT_WAIT, 3000).
+%% A cluster secret shorter than this is logged as weak.
+-define(MIN_SECRET_BYTES, 16).
 %% Last C-node output lines kept for error reports.
 -define(KEEP_LINES, 20).
 %% Longest C-node output line assembled from {noeol, _} pieces.
@@ -158,6 +160,7 @@ init(Node, Config) ->
                         {os_pid, P} -> P;
                         undefined -> undefined
                     end,
+            warn_if_weak(Config),
             Secrets = partisan_config:secrets_input(erlang:get_cookie(), Config),
             try
                 true = port_command(Port, Secrets)
@@ -471,6 +474,14 @@ parse_line(Line) ->
         [<<"error">>, Text] -> {error, Text};
         _ -> {info, Line}
     end.
+
+%% Anyone who sees a handshake on the wire can try to guess the secret
+%% offline: a short one deserves a warning (never the secret itself).
+warn_if_weak(#{cluster_secret := Secret}) when byte_size(Secret) < ?MIN_SECRET_BYTES ->
+    ?LOG_WARNING(#{what => weak_cluster_secret, bytes => byte_size(Secret),
+                   advice => "use a cluster secret of at least 16 random bytes"});
+warn_if_weak(_) ->
+    ok.
 
 reply_waiters(Reply, #state{waiters = Waiters} = State) ->
     [gen_server:reply(From, Reply) || From <- lists:reverse(Waiters)],

@@ -39,8 +39,11 @@
 %% <li>`gossip_fanout' (`3'): peers gossiped to per period.</li>
 %% <li>`max_message_size' (`134217728'): largest encoded message, bytes.</li>
 %% <li>`cookie' (`erlang'): source of the cluster secret shared by the
-%%     C-nodes: `erlang' (this node's cookie), `{file, Path}' (first line
-%%     of the file) or a binary, string or atom literal.</li>
+%%     C-nodes: `erlang' (this node's cookie), `{file, Path}' (the first
+%%     line of the file, without its line end) or a binary, string or atom
+%%     literal. Taken byte for byte (any bytes, at most 4096); a secret
+%%     shorter than 16 bytes is logged as a warning, since anyone who sees
+%%     a handshake on the wire can try to guess it offline.</li>
 %% <li>`cnode_log_level' (`info'): debug, info, notice, warning or error.</li>
 %% <li>`ready_timeout' (`10000'): ms to wait for the C-node to be ready.</li>
 %% </ul>
@@ -87,6 +90,7 @@
 -define(APP, partisan).
 -define(DEFAULT_CHANNEL, undefined).
 -define(MAX_PARALLELISM, 64).   % the C-node refuses more (c_src/config.cpp)
+-define(MAX_SECRET_BYTES, 4096).  % likewise (max_secret_bytes in config.hpp)
 
 %% @doc Reads the application environment and validates it. The cluster
 %% secret is resolved too (this needs a distributed node when `cookie' is
@@ -188,11 +192,12 @@ static_peer_arg({Node, Ip, Port}) ->
     atom_to_list(Node) ++ "=" ++ inet:ntoa(Ip) ++ ":" ++ integer_to_list(Port).
 
 %% @doc What the shim writes on the C-node's stdin right after opening the
-%% port: the BEAM cookie and the cluster secret, then `end'.
+%% port: the BEAM cookie and the cluster secret, hex-encoded so that they
+%% arrive byte for byte, then `end' (docs/SHIM_INTERFACE.md).
 -spec secrets_input(BeamCookie :: atom(), config()) -> iodata().
 secrets_input(BeamCookie, #{cluster_secret := Secret}) ->
-    ["beam-cookie=", atom_to_binary(BeamCookie, utf8), "\n",
-     "cluster-secret=", Secret, "\n",
+    ["beam-cookie ", binary:encode_hex(atom_to_binary(BeamCookie, utf8)), "\n",
+     "cluster-secret ", binary:encode_hex(Secret), "\n",
      "end\n"].
 
 %% @doc The configuration without its secret, safe to log or keep in a
@@ -345,7 +350,8 @@ cluster_secret(erlang) ->
 cluster_secret({file, Path} = Source) ->
     case file:read_file(Path) of
         {ok, Data} ->
-            [Line | _] = binary:split(Data, [<<"\n">>, <<"\r">>]),
+            %% The first line, byte for byte (only its line end is dropped).
+            [Line | _] = binary:split(Data, [<<"\r\n">>, <<"\n">>]),
             check_secret(Line);
         {error, Reason} ->
             {error, {bad_config, {cookie, {Source, Reason}}}}
@@ -364,12 +370,11 @@ cluster_secret(Secret) when is_list(Secret) ->
 cluster_secret(Other) ->
     {error, {bad_config, {cookie, Other}}}.
 
-%% The secret is written as one line on the C-node's stdin; never put the
-%% secret itself in an error.
+%% Any bytes are taken as they are (they reach the C-node hex-encoded);
+%% never put the secret itself in an error.
 check_secret(<<>>) ->
     {error, {bad_config, {cookie, empty}}};
+check_secret(Secret) when byte_size(Secret) > ?MAX_SECRET_BYTES ->
+    {error, {bad_config, {cookie, {too_long, byte_size(Secret), ?MAX_SECRET_BYTES}}}};
 check_secret(Secret) ->
-    case binary:match(Secret, [<<"\n">>, <<"\r">>, <<0>>]) of
-        nomatch -> {ok, Secret};
-        _ -> {error, {bad_config, {cookie, bad_character}}}
-    end.
+    {ok, Secret}.

@@ -40,7 +40,7 @@ public:
     void on_beam_closed(BeamLink& link, const std::string& why) override;
 
     // PeerEvents
-    bool known_link(const handshake::LinkId& link) override;
+    Admission admit(PeerConnection& conn) override;
     void on_established(PeerConnection& conn) override;
     void on_closed(PeerConnection& conn, const std::string& why) override;
     void on_connect_failed(PeerConnection& conn, const std::string& why) override;
@@ -81,7 +81,7 @@ private:
     void schedule_flush(PeerConnection& conn);
     void queued(PeerConnection& conn);
     bool is_control_link(const PeerConnection& conn) const;
-    void finish_joins(const std::string& node, const std::string& failure);
+    void finish_joins(const std::string& node, const std::string& failure, const RefusalInfo* refusal = nullptr);
     void note_drained(PeerConnection& conn);
     PeerConnection* pick_link(Peer& peer, size_t channel, uint64_t key, bool pinned);
     LinkStats* stats_for(const std::string& peer, size_t channel);

@@ -61,12 +61,20 @@ struct ParseResult {
 
 ParseResult parse_command_line(int argc, const char* const argv[]);
 
-// Reads `key=value` lines up to a line `end` (or EOF); fills the secrets.
+// Longest secret accepted (cookie or cluster secret), bytes.
+constexpr size_t max_secret_bytes = 4096;
+
+// Reads `beam-cookie HEX` and `cluster-secret HEX` lines up to a line `end`
+// (docs/SHIM_INTERFACE.md) and fills the secrets, byte for byte.
 // Returns an error message, empty on success.
 std::string read_secrets(std::istream& in, Config& config);
 
 // "name[:parallelism[:monotonic]]"; nullopt when malformed.
 std::optional<ChannelConfig> parse_channel(const std::string& spec, unsigned default_parallelism);
+
+// The channels in one canonical line, sorted by name:
+// "undefined:1,vnode:4:monotonic". Nodes link only when theirs are equal.
+std::string channels_spec(const std::vector<ChannelConfig>& channels);
 
 std::optional<LogLevel> parse_log_level(const std::string& s);
 // "name@host=ip:port"; nullopt when malformed.

@@ -32,10 +32,26 @@ struct LinkStats {
     uint64_t dropped = 0, reconnects = 0;
 };
 
+// The owner's answer to a dialer that proved the secret: admit it, or
+// refuse it with a reason the dialer will see (and can trust).
+struct Admission {
+    handshake::Refusal refusal = handshake::Refusal::none;
+    std::string text;
+};
+
+// Why a dialer's last attempt was refused by the acceptor, if it was.
+struct RefusalInfo {
+    handshake::Refusal reason = handshake::Refusal::none;
+    bool proven = false;  // sent by a holder of the secret
+    std::string text;
+};
+
 class PeerEvents {
 public:
     virtual ~PeerEvents() = default;
-    virtual bool known_link(const handshake::LinkId& link) = 0;
+    // An accepted connection whose dialer proved the secret (its name,
+    // channel and index are now known): admit it or refuse it.
+    virtual Admission admit(PeerConnection& conn) = 0;
     virtual void on_established(PeerConnection& conn) = 0;
     virtual void on_closed(PeerConnection& conn, const std::string& why) = 0;
     // A dialer's attempt failed before the handshake completed (it retries).
@@ -94,10 +110,11 @@ public:
     bool gossip_answered = false;
 
     Role role() const { return role_; }
-    State state() const { return state_; }
     bool established() const { return state_ == State::established; }
     const std::string& peer() const { return peer_; }
     const handshake::LinkId& link() const { return link_; }
+    // A dialer: why the acceptor refused its last attempt (reason none if it did not).
+    const RefusalInfo& last_refusal() const { return refusal_; }
     std::string describe() const;
 
     // Set by the owner: this connection is on its list of ones to flush.
@@ -112,7 +129,11 @@ private:
     void connect_attempt();
     void try_address(size_t i);
     void begin_handshake();
-    void send_handshake(ByteBuffer frame);
+    // `then_fail`, when given, closes the connection with that reason once
+    // the frame is written (a refusal must reach the dialer).
+    void send_handshake(ByteBuffer frame, std::string then_fail = {});
+    void on_handshake_frame(const uint8_t* body, uint32_t len);
+    void become_established();
     void read();
     void process();
     void fail(const std::string& why);
@@ -137,6 +158,9 @@ private:
     FrameBuffer rbuf_;
     OutQueue pending_, inflight_;
     ByteBuffer hs_out_;
+    RefusalInfo refusal_;
+    bool authenticated_ = false;  // the peer proved the secret (its name is known)
+    bool refusing_ = false;       // a final refusal is being written; read no more
     std::vector<asio::const_buffer> gather_;  // reused for each write
     bool writing_ = false;
     bool reading_ = false;

@@ -83,6 +83,20 @@ private:
     size_t capacity_ = 0;
 };
 
+// A length-prefixed frame built in place: begin_frame writes a length
+// placeholder and the type byte and returns where the frame starts;
+// end_frame patches the length once the body is written. `more` counts body
+// bytes that follow by reference (OutQueue::append_shared), not in `b`.
+inline size_t begin_frame(ByteBuffer& b, uint8_t type) {
+    size_t at = b.size();
+    b.put_u32(0);
+    b.put_u8(type);
+    return at;
+}
+inline void end_frame(ByteBuffer& b, size_t at, size_t more = 0) {
+    ByteBuffer::store_u32(b.data() + at, static_cast<uint32_t>(b.size() - at - 4 + more));
+}
+
 inline uint32_t load_u32(const uint8_t* p) {
     return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
 }

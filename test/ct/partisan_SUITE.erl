@@ -116,7 +116,8 @@ config_checks(PrivDir) ->
                   "--connect-interval-ms", "20", "--listen-backlog", "1024",
                   "--max-message-bytes", "134217728", "--log-level", "info"],
                  partisan_config:cnode_args(C0, 'a@h', 'partisan_a_1@h')),
-    ?assertEqual(<<"beam-cookie=ck\ncluster-secret=s3cret\nend\n">>,
+    %% Hex, so that every byte arrives as it is (docs/SHIM_INTERFACE.md).
+    ?assertEqual(<<"beam-cookie 636B\ncluster-secret 733363726574\nend\n">>,
                  iolist_to_binary(partisan_config:secrets_input(ck, C0))),
     ?assertNot(lists:member(<<"s3cret">>, maps:values(partisan_config:redact(C0)))),
     ?assertEqual('partisan_a_1234@host', partisan_cnode:cnode_name('a@host', 1234)),
@@ -140,11 +141,15 @@ config_checks(PrivDir) ->
     Set([{channels, [one, two]}]),
     {ok, C2} = partisan_config:load(),
     ?assertEqual([one, two, undefined], lists:sort(maps:keys(partisan_config:channels(C2)))),
-    %% The cluster secret from a file: its first line.
+    %% The cluster secret from a file: its first line, byte for byte.
     File = filename:join(PrivDir, "secret"),
     ok = file:write_file(File, <<"from-file\nsecond line\n">>),
     Set([{cookie, {file, File}}]),
     ?assertMatch({ok, #{cluster_secret := <<"from-file">>}}, partisan_config:load()),
+    ok = file:write_file(File, <<" abc#one part \r\nsecond line\n">>),
+    ?assertMatch({ok, #{cluster_secret := <<" abc#one part ">>}}, partisan_config:load()),
+    Set([{cookie, <<"two\nlines\0">>}]),
+    ?assertMatch({ok, #{cluster_secret := <<"two\nlines\0">>}}, partisan_config:load()),
     Set([{cookie, "a string"}]),
     ?assertMatch({ok, #{cluster_secret := <<"a string">>}}, partisan_config:load()),
     Set([{cookie, an_atom}]),
@@ -173,7 +178,7 @@ config_checks(PrivDir) ->
     [begin
          Set([{cookie, V}]),
          ?assertMatch({error, {bad_config, {cookie, _}}}, partisan_config:load())
-     end || V <- [<<>>, <<"two\nlines">>, 42, {file, filename:join(PrivDir, "nofile")}]],
+     end || V <- [<<>>, binary:copy(<<"x">>, 4097), 42, {file, filename:join(PrivDir, "nofile")}]],
     ok.
 
 %% b and c join a; everyone sees the same three members; the BEAMs are not
@@ -409,7 +414,7 @@ wrong_cookie(Config) ->
     [NA, NB, ND] = names([A, B, D]),
     Result = call(D, partisan, join, [call(A, partisan, node_spec, [])]),
     ct:log("join with a wrong secret: ~p", [Result]),
-    %% The joiner checks a's proof of the secret first, and refuses it.
+    %% a checks the joiner's proof of the secret first, and refuses it.
     ?assertMatch({error, {refused, NA, _}}, Result),
     Deadline = erlang:monotonic_time(millisecond) + 5000,
     Check = fun Loop() ->

@@ -77,13 +77,50 @@ TEST_CASE("help lists the options") {
     REQUIRE(r.message.find("--max-message-bytes") != std::string::npos);
 }
 
-TEST_CASE("secrets come from stdin, up to the end line") {
+TEST_CASE("secrets come from stdin, hex-encoded, up to the end line") {
     Config c;
-    std::istringstream in("beam-cookie=abc\ncluster-secret=s3cret=x\nend\nignored=1\n");
+    std::istringstream in("beam-cookie 616263\ncluster-secret 7333637265743d78\nend\nignored=1\n");
     REQUIRE(read_secrets(in, c).empty());
     REQUIRE(c.beam_cookie == "abc");
     REQUIRE(c.cluster_secret == "s3cret=x");
     Config d;
-    std::istringstream missing("beam-cookie=abc\nend\n");
+    std::istringstream missing("beam-cookie 616263\nend\n");
     REQUIRE(read_secrets(missing, d).find("cluster-secret") != std::string::npos);
+}
+
+TEST_CASE("secrets are taken byte for byte") {
+    // Once cut at '#' (a config-file comment): two different secrets with a
+    // common prefix became the same one.
+    auto hex = [](std::string_view s) {
+        std::string out;
+        for (unsigned char c : s) {
+            const char* digits = "0123456789abcdef";
+            out += digits[c >> 4];
+            out += digits[c & 15];
+        }
+        return out;
+    };
+    for (std::string secret : {std::string("abc#one-long-secret-part"), std::string("  spaced  "),
+                               std::string("a\nb\rc\0d", 8), std::string("\xff\xfe=;#")}) {
+        Config c;
+        std::istringstream in("beam-cookie 61\ncluster-secret " + hex(secret) + "\nend\n");
+        REQUIRE(read_secrets(in, c).empty());
+        REQUIRE(c.cluster_secret == secret);
+    }
+}
+
+TEST_CASE("malformed secrets are refused with a reason") {
+    auto error = [](const std::string& text) {
+        Config c;
+        std::istringstream in(text);
+        return read_secrets(in, c);
+    };
+    REQUIRE(error("beam-cookie 61\ncluster-secret abc\nend\n").find("not hex") != std::string::npos);
+    REQUIRE(error("beam-cookie 61\ncluster-secret zz\nend\n").find("not hex") != std::string::npos);
+    REQUIRE(error("beam-cookie=61\ncluster-secret 61\nend\n").find("unknown key") != std::string::npos);
+    REQUIRE(error("beam-cookie 61\nbeam-cookie 62\nend\n").find("twice") != std::string::npos);
+    REQUIRE(error("beam-cookie 61\ncluster-secret 61\n").find("no end") != std::string::npos);
+    REQUIRE(error("beam-cookie 610062\ncluster-secret 61\nend\n").find("NUL") != std::string::npos);
+    REQUIRE(error("beam-cookie 61\ncluster-secret " + std::string(2 * (max_secret_bytes + 1), 'a') + "\nend\n")
+                .find("too long") != std::string::npos);
 }
