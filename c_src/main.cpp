@@ -19,7 +19,7 @@ namespace {
 
 // Exits the loop when stdin reaches EOF: the port closed or the BEAM died.
 void watch_stdin(asio::posix::stream_descriptor& in, std::array<char, 256>& buf, asio::io_context& io,
-                 const Logger& log) {
+                 Logger& log) {
     in.async_read_some(asio::buffer(buf), [&](const asio::error_code& ec, size_t) {
         if (ec) {
             PLOG(log, info, "stdin closed; exiting");
@@ -52,6 +52,12 @@ int main(int argc, char** argv) {
     ei_init();
     asio::io_context io(1);
     Context ctx{io, cfg, log};
+    // From here on logging never blocks the loop; flushed (bounded) at exit.
+    log.attach(io);
+    struct FlushAtExit {
+        Logger& log;
+        ~FlushAtExit() { log.flush_blocking(std::chrono::milliseconds(2000)); }
+    } flush_at_exit{log};
     try {
         Cluster cluster(ctx);
         // One distribution link per channel: each channel gets its own

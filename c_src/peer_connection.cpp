@@ -411,11 +411,22 @@ void PeerConnection::release_latest() {
 void PeerConnection::fail(const std::string& why) {
     if (state_ == State::closed) return;
     bool was_established = established();
-    // A refused or broken connection from outside is worth a warning; a
-    // dialer retrying a node that is not up yet is not.
-    LogLevel level = was_established || role_ == Role::acceptor ? LogLevel::warning : LogLevel::debug;
-    if (was_established && why == "closed by peer") level = LogLevel::info;
-    if (ctx_.log.enabled(level)) ctx_.log.log(level, "connection %s: %s", describe().c_str(), why.c_str());
+    // A refused or broken connection is worth a warning; a dialer retrying
+    // a node that is not up yet is not. Each kind has its own line, so a
+    // flood of one (a scanner's connections) cannot hide the others.
+    if (role_ == Role::acceptor && !authenticated_) {
+        PLOG(ctx_.log, warning, "connection %s: %s", describe().c_str(), why.c_str());
+    } else if (was_established && why == "closed by peer") {
+        PLOG(ctx_.log, info, "connection %s closed by peer", describe().c_str());
+    } else if (was_established) {
+        PLOG(ctx_.log, warning, "connection %s lost: %s", describe().c_str(), why.c_str());
+    } else if (role_ == Role::acceptor) {
+        PLOG(ctx_.log, warning, "connection %s not admitted: %s", describe().c_str(), why.c_str());
+    } else if (refusal_.reason != handshake::Refusal::none) {
+        PLOG(ctx_.log, warning, "connection %s %s", describe().c_str(), why.c_str());
+    } else {
+        PLOG(ctx_.log, debug, "connection %s failed: %s", describe().c_str(), why.c_str());
+    }
     ++generation_;
     asio::error_code ec;
     sock_.close(ec);

@@ -12,7 +12,7 @@ namespace partisan {
 struct Context {
     asio::io_context& io;
     const Config& config;
-    const Logger& log;
+    Logger& log;
 };
 
 }  // namespace partisan
