@@ -14,6 +14,8 @@ constexpr uint8_t pass_through = 112;  // distribution packet without atom cache
 constexpr uint64_t op_send = 2, op_reg_send = 6, op_send_tt = 12, op_reg_send_tt = 16,
                    op_send_sender = 22, op_send_sender_tt = 23, op_alias_send = 33,
                    op_alias_send_tt = 34;
+constexpr uint8_t op_monitor_p = 19;
+constexpr uint64_t op_monitor_p_exit = 21;
 // The BEAM drops a connection it has not heard from for a tick period.
 constexpr auto tick_interval = std::chrono::seconds(10);
 
@@ -54,9 +56,16 @@ std::shared_ptr<BeamLink> BeamLink::connect(Context& ctx, const std::string& nam
 
 BeamLink::BeamLink(Context& ctx, int fd, std::vector<uint8_t> self_pid, std::string name, size_t channel)
     : ctx_(ctx), sock_(ctx.io), tick_timer_(ctx.io), self_pid_(std::move(self_pid)), name_(std::move(name)),
-      channel_(channel) {
+      channel_(channel), probe_timer_(ctx.io) {
     sock_.assign(asio::ip::tcp::v4(), fd);
     sock_.set_option(asio::ip::tcp::no_delay(true));
+    // Our pid (NEW_PID_EXT, as ei encodes it): [88][node atom][id][serial][creation].
+    etf::Reader r(self_pid_.data() + 1, self_pid_.size() - 1);
+    std::string_view node;
+    if (self_pid_.size() > 13 && self_pid_[0] == etf::new_pid && r.atom(node)) {
+        self_node_.assign(self_pid_.begin() + 1, self_pid_.begin() + 1 + static_cast<long>(r.pos()));
+        creation_ = load_u32(self_pid_.data() + self_pid_.size() - 4);
+    }
 }
 
 void BeamLink::start(BeamEvents* events) {
@@ -65,10 +74,123 @@ void BeamLink::start(BeamEvents* events) {
     schedule_tick();
 }
 
+void BeamLink::start_probing(std::chrono::milliseconds timeout) {
+    probe_timeout_ = timeout;
+    last_answer_ = std::chrono::steady_clock::now();
+    probe();
+}
+
+void BeamLink::probe() {
+    // Any answer from net_kernel shows the BEAM runs (send_net_kernel_call).
+    auto now = std::chrono::steady_clock::now();
+    if (responsive_ && now - last_answer_ > probe_timeout_) {
+        responsive_ = false;
+        PLOG(ctx_.log, warning, "BEAM %s has not answered for %lld ms", ctx_.config.beam_node.c_str(),
+             static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(now - last_answer_).count()));
+        if (events_) events_->on_beam_responsive(false);
+        if (closed_) return;
+    }
+    send_net_kernel_call("$partisan_probe", ++probe_seq_);
+    auto every = std::min(std::chrono::milliseconds(1000), std::max(probe_timeout_ / 4, std::chrono::milliseconds(50)));
+    probe_timer_.expires_after(every);
+    probe_timer_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
+        if (!ec && !self->closed_) self->probe();
+    });
+}
+
+void BeamLink::send_net_kernel_call(std::string_view tag, uint64_t id) {
+    // {'$gen_call', {SelfPid, {Tag, Id}}, {is_auth, SelfName}} to net_kernel,
+    // which answers {{Tag, Id}, yes}, as it answers net_adm:ping/1.
+    ei_x_buff x;
+    ei_x_new_with_version(&x);
+    ei_x_encode_tuple_header(&x, 3);
+    ei_x_encode_atom(&x, "$gen_call");
+    ei_x_encode_tuple_header(&x, 2);
+    ei_x_append_buf(&x, reinterpret_cast<const char*>(self_pid_.data()), static_cast<int>(self_pid_.size()));
+    ei_x_encode_tuple_header(&x, 2);
+    ei_x_encode_atom_len(&x, tag.data(), static_cast<int>(tag.size()));
+    ei_x_encode_ulonglong(&x, id);
+    ei_x_encode_tuple_header(&x, 2);
+    ei_x_encode_atom(&x, "is_auth");
+    ei_x_encode_atom_len(&x, name_.data(), static_cast<int>(name_.size()));
+    send_to_name("net_kernel", x);
+    ei_x_free(&x);
+}
+
+bool BeamLink::handle_net_kernel_answer(etf::Reader r) {
+    // {{Tag, Id}, _}: a liveness probe's answer or a name watch's sync.
+    uint32_t arity = 0, inner = 0;
+    std::string_view tag;
+    uint64_t id = 0;
+    if (!r.tuple_header(arity) || arity != 2 || !r.tuple_header(inner) || inner != 2 || !r.atom(tag) ||
+        !r.uint(id))
+        return false;
+    if (tag == "$partisan_sync") {
+        names_.registered(id);
+    } else if (tag != "$partisan_probe") {
+        return false;
+    }
+    last_answer_ = std::chrono::steady_clock::now();
+    if (!responsive_) {
+        responsive_ = true;
+        PLOG(ctx_.log, notice, "BEAM %s answers again", ctx_.config.beam_node.c_str());
+        if (events_) events_->on_beam_responsive(true);
+    }
+    return true;
+}
+
+void BeamLink::watch_name(Bytes name_atom, uint64_t id) {
+    // {MONITOR_P, FromPid, ToName, Ref}: the BEAM answers noproc at once if
+    // nobody has the name; the sync after it says when no noproc is coming.
+    size_t at;
+    begin_packet(at);
+    ByteBuffer& b = pending_.bytes();
+    const uint8_t head[] = {etf::version_magic, etf::small_tuple, 4, etf::small_integer, op_monitor_p};
+    b.append(head, sizeof head);
+    b.append(self_pid_.data(), self_pid_.size());
+    b.append(name_atom.data, name_atom.size);
+    // NEWER_REFERENCE_EXT of this link's node, carrying the probe id.
+    b.put_u8(etf::newer_reference);
+    b.put_u16(3);
+    b.append(self_node_.data(), self_node_.size());
+    b.put_u32(creation_);
+    b.put_u32(static_cast<uint32_t>(id & 0x3ffff));
+    b.put_u32(static_cast<uint32_t>(id >> 18));
+    b.put_u32(0);
+    end_packet(at);
+    send_net_kernel_call("$partisan_sync", id);
+}
+
+void BeamLink::handle_monitor_exit(etf::Reader r) {
+    // {MONITOR_P_EXIT, FromProc, ToPid, Ref, Reason}, Ref one of ours.
+    uint32_t arity = 0;
+    uint64_t op = 0;
+    if (!r.tuple_header(arity) || arity != 5 || !r.uint(op) || !r.skip() || !r.skip()) return;
+    const uint8_t* ref = r.here();
+    size_t start = r.pos();
+    if (!r.skip()) return;
+    size_t n = r.pos() - start;
+    // [90][u16 3][node atom][u32 creation][w0][w1][w2]
+    if (n < 3 + 4 + 12 || ref[0] != etf::newer_reference || load_u16(ref + 1) != 3) return;
+    const uint8_t* words = ref + n - 12;
+    uint64_t id = load_u32(words) | (uint64_t{load_u32(words + 4)} << 18);
+    std::string_view reason;
+    if (r.atom(reason) && reason == "noproc") {
+        auto settled = names_.unregistered(id);
+        if (settled.messages > 0)
+            PLOG(ctx_.log, warning, "%llu message(s) to %s on channel %s undeliverable: no process has that name",
+                 static_cast<unsigned long long>(settled.messages), settled.name.c_str(),
+                 ctx_.config.channels[channel_].name.c_str());
+    } else {
+        names_.exited(id);
+    }
+}
+
 void BeamLink::close() {
     closed_ = true;
     asio::error_code ec;
     tick_timer_.cancel();
+    probe_timer_.cancel();
     sock_.close(ec);
 }
 
@@ -114,9 +236,13 @@ void BeamLink::process() {
         auto status = rbuf_.next(max_packet, body, len);
         if (status == FrameBuffer::Status::need_more) break;
         if (status == FrameBuffer::Status::too_large) {
-            PLOG(ctx_.log, error, "BEAM sent a packet larger than %u bytes (raise max_message_size)", max_packet);
-            fail("oversized packet from BEAM");
-            return;
+            // The shim refuses such messages before they get here; one that
+            // still comes (sent around the shim) is dropped, not the link.
+            PLOG(ctx_.log, error, "BEAM sent a packet of %u bytes, over the limit of %u (max_message_size); dropped",
+                 len, max_packet);
+            ++oversized_dropped_;
+            rbuf_.skip_packet();
+            continue;
         }
         if (len > 0) handle_packet(body, len);  // len 0 is a tick
         if (closed_) return;
@@ -154,7 +280,11 @@ void BeamLink::handle_packet(const uint8_t* p, uint32_t len) {
             case op_send: case op_reg_send: case op_send_tt: case op_reg_send_tt:
             case op_send_sender: case op_send_sender_tt: case op_alias_send: case op_alias_send_tt:
                 if (!msg.version()) goto bad;
+                if (handle_net_kernel_answer(msg)) return;
                 handle_message(msg);
+                return;
+            case op_monitor_p_exit:
+                handle_monitor_exit(etf::Reader(p + 1 + ctrl_start, len - 1 - ctrl_start));
                 return;
             default:
                 // Links, monitors, exits: a C-node has no processes to link.
@@ -217,7 +347,7 @@ void BeamLink::end_packet(size_t at) {
     ByteBuffer::store_u32(b.data() + at, static_cast<uint32_t>(b.size() - at - 4));
 }
 
-void BeamLink::deliver(Bytes server_ref, Bytes message, const SharedBytes& keep) {
+void BeamLink::deliver(Bytes server_ref, Bytes message, const SharedBytes& keep, LinkStats* from) {
     size_t at;
     begin_packet(at);
     ByteBuffer& b = pending_.bytes();
@@ -242,6 +372,12 @@ void BeamLink::deliver(Bytes server_ref, Bytes message, const SharedBytes& keep)
         pending_.append_shared(message.data, message.size, keep);
     else
         b.append(message.data, message.size);
+    if (server_ref.data[0] != etf::new_pid && server_ref.data[0] != etf::pid) {
+        etf::Reader r(server_ref.data, server_ref.size);
+        std::string_view name;
+        if (r.atom(name))
+            if (auto id = names_.delivered(name, from)) watch_name(server_ref, *id);
+    }
 }
 
 void BeamLink::send_to_name(std::string_view name, const ei_x_buff& term) {

@@ -105,20 +105,17 @@ bool read_address(etf::Reader& r, Address& out) {
 
 Cluster::Cluster(Context& ctx)
     : ctx_(ctx),
-      acceptor_(ctx.io),
+      listener_(ctx, *this),
       gossip_timer_(ctx.io),
+      housekeeping_timer_(ctx.io),
       topology_(make_topology(ctx.config)),
       membership_(ctx.config.beam_node, {}, now_micros()),
       connect_timer_(ctx.io) {
     const Config& cfg = ctx.config;
-    asio::ip::tcp::endpoint ep(asio::ip::make_address(cfg.listen_ip), cfg.listen_port);
-    acceptor_.open(ep.protocol());
-    acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true));
-    acceptor_.bind(ep);
-    acceptor_.listen(static_cast<int>(cfg.listen_backlog));
+    listener_.open(cfg.listen_ip, cfg.listen_port, static_cast<int>(cfg.listen_backlog));
     // Now the port is known: put our addresses in our own membership entry.
     membership_ = Membership(cfg.beam_node, advertised_addresses(), now_micros(),
-                             cfg.role == "client" ? Role::client : Role::server);
+                             cfg.role == "client" ? Role::client : Role::server, cfg.max_members);
     // A static cluster's membership is its configuration.
     for (const auto& p : cfg.static_peers)
         if (p.name != cfg.beam_node) membership_.add(p.name, {Address{p.ip, p.port}});
@@ -132,16 +129,18 @@ Cluster::Cluster(Context& ctx)
 Cluster::~Cluster() { shutdown(); }
 
 std::vector<Address> Cluster::advertised_addresses() const {
-    asio::error_code ec;
-    auto ep = acceptor_.local_endpoint(ec);
-    if (ec) return {};
+    auto ep = listener_.local_endpoint();
+    if (ep.port() == 0) return {};
     uint16_t port = ctx_.config.advertise_port ? ctx_.config.advertise_port : ep.port();
     return {Address{ctx_.config.advertise_ip, port}};
 }
 
 void Cluster::start() {
-    accept();
+    listener_.start();
     if (topology_->dynamic()) schedule_gossip();
+    schedule_housekeeping();
+    if (ctx_.config.beam_timeout_ms > 0)
+        control_link().start_probing(std::chrono::milliseconds(ctx_.config.beam_timeout_ms));
     EiBuf b;
     ei_x_encode_tuple_header(&b.x, 3);
     ei_x_encode_atom(&b.x, "$partisan_ready");
@@ -169,9 +168,9 @@ void Cluster::start() {
 void Cluster::shutdown() {
     if (stopped_) return;
     stopped_ = true;
-    asio::error_code ec;
-    acceptor_.close(ec);
+    listener_.close();
     gossip_timer_.cancel();
+    housekeeping_timer_.cancel();
     connect_timer_.cancel();
     for (auto& [node, joins] : pending_joins_)
         for (auto& j : joins) j.timer->cancel();
@@ -180,24 +179,7 @@ void Cluster::shutdown() {
     peers_.clear();
     for (auto& [name, peer] : peers)
         for (auto& l : peer.links) l->close();
-    auto inbound = std::move(inbound_);
-    inbound_.clear();
-    for (auto& c : inbound) c->close();
     for (auto& link : beam_links_) link->close();
-}
-
-void Cluster::accept() {
-    acceptor_.async_accept([this](const asio::error_code& ec, asio::ip::tcp::socket sock) {
-        if (stopped_) return;
-        if (!ec) {
-            auto conn = PeerConnection::make_acceptor(ctx_, *this, std::move(sock));
-            inbound_.insert(conn);
-            conn->start();
-        } else if (ec != asio::error::operation_aborted) {
-            PLOG(ctx_.log, warning, "accept failed: %s", ec.message().c_str());
-        }
-        accept();
-    });
 }
 
 int Cluster::channel_index(std::string_view name) const {
@@ -213,6 +195,7 @@ Admission Cluster::admit(PeerConnection& conn) {
     int ch = channel_index(link.channel);
     if (ch < 0 || link.index >= ctx_.config.channels[static_cast<size_t>(ch)].parallelism)
         return {Refusal::channel_mismatch, channels_spec(ctx_.config.channels)};
+    if (!beam_available_) return {Refusal::unavailable, "this node's BEAM does not answer"};
     if (blocked(conn.peer())) return {Refusal::not_admitted, "partitioned (fault injection)"};
     if (!topology_->admits(conn.peer())) return {Refusal::not_admitted, "not a configured static peer"};
     return {};
@@ -235,10 +218,10 @@ void Cluster::on_forward(const ForwardRequest& req) {
     auto it = peers_.find(req.node);
     if (it == peers_.end()) {
         if (relay(req, static_cast<size_t>(ch))) return;
-        // A burst to a node that just left must not flood the log.
-        if (dropped_++ % 1000 == 0)
-            PLOG(ctx_.log, warning, "message to %.*s dropped: not a member (%llu such drops so far)",
-                 static_cast<int>(req.node.size()), req.node.data(), static_cast<unsigned long long>(dropped_));
+        // A burst to a node that just left: the logger rate-limits this line.
+        ++dropped_;
+        PLOG(ctx_.log, warning, "message to %.*s dropped: not a member (%llu such drops so far)",
+             static_cast<int>(req.node.size()), req.node.data(), static_cast<unsigned long long>(dropped_));
         return;
     }
     const auto& chan = ctx_.config.channels[static_cast<size_t>(ch)];
@@ -247,9 +230,9 @@ void Cluster::on_forward(const ForwardRequest& req) {
     if (chan.monotonic) {
         conn.enqueue_monotonic(req.server_ref.data, req.server_ref.size, req.message.data, req.message.size);
     } else if (!conn.established() && conn.queued_bytes() >= unconnected_limit) {
-        if (conn.stats->dropped++ % 1000 == 0)
-            PLOG(ctx_.log, warning, "messages to %s dropped: not connected and %zu bytes queued (%llu dropped so far)",
-                 conn.peer().c_str(), conn.queued_bytes(), static_cast<unsigned long long>(conn.stats->dropped));
+        ++conn.stats->dropped;
+        PLOG(ctx_.log, warning, "messages to %s dropped: not connected and %zu bytes queued (%llu dropped so far)",
+             conn.peer().c_str(), conn.queued_bytes(), static_cast<unsigned long long>(conn.stats->dropped));
         return;
     } else {
         conn.enqueue_message(req.server_ref.data, req.server_ref.size, req.message.data, req.message.size, req.keep);
@@ -272,7 +255,7 @@ bool Cluster::relay(const ForwardRequest& req, size_t channel) {
     // (client_server: the first connected server, so one client-to-client
     // pair always goes the same way).
     const MemberEntry* dest = membership_.find(std::string(req.node));
-    if (!dest || dest->left) return false;
+    if (!dest || !dest->alive()) return false;
     for (auto& [name, peer] : peers_) {
         const MemberEntry* via = membership_.find(name);
         if (!peer.up || !via || !topology_->relays(membership_.self_entry(), *via, *dest)) continue;
@@ -385,12 +368,20 @@ bool Cluster::handle_message_frame(PeerConnection& conn, const uint8_t* body, ui
 void Cluster::deliver_local(PeerConnection& conn, Bytes ref, Bytes payload) {
     // Each channel has its own BEAM link, so FIFO per channel holds end to end.
     beam_links_[conn.channel]->deliver(ref, payload,
-                                       payload.size >= zero_copy_threshold ? conn.share_read_buffer() : SharedBytes{});
+                                       payload.size >= zero_copy_threshold ? conn.share_read_buffer() : SharedBytes{},
+                                       conn.stats);
     ++conn.stats->messages_received;
     conn.stats->bytes_received += payload.size;
 }
 
-bool Cluster::may_connect(PeerConnection& conn) { return !blocked(conn.peer()); }
+bool Cluster::may_connect(PeerConnection& conn) {
+    // A peer's other links dial only while its control link is up: a node
+    // that is down costs one connection attempt per back-off, not dozens.
+    if (blocked(conn.peer()) || !beam_available_) return false;
+    if (is_control_link(conn)) return true;
+    auto it = peers_.find(conn.peer());
+    return it != peers_.end() && it->second.up;
+}
 
 bool Cluster::on_read_batch_end(PeerConnection& conn) {
     BeamLink& beam = *beam_links_[conn.channel];
@@ -400,6 +391,26 @@ bool Cluster::on_read_batch_end(PeerConnection& conn) {
         if (auto c = weak.lock()) c->resume_reading();
     });
     return false;
+}
+
+void Cluster::on_beam_responsive(bool responsive) {
+    // A node whose BEAM is stopped or hung must look down to the others,
+    // as with net_ticktime: its C-node drops every peer connection and
+    // refuses new ones until the BEAM answers again.
+    beam_available_ = responsive;
+    if (!responsive) {
+        PLOG(ctx_.log, warning, "dropping every peer connection until this node's BEAM answers again");
+        for (auto& [name, peer] : peers_)
+            for (auto& l : peer.links)
+                if (l->established()) l->drop("this node's BEAM does not answer");
+        for (auto& c : listener_.connections()) c->close();
+        return;
+    }
+    auto now = std::chrono::steady_clock::now();
+    for (auto& [name, peer] : peers_) {
+        peer.unreachable_since = now;  // we were the one away
+        peer.links[0]->retry_now();
+    }
 }
 
 void Cluster::on_beam_closed(BeamLink& link, const std::string& why) {
@@ -422,17 +433,20 @@ void Cluster::on_established(PeerConnection& conn) {
         // admit() let in only configured channels, so the index exists.
         conn.channel = static_cast<size_t>(channel_index(conn.link().channel));
         conn.stats = stats_for(conn.peer(), conn.channel);
+        listener_.authenticated(conn);
         PLOG(ctx_.log, debug, "accepted connection %s", conn.describe().c_str());
         return;
     }
     if (blocked(conn.peer())) {
-        conn.inject_failure();  // it was connecting when the partition began
+        conn.drop("broken by fault injection");  // it was connecting when the partition began
         return;
     }
     if (!is_control_link(conn)) return;
     // The control link is up: tell the peer all we know at once, so a join
-    // spreads without waiting for the gossip timer.
-    peers_.find(conn.peer())->second.up = true;
+    // spreads without waiting for the gossip timer; the other links follow.
+    Peer& peer = peers_.find(conn.peer())->second;
+    peer.up = true;
+    start_other_links(peer);
     if (topology_->dynamic()) {
         send_gossip(conn);
         conn.flush();
@@ -454,7 +468,7 @@ void Cluster::finish_joins(const std::string& node, const std::string& failure, 
         // A join that cannot reach its node leaves no trace: stop dialing it.
         PLOG(ctx_.log, warning, "join of %s failed: %s", node.c_str(), failure.c_str());
         const MemberEntry* e = membership_.find(node);
-        if (e && e->incarnation == 0 && !e->left) {
+        if (e && e->incarnation == 0 && e->alive()) {
             membership_.remove(node);
             reconcile();
         }
@@ -496,12 +510,14 @@ void Cluster::on_closed(PeerConnection& conn, const std::string& why) {
         note_drained(conn);
     }
     if (conn.role() == PeerConnection::Role::acceptor) {
-        inbound_.erase(conn.shared_from_this());
+        listener_.closed(conn);
         return;
     }
     if (!is_control_link(conn)) return;
     PLOG(ctx_.log, info, "lost connection to %s: %s", conn.peer().c_str(), why.c_str());
-    peers_.find(conn.peer())->second.up = false;
+    Peer& peer = peers_.find(conn.peer())->second;
+    peer.up = false;
+    peer.unreachable_since = std::chrono::steady_clock::now();
     update_members();
 }
 
@@ -511,16 +527,18 @@ void Cluster::reconcile() {
     // Links to every alive member the topology links us to, none to others.
     const MemberEntry& self = membership_.self_entry();
     std::vector<std::string> wanted;
-    for (const auto& name : membership_.alive_others())
+    for (const auto& name : membership_.others())
         if (topology_->links_to(self, *membership_.find(name))) wanted.push_back(name);
     for (const auto& name : wanted) {
         const MemberEntry* e = membership_.find(name);
         auto it = peers_.find(name);
         if (it != peers_.end()) {
             for (auto& l : it->second.links) l->set_addresses(e->addrs);
+            set_probing(it->second, e->status == Status::down);
             continue;
         }
         Peer peer;
+        peer.unreachable_since = std::chrono::steady_clock::now();
         for (size_t c = 0; c < ctx_.config.channels.size(); ++c) {
             const auto& ch = ctx_.config.channels[c];
             for (unsigned i = 0; i < ch.parallelism; ++i) {
@@ -531,8 +549,10 @@ void Cluster::reconcile() {
                 peer.links.push_back(std::move(link));
             }
         }
-        peers_.emplace(name, std::move(peer));
-        start_links(name);
+        auto& added = peers_.emplace(name, std::move(peer)).first->second;
+        set_probing(added, e->status == Status::down);
+        // The control link connects at once; the others once it is up.
+        added.links[0]->start();
     }
     for (auto it = peers_.begin(); it != peers_.end();) {
         if (std::find(wanted.begin(), wanted.end(), it->first) != wanted.end()) {
@@ -544,16 +564,60 @@ void Cluster::reconcile() {
         for (auto& l : links) l->close_after_flush();  // what is queued still goes out
     }
     update_members();
+    report_contacts();
 }
 
-void Cluster::start_links(const std::string& name) {
-    // The control link connects at once; the peer's other links follow one
-    // per connect_interval, so a node that many nodes discover at the same
-    // moment is not hit by nodes x channels x parallelism connects at once.
-    auto& links = peers_.at(name).links;
-    links[0]->start();
-    for (size_t i = 1; i < links.size(); ++i) connect_queue_.push_back(links[i]);
+void Cluster::report_contacts() {
+    // {'$partisan_contacts', [{Node, [{Ip, Port}]}]}: the members whose own
+    // gossip we have heard (incarnation above 0) and that have not left.
+    // The shim keeps them, so that a restarted C-node can rejoin.
+    std::vector<std::pair<std::string, std::vector<Address>>> now;
+    for (const auto& [name, e] : membership_.entries())
+        if (name != membership_.self() && e.alive() && e.incarnation > 0 && !e.addrs.empty())
+            now.emplace_back(name, e.addrs);
+    if (now == contacts_ || beam_links_.empty()) return;
+    contacts_ = std::move(now);
+    EiBuf b;
+    ei_x_encode_tuple_header(&b.x, 2);
+    ei_x_encode_atom(&b.x, "$partisan_contacts");
+    ei_x_encode_list_header(&b.x, static_cast<long>(contacts_.size()));
+    for (const auto& [name, addrs] : contacts_) {
+        ei_x_encode_tuple_header(&b.x, 2);
+        encode_atom(b.x, name);
+        ei_x_encode_list_header(&b.x, static_cast<long>(addrs.size()));
+        for (const auto& a : addrs) {
+            ei_x_encode_tuple_header(&b.x, 2);
+            encode_ip(b.x, a.ip);
+            ei_x_encode_long(&b.x, a.port);
+        }
+        ei_x_encode_empty_list(&b.x);
+    }
+    ei_x_encode_empty_list(&b.x);
+    control_link().send_to_name("partisan_cnode", b.x);
+}
+
+void Cluster::start_other_links(Peer& peer) {
+    // One per connect_interval, so a node that many nodes discover at the
+    // same moment is not hit by nodes x channels x parallelism connects.
+    for (size_t i = 1; i < peer.links.size(); ++i) connect_queue_.push_back(peer.links[i]);
     pace_connects();
+}
+
+std::chrono::milliseconds Cluster::probe_interval() const {
+    return std::clamp(std::chrono::milliseconds(ctx_.config.down_after_ms), std::chrono::milliseconds(1000),
+                      max_probe_interval);
+}
+
+void Cluster::set_probing(Peer& peer, bool down) {
+    // A member marked down is only probed: its control link tries once per
+    // probe interval (so a healed partition merges again), the rest wait.
+    if (down == peer.probing) return;
+    peer.probing = down;
+    peer.links[0]->set_max_backoff(down ? probe_interval() : normal_max_backoff);
+    if (!down) {
+        peer.unreachable_since = std::chrono::steady_clock::now();
+        peer.links[0]->retry_now();
+    }
 }
 
 void Cluster::pace_connects() {
@@ -562,7 +626,7 @@ void Cluster::pace_connects() {
         auto link = connect_queue_.front().lock();
         connect_queue_.erase(connect_queue_.begin());
         if (!link) continue;  // its peer went away meanwhile
-        link->start();
+        link->retry_now();
         connect_timer_running_ = true;
         connect_timer_.expires_after(std::chrono::milliseconds(ctx_.config.connect_interval_ms));
         connect_timer_.async_wait([this](const asio::error_code& ec) {
@@ -578,10 +642,9 @@ void Cluster::partition(const std::vector<std::string>& nodes) {
         blocked_.insert(n);
         if (auto it = peers_.find(n); it != peers_.end())
             for (auto& l : it->second.links)
-                if (l->established()) l->inject_failure();
+                if (l->established()) l->drop("broken by fault injection");
     }
-    auto inbound = inbound_;
-    for (auto& c : inbound)
+    for (auto& c : listener_.connections())
         if (blocked(c->peer())) c->close();
 }
 
@@ -599,7 +662,7 @@ void Cluster::update_members() {
     // Reachable: the members, plus nodes a connected peer relays to.
     std::vector<std::string> reachable = now;
     const MemberEntry& self = membership_.self_entry();
-    for (const auto& name : membership_.alive_others()) {
+    for (const auto& name : membership_.others()) {
         if (std::binary_search(now.begin(), now.end(), name)) continue;
         const MemberEntry& dest = *membership_.find(name);
         for (const auto& [via_name, peer] : peers_) {
@@ -656,6 +719,36 @@ void Cluster::send_gossip(PeerConnection& conn) {
     ByteBuffer::store_u32(q.data() + at, static_cast<uint32_t>(q.size() - at - 4));
 }
 
+void Cluster::schedule_housekeeping() {
+    housekeeping_timer_.expires_after(std::chrono::seconds(1));
+    housekeeping_timer_.async_wait([this](const asio::error_code& ec) {
+        if (ec || stopped_) return;
+        check_unreachable();
+        schedule_housekeeping();
+    });
+}
+
+void Cluster::check_unreachable() {
+    // A member this node links to, unreachable for down_after, is marked
+    // down (and the mark gossiped): from then on it is only probed. If it is
+    // alive, it refutes the mark when it hears of it.
+    if (ctx_.config.down_after_ms == 0 || !beam_available_) return;
+    auto now = std::chrono::steady_clock::now();
+    auto limit = std::chrono::milliseconds(ctx_.config.down_after_ms);
+    std::vector<std::string> down;
+    for (const auto& [name, peer] : peers_)
+        if (!peer.up && !peer.probing && now - peer.unreachable_since > limit) down.push_back(name);
+    if (down.empty()) return;
+    for (const auto& name : down) {
+        if (!membership_.mark_down(name)) continue;
+        PLOG(ctx_.log, notice,
+             "%s unreachable for %u ms: marked down (probed every %lld s; leave(Node) removes it for good)",
+             name.c_str(), ctx_.config.down_after_ms, static_cast<long long>(probe_interval().count() / 1000));
+    }
+    if (topology_->dynamic()) gossip_to_all();
+    reconcile();
+}
+
 void Cluster::gossip_to_all() {
     for (auto& [name, peer] : peers_) {
         if (!peer.up) continue;
@@ -688,16 +781,25 @@ bool Cluster::handle_gossip_frame(PeerConnection& conn, const uint8_t* body, uin
     std::vector<MemberEntry> remote;
     if (!Membership::decode(body + 1, len - 1, remote)) return false;
     if (!topology_->dynamic()) return true;
+    auto result = membership_.merge(remote);
+    if (result.removed_self) PLOG(ctx_.log, notice, "this node was removed from the cluster by another node");
+    if (result.refused)
+        PLOG(ctx_.log, warning, "gossip from %s named more nodes than max_members (%u); %zu not taken in",
+             conn.peer().c_str(), ctx_.config.max_members, result.refused);
     if (conn.role() == PeerConnection::Role::acceptor && !conn.gossip_answered) {
-        // Push-pull: answer a new contact's first gossip with ours, on the
-        // same connection, so a node that joined through us learns the
-        // cluster even if we never link to it (a client joining a client).
+        // Push-pull: answer a new contact's first gossip with ours (merged
+        // with theirs), on the same connection, so a node that joined
+        // through us learns the cluster even if we never link to it (a
+        // client joining a client), and a node that marked us down while
+        // we were apart hears at once that we are alive.
         conn.gossip_answered = true;
         send_gossip(conn);
         conn.flush();
     }
-    auto result = membership_.merge(remote);
-    if (result.removed_self) PLOG(ctx_.log, notice, "this node was removed from the cluster by another node");
+    if (result.refuted) {
+        PLOG(ctx_.log, notice, "this node was reported down by another node; telling everyone it is alive");
+        gossip_to_all();
+    }
     if (result.changed) reconcile();
     return true;
 }
@@ -720,16 +822,17 @@ void Cluster::encode_stats(ei_x_buff& x) {
         auto peer = peers_.find(node);
         for (size_t c = 0; c < chs.size(); ++c) {
             long connections = 0;
-            unsigned long long queued = 0;
+            unsigned long long queued = 0, queued_messages = 0;
             if (peer != peers_.end())
                 for (unsigned i = 0; i < chs[c].parallelism; ++i) {
                     const auto& l = peer->second.links[channel_offset_[c] + i];
                     connections += l->established() ? 1 : 0;
                     queued += l->queued_bytes();
+                    queued_messages += l->queued_messages();
                 }
             const LinkStats& st = per_channel[c];
             encode_atom(x, chs[c].name);
-            ei_x_encode_map_header(&x, 8);
+            ei_x_encode_map_header(&x, 10);
             auto field = [&x](const char* k, unsigned long long v) {
                 ei_x_encode_atom(&x, k);
                 ei_x_encode_ulonglong(&x, v);
@@ -739,9 +842,11 @@ void Cluster::encode_stats(ei_x_buff& x) {
             field("bytes_sent", st.bytes_sent);
             field("messages_received", st.messages_received);
             field("bytes_received", st.bytes_received);
+            field("messages_queued", queued_messages);
             field("queued_bytes", queued);
             field("dropped", st.dropped);
             field("reconnects", st.reconnects);
+            field("undeliverable", st.undeliverable);
         }
     }
 }
@@ -774,6 +879,28 @@ void Cluster::on_call(Bytes from_pid, Bytes ref, etf::Reader& r) {
                 ei_x_encode_list_header(&x, static_cast<long>(members_.size()));
                 for (const auto& n : members_) encode_atom(x, n);
                 ei_x_encode_empty_list(&x);
+            });
+            return;
+        }
+        if (op == "unreachable") {
+            // {ok, #{Node => #{status => unreachable | down, for_ms => N}}}
+            reply(from_pid, ref, [this](ei_x_buff& x) {
+                auto now = std::chrono::steady_clock::now();
+                long n = 0;
+                for (const auto& [name, peer] : peers_) n += peer.up ? 0 : 1;
+                ei_x_encode_tuple_header(&x, 2);
+                ei_x_encode_atom(&x, "ok");
+                ei_x_encode_map_header(&x, n);
+                for (const auto& [name, peer] : peers_) {
+                    if (peer.up) continue;
+                    encode_atom(x, name);
+                    ei_x_encode_map_header(&x, 2);
+                    ei_x_encode_atom(&x, "status");
+                    ei_x_encode_atom(&x, peer.probing ? "down" : "unreachable");
+                    ei_x_encode_atom(&x, "for_ms");
+                    ei_x_encode_ulonglong(&x, static_cast<unsigned long long>(
+                        std::chrono::duration_cast<std::chrono::milliseconds>(now - peer.unreachable_since).count()));
+                }
             });
             return;
         }
@@ -875,7 +1002,7 @@ void Cluster::on_call(Bytes from_pid, Bytes ref, etf::Reader& r) {
                     PLOG(ctx_.log, notice, "fault injection: breaking connection %zu of channel %.*s to %.*s",
                          static_cast<size_t>(index), static_cast<int>(channel.size()), channel.data(),
                          static_cast<int>(node_view.size()), node_view.data());
-                    peer->second.links[channel_offset_[static_cast<size_t>(ch)] + index]->inject_failure();
+                    peer->second.links[channel_offset_[static_cast<size_t>(ch)] + index]->drop("broken by fault injection");
                     reply(from_pid, ref, ok);
                     return;
                 }
@@ -888,7 +1015,7 @@ void Cluster::on_call(Bytes from_pid, Bytes ref, etf::Reader& r) {
                 return;
             }
             const MemberEntry* e = membership_.find(node);
-            if (!e || e->left) {
+            if (!e || e->left()) {
                 reply(from_pid, ref, [&node](ei_x_buff& x) {
                     ei_x_encode_tuple_header(&x, 2);
                     ei_x_encode_atom(&x, "error");

@@ -120,6 +120,9 @@ ParseResult parse_command_line(int argc, const char* const argv[]) {
         ("static-peer", po::value(&static_specs)->composing(), "static topology: NAME=IP:PORT, repeatable")
         ("connect-interval-ms", po::value(&cfg.connect_interval_ms)->default_value(cfg.connect_interval_ms), "spacing of a new peer's connections after its first")
         ("listen-backlog", po::value(&cfg.listen_backlog)->default_value(cfg.listen_backlog), "listen queue length")
+        ("max-pending-handshakes", po::value(&cfg.max_pending_handshakes)->default_value(cfg.max_pending_handshakes), "connections not yet authenticated, at most (the oldest is closed past it)")
+        ("max-pending-per-address", po::value(&cfg.max_pending_per_address)->default_value(cfg.max_pending_per_address), "likewise, from one source address")
+        ("max-members", po::value(&cfg.max_members)->default_value(cfg.max_members), "cluster members at most")
         ("channel", po::value(&channel_specs)->composing(), "NAME[:PARALLELISM[:monotonic]], repeatable")
         ("parallelism", po::value(&parallelism)->default_value(1), "default connections per channel")
         ("gossip-interval-ms", po::value(&cfg.gossip_interval_ms)->default_value(cfg.gossip_interval_ms), "membership gossip period")
@@ -129,6 +132,8 @@ ParseResult parse_command_line(int argc, const char* const argv[]) {
         ("handshake-timeout-ms", po::value(&cfg.handshake_timeout_ms)->default_value(cfg.handshake_timeout_ms), "peer handshake timeout")
         ("heartbeat-interval-ms", po::value(&cfg.heartbeat_interval_ms)->default_value(cfg.heartbeat_interval_ms), "ping period on idle connections")
         ("heartbeat-timeout-ms", po::value(&cfg.heartbeat_timeout_ms)->default_value(cfg.heartbeat_timeout_ms), "silence after which a peer connection is dropped")
+        ("beam-timeout-ms", po::value(&cfg.beam_timeout_ms)->default_value(cfg.beam_timeout_ms), "this node's BEAM silent this long is taken as hung: peers see the node down (0: never)")
+        ("down-after-ms", po::value(&cfg.down_after_ms)->default_value(cfg.down_after_ms), "a member unreachable this long is marked down and only probed (0: never)")
         ("log-level", po::value(&log_level)->default_value(log_level), "debug, info, notice, warning or error");
 
     auto fail = [&](const std::string& msg) {
@@ -165,6 +170,9 @@ ParseResult parse_command_line(int argc, const char* const argv[]) {
         cfg.static_peers.push_back(*peer);
     }
     if (cfg.listen_backlog == 0) return fail("bad --listen-backlog");
+    if (cfg.max_pending_handshakes == 0) return fail("bad --max-pending-handshakes");
+    if (cfg.max_pending_per_address == 0) return fail("bad --max-pending-per-address");
+    if (cfg.max_members < 2) return fail("bad --max-members");
     if (cfg.gossip_interval_ms == 0) return fail("bad --gossip-interval-ms");
     if (cfg.heartbeat_interval_ms == 0 || cfg.heartbeat_timeout_ms <= cfg.heartbeat_interval_ms)
         return fail("--heartbeat-timeout-ms must exceed --heartbeat-interval-ms (> 0)");

@@ -5,7 +5,6 @@ namespace partisan {
 
 namespace {
 constexpr std::chrono::milliseconds min_backoff{100};
-constexpr std::chrono::milliseconds max_backoff{5000};
 // Room for the largest message plus the frame header and the destination.
 uint32_t max_frame_for(const Config& cfg) { return cfg.max_message_bytes + (1u << 16); }
 }  // namespace
@@ -212,8 +211,17 @@ void PeerConnection::process() {
         auto status = rbuf_.next(max, body, len);
         if (status == FrameBuffer::Status::need_more) break;
         if (status == FrameBuffer::Status::too_large) {
-            fail("frame exceeds the limit of " + std::to_string(max) + " bytes");
-            return;
+            if (!established()) {
+                fail("frame exceeds the limit of " + std::to_string(max) + " bytes");
+                return;
+            }
+            // A peer configured with a larger max_message_size: drop that
+            // message, keep the connection and what follows on it.
+            PLOG(ctx_.log, warning, "connection %s: dropped a frame of %u bytes, over the limit of %u",
+                 describe().c_str(), len, max);
+            if (stats) ++stats->dropped;
+            rbuf_.skip_packet();
+            continue;
         }
         if (len == 0) {
             fail("empty frame");
@@ -228,8 +236,7 @@ void PeerConnection::process() {
                     return;
                 }
                 if (body[0] == frame_ping && role_ == Role::acceptor) {
-                    pending_.bytes().put_u32(1);
-                    pending_.bytes().put_u8(frame_pong);
+                    end_frame(pending_.bytes(), begin_frame(pending_.bytes(), frame_pong));
                     flush();
                 }
                 if (body[0] == frame_pong) ping_outstanding_ = false;
@@ -289,8 +296,7 @@ void PeerConnection::heartbeat() {
             return;
         }
     } else {
-        pending_.bytes().put_u32(1);
-        pending_.bytes().put_u8(frame_ping);
+        end_frame(pending_.bytes(), begin_frame(pending_.bytes(), frame_ping));
         ping_outstanding_ = true;
         ping_sent_ = now;
         flush();
@@ -307,6 +313,9 @@ void PeerConnection::resume_reading() {
 void PeerConnection::flush() {
     if (writing_ || !established() || pending_.empty()) return;
     std::swap(pending_, inflight_);
+    // Messages count as sent once written, not when queued.
+    in_write_ = queued_;
+    queued_ = {};
     writing_ = true;
     last_progress_ = std::chrono::steady_clock::now();
     gather_.clear();
@@ -325,6 +334,11 @@ void PeerConnection::flush() {
                               return;
                           }
                           self->last_progress_ = std::chrono::steady_clock::now();
+                          if (self->stats) {
+                              self->stats->messages_sent += self->in_write_.messages;
+                              self->stats->bytes_sent += self->in_write_.bytes;
+                          }
+                          self->in_write_ = {};
                           self->release_latest();
                           self->events_.on_write_done(*self);
                           if (self->stopping_ && self->pending_.empty()) {
@@ -336,49 +350,41 @@ void PeerConnection::flush() {
 }
 
 namespace {
-void append_frame(ByteBuffer& out, const uint8_t* ref, size_t ref_len, const uint8_t* payload, size_t payload_len) {
+void append_frame(ByteBuffer& out, const uint8_t* ref, size_t ref_len, const uint8_t* payload, size_t payload_len,
+                  size_t by_reference = 0) {
     // MESSAGE frame (docs/PROTOCOL.md): [len][0x01][u16 ref len][ref][payload]
-    out.put_u32(static_cast<uint32_t>(1 + 2 + ref_len + payload_len));
-    out.put_u8(frame_message);
+    size_t at = begin_frame(out, frame_message);
     out.put_u16(static_cast<uint16_t>(ref_len));
     out.append(ref, ref_len);
     out.append(payload, payload_len);
+    end_frame(out, at, by_reference);
 }
 }  // namespace
 
 void PeerConnection::enqueue_message(const uint8_t* ref, size_t ref_len, const uint8_t* payload,
                                      size_t payload_len, const SharedBytes& keep) {
     if (keep && payload_len >= zero_copy_threshold) {
-        ByteBuffer& b = pending_.bytes();
-        size_t at = b.size();
-        append_frame(b, ref, ref_len, payload, 0);
-        // The length field must count the payload that follows by reference.
-        ByteBuffer::store_u32(b.data() + at, static_cast<uint32_t>(3 + ref_len + payload_len));
+        // The payload follows by reference, where it was read.
+        append_frame(pending_.bytes(), ref, ref_len, payload, 0, payload_len);
         pending_.append_shared(payload, payload_len, keep);
     } else {
         append_frame(pending_.bytes(), ref, ref_len, payload, payload_len);
     }
-    if (stats) {
-        ++stats->messages_sent;
-        stats->bytes_sent += payload_len;
-    }
+    queued_.add(payload_len);
 }
 
 void PeerConnection::enqueue_relay(std::string_view dest, const uint8_t* ref, size_t ref_len,
                                    const uint8_t* payload, size_t payload_len) {
     // RELAY frame (docs/PROTOCOL.md): [len][0x05][u8 dest len][dest][u16 ref len][ref][payload]
     ByteBuffer& b = pending_.bytes();
-    b.put_u32(static_cast<uint32_t>(1 + 1 + dest.size() + 2 + ref_len + payload_len));
-    b.put_u8(frame_relay);
+    size_t at = begin_frame(b, frame_relay);
     b.put_u8(static_cast<uint8_t>(dest.size()));
     b.append(dest);
     b.put_u16(static_cast<uint16_t>(ref_len));
     b.append(ref, ref_len);
     b.append(payload, payload_len);
-    if (stats) {
-        ++stats->messages_sent;
-        stats->bytes_sent += payload_len;
-    }
+    end_frame(b, at);
+    queued_.add(payload_len);
 }
 
 void PeerConnection::enqueue_monotonic(const uint8_t* ref, size_t ref_len, const uint8_t* payload,
@@ -390,21 +396,14 @@ void PeerConnection::enqueue_monotonic(const uint8_t* ref, size_t ref_len, const
     scratch_.clear();
     append_frame(scratch_, ref, ref_len, payload, payload_len);
     std::string_view dest(reinterpret_cast<const char*>(ref), ref_len);
-    size_t replaced = latest_.put(dest, scratch_.data(), scratch_.size());
-    if (!stats) return;
-    // Counted as sent now; a replaced one is taken back and counted as a drop.
-    ++stats->messages_sent;
-    stats->bytes_sent += payload_len;
-    if (replaced) {
-        --stats->messages_sent;
-        stats->bytes_sent -= replaced - (scratch_.size() - payload_len);
-        ++stats->dropped;
-    }
+    if (latest_.put(dest, scratch_.data(), scratch_.size(), payload_len) && stats) ++stats->dropped;
 }
 
 void PeerConnection::release_latest() {
     // The newest message per destination joins the queue for the next write.
     if (latest_.size() == 0 || !established()) return;
+    queued_.messages += latest_.size();
+    queued_.bytes += latest_.payload_bytes();
     latest_.drain_into(pending_.bytes());
 }
 
@@ -428,6 +427,9 @@ void PeerConnection::fail(const std::string& why) {
         PLOG(ctx_.log, debug, "connection %s failed: %s", describe().c_str(), why.c_str());
     }
     ++generation_;
+    // At most once: what was being written when the connection broke is lost.
+    if (stats) stats->dropped += in_write_.messages;
+    in_write_ = {};
     asio::error_code ec;
     sock_.close(ec);
     timer_.cancel();
@@ -450,7 +452,7 @@ void PeerConnection::schedule_reconnect() {
     // Exponential back-off with jitter, so a restarted node is not hit by
     // every peer at the same instant.
     auto jittered = backoff_ * (75 + static_cast<int>(rng_() % 51)) / 100;
-    backoff_ = std::min(backoff_ * 2, max_backoff);
+    backoff_ = std::min(backoff_ * 2, max_backoff_);
     timer_.expires_after(jittered);
     timer_.async_wait([self = shared_from_this(), gen = generation_](const asio::error_code& ec) {
         if (ec || gen != self->generation_ || self->state_ == State::closed) return;

@@ -2,26 +2,29 @@
 
 namespace partisan {
 
-size_t LatestPerDestination::put(std::string_view dest, const uint8_t* frame, size_t len) {
+size_t LatestPerDestination::put(std::string_view dest, const uint8_t* frame, size_t len, size_t payload) {
     auto it = frames_.find(dest);
     size_t replaced = 0;
     if (it == frames_.end()) {
-        it = frames_.emplace(std::string(dest), ByteBuffer()).first;
+        it = frames_.emplace(std::string(dest), Entry()).first;
     } else {
-        replaced = it->second.size();
+        replaced = it->second.frame.size();
         bytes_ -= replaced;
-        it->second.clear();
+        payload_bytes_ -= it->second.payload;
+        it->second.frame.clear();
     }
-    it->second.append(frame, len);
+    it->second.frame.append(frame, len);
+    it->second.payload = payload;
     bytes_ += len;
+    payload_bytes_ += payload;
     return replaced;
 }
 
 size_t LatestPerDestination::drain_into(ByteBuffer& out) {
     size_t n = frames_.size();
-    for (auto& [dest, frame] : frames_) out.append(frame.data(), frame.size());
+    for (auto& [dest, e] : frames_) out.append(e.frame.data(), e.frame.size());
     frames_.clear();
-    bytes_ = 0;
+    bytes_ = payload_bytes_ = 0;
     return n;
 }
 

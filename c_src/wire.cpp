@@ -44,17 +44,30 @@ uint8_t* FrameBuffer::prepare(size_t& free_bytes) {
         data_ = std::make_shared_for_overwrite<uint8_t[]>(initial_);
         capacity_ = initial_;
     }
-    size_t want = std::max(wanted_, end_ - start_ + min_free);
+    // Grow towards a large packet as its bytes arrive, never to the size
+    // its header merely announces: 4 bytes must not reserve 128 MiB.
+    size_t buffered = end_ - start_;
+    size_t want = buffered + min_free;
+    if (wanted_ > want) want = std::min(wanted_, std::max({4 * buffered, initial_, want}));
     if (capacity_ - end_ < min_free || start_ + want > capacity_) make_room(std::max(want, initial_));
     free_bytes = capacity_ - end_;
     return data_.get() + end_;
 }
 
 FrameBuffer::Status FrameBuffer::next(uint32_t max_len, const uint8_t*& body, uint32_t& len) {
+    if (skip_ > 0) {
+        size_t k = std::min(skip_, end_ - start_);
+        start_ += k;
+        skip_ -= k;
+        if (skip_ > 0) return Status::need_more;
+    }
     size_t avail = end_ - start_;
     if (avail < 4) return Status::need_more;
     len = load_u32(data_.get() + start_);
-    if (len > max_len) return Status::too_large;
+    if (len > max_len) {
+        oversized_ = len;
+        return Status::too_large;
+    }
     if (avail - 4 < len) {
         wanted_ = size_t{len} + 4;
         return Status::need_more;
@@ -63,6 +76,14 @@ FrameBuffer::Status FrameBuffer::next(uint32_t max_len, const uint8_t*& body, ui
     body = data_.get() + start_ + 4;
     start_ += size_t{len} + 4;
     return Status::ready;
+}
+
+void FrameBuffer::skip_packet() {
+    size_t whole = size_t{oversized_} + 4;
+    size_t k = std::min(whole, end_ - start_);
+    start_ += k;
+    skip_ = whole - k;
+    wanted_ = 0;
 }
 
 void OutQueue::append_shared(const uint8_t* p, size_t n, SharedBytes keep) {

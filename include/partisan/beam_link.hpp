@@ -7,6 +7,7 @@
 
 #include "partisan/context.hpp"
 #include "partisan/etf.hpp"
+#include "partisan/name_watch.hpp"
 #include "partisan/wire.hpp"
 
 #include <ei.h>
@@ -48,6 +49,9 @@ public:
     // After each batch of packets; false pauses reading until resume_reading().
     virtual bool on_beam_batch_end(BeamLink& link) = 0;
     virtual void on_beam_closed(BeamLink& link, const std::string& why) = 0;
+    // The BEAM stopped answering probes for beam_timeout (stopped, hung),
+    // or answers again.
+    virtual void on_beam_responsive(bool responsive) = 0;
 };
 
 class BeamLink : public std::enable_shared_from_this<BeamLink> {
@@ -57,11 +61,17 @@ public:
     static std::shared_ptr<BeamLink> connect(Context& ctx, const std::string& name, size_t channel);
 
     void start(BeamEvents* events);
+    // Asks the BEAM's net_kernel a question every interval and reports
+    // silence past `timeout` (a stopped or hung BEAM keeps its socket open;
+    // only silence tells, as with net_ticktime).
+    void start_probing(std::chrono::milliseconds timeout);
     void close();
 
     // Delivers `message` to `server_ref` (pid or registered name) on the
     // BEAM. With `keep`, a large message is written from where it lies.
-    void deliver(Bytes server_ref, Bytes message, const SharedBytes& keep = {});
+    // `from` counts it; it is moved to `undeliverable` there if the name
+    // turns out to have no process (name_watch.hpp).
+    void deliver(Bytes server_ref, Bytes message, const SharedBytes& keep = {}, LinkStats* from = nullptr);
     // Sends an ei-encoded term (with version byte) to a registered name / a pid.
     void send_to_name(std::string_view name, const ei_x_buff& term);
     void send_to_pid(Bytes pid, const ei_x_buff& term);
@@ -75,6 +85,8 @@ public:
     size_t queued_bytes() const { return pending_.size() + inflight_.size(); }
 
     const std::string& node_name() const { return name_; }
+    // Packets from the BEAM over the size limit, dropped.
+    uint64_t oversized_dropped() const { return oversized_dropped_; }
     size_t channel() const { return channel_; }
 
     BeamLink(Context& ctx, int fd, std::vector<uint8_t> self_pid, std::string name, size_t channel);
@@ -90,11 +102,18 @@ private:
     void end_packet(size_t at);
     void schedule_tick();
     void fail(const std::string& why);
+    void probe();
+    void send_net_kernel_call(std::string_view tag, uint64_t id);
+    bool handle_net_kernel_answer(etf::Reader r);
+    void watch_name(Bytes name_atom, uint64_t id);
+    void handle_monitor_exit(etf::Reader control);
 
     Context& ctx_;
     asio::ip::tcp::socket sock_;
     asio::steady_timer tick_timer_;
     std::vector<uint8_t> self_pid_;  // our pid, external format without version
+    std::vector<uint8_t> self_node_;  // our node name, as the atom in self_pid_
+    uint32_t creation_ = 0;
     std::string name_;
     size_t channel_;
     BeamEvents* events_ = nullptr;
@@ -106,6 +125,15 @@ private:
     bool paused_ = false;
     bool closed_ = false;
     std::vector<std::function<void()>> drain_waiters_;
+    uint64_t oversized_dropped_ = 0;
+    // Liveness probes (start_probing).
+    asio::steady_timer probe_timer_;
+    std::chrono::milliseconds probe_timeout_{0};
+    std::chrono::steady_clock::time_point last_answer_;
+    uint64_t probe_seq_ = 0;
+    bool responsive_ = true;
+    // Registered names delivered to, and whether a process has them.
+    NameWatch names_;
 };
 
 }  // namespace partisan

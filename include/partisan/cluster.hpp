@@ -6,6 +6,7 @@
 #pragma once
 
 #include "partisan/beam_link.hpp"
+#include "partisan/listener.hpp"
 #include "partisan/membership.hpp"
 #include "partisan/peer_connection.hpp"
 #include "partisan/topology.hpp"
@@ -38,6 +39,7 @@ public:
     void on_call(Bytes from_pid, Bytes ref, etf::Reader& request) override;
     bool on_beam_batch_end(BeamLink& link) override;
     void on_beam_closed(BeamLink& link, const std::string& why) override;
+    void on_beam_responsive(bool responsive) override;
 
     // PeerEvents
     Admission admit(PeerConnection& conn) override;
@@ -51,17 +53,24 @@ public:
 
     // A dialer connection's queue beyond this pauses reading from the BEAM.
     static constexpr size_t high_water = 16u << 20;
+    // Longest wait between attempts to connect to a peer; to a peer marked
+    // down (unreachable for down_after), down_after itself, at most a minute.
+    static constexpr std::chrono::milliseconds normal_max_backoff{5000};
+    static constexpr std::chrono::milliseconds max_probe_interval{60000};
+    std::chrono::milliseconds probe_interval() const;
 
 private:
     struct Peer {
         std::vector<std::shared_ptr<PeerConnection>> links;  // by channel offset + index
         bool up = false;  // the control link (default channel, index 0) is established
+        bool probing = false;  // marked down: only probed (see set_probing)
+        std::chrono::steady_clock::time_point unreachable_since;  // when not up
     };
 
-    void accept();
     int channel_index(std::string_view name) const;
     void reconcile();
     void update_members();
+    void report_contacts();
     void send_gossip(PeerConnection& conn);
     void gossip_to_all();
     void schedule_gossip();
@@ -72,7 +81,10 @@ private:
     static bool split_addressed(const uint8_t* p, size_t n, Bytes& ref, Bytes& payload);
     void deliver_local(PeerConnection& conn, Bytes ref, Bytes payload);
     bool relay(const ForwardRequest& req, size_t channel);
-    void start_links(const std::string& name);
+    void start_other_links(Peer& peer);
+    void set_probing(Peer& peer, bool down);
+    void check_unreachable();
+    void schedule_housekeeping();
     void pace_connects();
     void partition(const std::vector<std::string>& nodes);
     void heal();
@@ -89,20 +101,21 @@ private:
     BeamLink& control_link() { return *beam_links_[0]; }
 
     Context& ctx_;
-    asio::ip::tcp::acceptor acceptor_;
+    Listener listener_;
     asio::steady_timer gossip_timer_;
+    asio::steady_timer housekeeping_timer_;
     std::vector<std::shared_ptr<BeamLink>> beam_links_;
     std::unique_ptr<Topology> topology_;
     Membership membership_;
     std::vector<size_t> channel_offset_;  // first link index of each channel
     size_t links_per_peer_ = 0;
     std::map<std::string, Peer, std::less<>> peers_;
-    std::set<std::shared_ptr<PeerConnection>> inbound_;
     std::vector<std::shared_ptr<PeerConnection>> to_flush_;
     std::vector<size_t> congested_;  // per channel: links over the high-water mark
     // Counters per peer and channel; they outlive connections.
     std::map<std::string, std::vector<LinkStats>, std::less<>> stats_;
     std::vector<std::string> members_, reachable_;  // last lists sent to the shim
+    std::vector<std::pair<std::string, std::vector<Address>>> contacts_;  // likewise
     std::set<std::string> blocked_;  // fault injection: partitioned from these
     // Dialers waiting for their turn to connect (a new peer's links after its first).
     std::vector<std::weak_ptr<PeerConnection>> connect_queue_;
@@ -116,6 +129,7 @@ private:
     std::map<std::string, std::vector<PendingJoin>> pending_joins_;
     uint64_t dropped_ = 0;  // messages for no member (rate-limits their log line)
     bool stopped_ = false;
+    bool beam_available_ = true;  // this node's BEAM answers its probes
 };
 
 }  // namespace partisan

@@ -37,6 +37,12 @@ struct Config {
     std::vector<StaticPeer> static_peers;
     unsigned connect_interval_ms = 20;
     unsigned listen_backlog = 1024;
+    // Connections that have not proven the secret yet: at most this many
+    // in all, and from one address (listener.hpp).
+    unsigned max_pending_handshakes = 256;
+    unsigned max_pending_per_address = 32;
+    // Members at most (gossip naming more is not taken in).
+    unsigned max_members = 1024;
     std::vector<ChannelConfig> channels;  // channels[0] is always "undefined"
     unsigned gossip_interval_ms = 1000;
     unsigned gossip_fanout = 3;
@@ -45,6 +51,10 @@ struct Config {
     unsigned handshake_timeout_ms = 5000;
     unsigned heartbeat_interval_ms = 1000;
     unsigned heartbeat_timeout_ms = 10000;
+    // This node's BEAM silent this long is taken as hung (0: not probed).
+    unsigned beam_timeout_ms = 10000;
+    // A member unreachable this long is marked down (0: never).
+    unsigned down_after_ms = 300000;
     LogLevel log_level = LogLevel::info;
     // Secrets, from stdin.
     std::string beam_cookie;

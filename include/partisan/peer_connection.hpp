@@ -27,9 +27,11 @@ enum PeerFrame : uint8_t { frame_message = 1, frame_gossip = 2, frame_ping = 3, 
 
 // Counters of one (peer, channel), kept by the cluster across reconnects.
 struct LinkStats {
-    uint64_t messages_sent = 0, bytes_sent = 0;
-    uint64_t messages_received = 0, bytes_received = 0;
+    uint64_t messages_sent = 0, bytes_sent = 0;  // written to the socket
+    uint64_t messages_received = 0, bytes_received = 0;  // handed to the BEAM
     uint64_t dropped = 0, reconnects = 0;
+    // Received, for a registered name that was not registered (name_watch.hpp).
+    uint64_t undeliverable = 0;
 };
 
 // The owner's answer to a dialer that proved the secret: admit it, or
@@ -85,6 +87,8 @@ public:
     ByteBuffer& queue() { return pending_.bytes(); }
     void flush();
     size_t queued_bytes() const { return pending_.size() + inflight_.size() + latest_.bytes(); }
+    // Messages queued or being written, not yet counted as sent.
+    uint64_t queued_messages() const { return queued_.messages + in_write_.messages + latest_.size(); }
 
     // Queues a message frame (counted in `stats`).
     // A large payload with `keep` is written from where it lies (no copy).
@@ -101,10 +105,13 @@ public:
     void resume_reading();
     // The read buffer's memory, for forwarding a large frame body without a copy.
     SharedBytes share_read_buffer() const { return rbuf_.share(); }
-    // Fault injection for tests: breaks the socket as a network fault would.
-    void inject_failure() { fail("broken by fault injection"); }
-    // A dialer waiting out its back-off tries again now.
+    // Breaks the socket as a network fault would (a dialer reconnects).
+    void drop(const std::string& why) { fail(why); }
+    // A dialer waiting out its back-off (or never started) tries again now.
     void retry_now();
+    // The longest wait between a dialer's attempts (5 s; longer to probe a
+    // node marked down).
+    void set_max_backoff(std::chrono::milliseconds max) { max_backoff_ = max; }
     // Set by the owner on an accepted connection once it answered the
     // peer's first gossip with its own (push-pull).
     bool gossip_answered = false;
@@ -168,6 +175,7 @@ private:
     bool stopping_ = false;  // close once the queue is written
     uint64_t generation_ = 0;  // bumps per attempt; stale completions check it
     std::chrono::milliseconds backoff_{100};
+    std::chrono::milliseconds max_backoff_{5000};
     std::minstd_rand rng_;  // back-off jitter
     bool ever_established_ = false;
     // Liveness (see heartbeat()): the last read, the last write started or
@@ -176,6 +184,13 @@ private:
     bool ping_outstanding_ = false;
     // Monotonic channels: the newest unsent frame per destination (ref bytes).
     LatestPerDestination latest_;
+    // Messages (and their payload bytes) in `pending_`, and in the write
+    // under way: counted as sent when that write completes.
+    struct Count {
+        uint64_t messages = 0, bytes = 0;
+        void add(uint64_t payload) { ++messages, bytes += payload; }
+    };
+    Count queued_, in_write_;
     ByteBuffer scratch_;  // one frame being built for `latest_`
 };
 

@@ -30,17 +30,22 @@ size_t select_link(uint64_t key, size_t n, bool pinned, IsUp&& is_up) {
 // destination, the newest. Putting a newer one replaces (drops) the older.
 class LatestPerDestination {
 public:
-    // Stores `frame` for `dest`; returns the size of the unsent frame it
-    // replaced, 0 when there was none.
-    size_t put(std::string_view dest, const uint8_t* frame, size_t len);
+    // Stores `frame` (whose message payload is `payload` bytes) for `dest`;
+    // returns the size of the unsent frame it replaced, 0 when there was none.
+    size_t put(std::string_view dest, const uint8_t* frame, size_t len, size_t payload = 0);
     // Appends every stored frame to `out` and forgets them; returns how many.
     size_t drain_into(ByteBuffer& out);
     size_t bytes() const { return bytes_; }
+    size_t payload_bytes() const { return payload_bytes_; }
     size_t size() const { return frames_.size(); }
 
 private:
-    std::map<std::string, ByteBuffer, std::less<>> frames_;
-    size_t bytes_ = 0;
+    struct Entry {
+        ByteBuffer frame;
+        size_t payload = 0;
+    };
+    std::map<std::string, Entry, std::less<>> frames_;
+    size_t bytes_ = 0, payload_bytes_ = 0;
 };
 
 }  // namespace partisan

@@ -122,8 +122,13 @@ public:
     void commit(size_t n) { end_ += n; }
 
     // The next complete packet (its body after the 4-byte length), or why not.
-    // A zero-length packet (an Erlang tick) is `ready` with len 0.
+    // A zero-length packet (an Erlang tick) is `ready` with len 0. On
+    // `too_large`, `len` is the announced length.
     Status next(uint32_t max_len, const uint8_t*& body, uint32_t& len);
+    // After `too_large`: drops that packet as its bytes arrive (without
+    // buffering them), so the stream can go on with the next one.
+    void skip_packet();
+    bool skipping() const { return skip_ > 0; }
 
     size_t buffered() const { return end_ - start_; }
 
@@ -141,6 +146,8 @@ private:
     size_t start_ = 0;
     size_t end_ = 0;
     size_t wanted_ = 0;  // bytes the current partial packet needs in all
+    size_t skip_ = 0;    // bytes of an oversized packet still to drop
+    uint32_t oversized_ = 0;  // the announced length of the packet next() refused
 };
 
 // An output queue: bytes built in place plus large payloads referred to

@@ -62,6 +62,69 @@ TEST_CASE("a packet over the limit is reported, not buffered") {
     const uint8_t* body;
     uint32_t len;
     REQUIRE(fb.next(1000, body, len) == FrameBuffer::Status::too_large);
+    REQUIRE(len == 2000);
+}
+
+TEST_CASE("an oversized packet can be skipped, and the stream goes on") {
+    // 3000 bytes announced over a limit of 1000, then a normal packet; read
+    // in small pieces, so the big one is dropped as it arrives.
+    std::vector<uint8_t> stream = framed(std::string(3000, 'z'));
+    auto next = framed("after");
+    stream.insert(stream.end(), next.begin(), next.end());
+    for (size_t chunk : {1u, 100u, 5000u}) {
+        FrameBuffer fb(1024);
+        std::vector<std::string> seen;
+        size_t at = 0, skipped = 0;
+        while (at < stream.size()) {
+            size_t free_bytes = 0;
+            uint8_t* p = fb.prepare(free_bytes);
+            size_t n = std::min({chunk, free_bytes, stream.size() - at});
+            std::memcpy(p, stream.data() + at, n);
+            fb.commit(n);
+            at += n;
+            const uint8_t* body;
+            uint32_t len;
+            for (;;) {
+                auto st = fb.next(1000, body, len);
+                if (st == FrameBuffer::Status::too_large) {
+                    ++skipped;
+                    fb.skip_packet();
+                } else if (st == FrameBuffer::Status::ready) {
+                    seen.emplace_back(reinterpret_cast<const char*>(body), len);
+                } else {
+                    break;
+                }
+            }
+            REQUIRE(fb.buffered() < 2048);  // the big one is never held
+        }
+        REQUIRE(skipped == 1);
+        REQUIRE(seen == std::vector<std::string>{"after"});
+    }
+}
+
+TEST_CASE("a header alone does not make the buffer grow to the size it announces") {
+    FrameBuffer fb;
+    size_t free_bytes = 0;
+    uint8_t* p = fb.prepare(free_bytes);
+    ByteBuffer::store_u32(p, 100u << 20);  // 100 MiB announced
+    p[4] = 1;
+    fb.commit(5);
+    const uint8_t* body;
+    uint32_t len;
+    REQUIRE(fb.next(1u << 30, body, len) == FrameBuffer::Status::need_more);
+    fb.prepare(free_bytes);
+    REQUIRE(free_bytes < (1u << 20));
+    // It grows as bytes come: never more than a few times what arrived.
+    size_t received = 5;
+    while (received < (8u << 20)) {
+        p = fb.prepare(free_bytes);
+        size_t n = std::min<size_t>(free_bytes, 256 * 1024);
+        std::memset(p, 0, n);
+        fb.commit(n);
+        received += n;
+        REQUIRE(fb.next(1u << 30, body, len) == FrameBuffer::Status::need_more);
+        REQUIRE(free_bytes + fb.buffered() <= 4 * received + 2 * read_buffer_capacity);
+    }
 }
 
 TEST_CASE("a byte buffer keeps its capacity across clear") {
