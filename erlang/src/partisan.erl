@@ -44,12 +44,15 @@
 %% {@link monitor_nodes/1} notify of nodes coming up and going down.
 -module(partisan).
 
+-include("partisan_internal.hrl").
+
 -export([node_spec/0,
          join/1,
          leave/0,
          leave/1,
          members/0,
          member/1,
+         unreachable/0,
          on_up/2,
          on_down/2,
          monitor_nodes/1,
@@ -107,6 +110,7 @@
                           transitive => false}
                       | [forward_opt()].
 -type forward_error() :: not_running
+                       | {too_large, Bytes :: pos_integer(), Limit :: pos_integer()}
                        | {unknown_node, term()}
                        | {unknown_channel, term()}
                        | {bad_option, term()}
@@ -121,11 +125,6 @@
                        | fun((node()) -> term())
                        | fun((node(), node_event_info()) -> term()).
 
-%% #{Channel => LinkNode}: the C-node's BEAM link of each channel, set
-%% once the C-node is ready (see partisan_cnode).
--define(LINKS_KEY, {partisan, links}).
--define(CHANNELS_KEY, {partisan, channels}).
--define(MEMBERS, partisan_members).
 -define(DEFAULT_CHANNEL, undefined).
 -define(KEY_RANGE, 134217728).
 %% '$fwd' flags: bit 0, the key is a partition_key (pinned to its connection).
@@ -169,6 +168,8 @@ join(NodeSpec) ->
 %% `static' topology.
 -spec leave() -> ok | {error, not_supported | not_running | timeout | term()}.
 leave() ->
+    %% A node that left must not rejoin by itself after a C-node restart.
+    partisan_rejoin:forget(),
     partisan_cnode:control(leave).
 
 %% @doc Removes a node (a node name or a node spec) from the cluster.
@@ -199,6 +200,22 @@ members() ->
         Nodes -> lists:usort([node() | Nodes])
     catch
         error:badarg -> [node()]
+    end.
+
+%% @doc The members this node links to but cannot reach now, with how
+%% long: `unreachable' while its connections are retried (up to every
+%% 5 s), `down' once it has been unreachable for `down_after' ms (then it
+%% is only probed, every `down_after' ms and at most once a minute; a live
+%% node marked down refutes it and comes back). `leave(Node)' removes one
+%% for good.
+-spec unreachable() -> #{node() => #{status := unreachable | down,
+                                     for_ms := non_neg_integer()}}
+                     | {error, not_running | timeout | term()}.
+unreachable() ->
+    case partisan_cnode:control(unreachable) of
+        {ok, Nodes} when is_map(Nodes) -> Nodes;
+        {error, _} = Error -> Error;
+        Other -> {error, {bad_reply, Other}}
     end.
 
 %% @doc Whether `Node' is a member (see {@link members/0}).
@@ -412,16 +429,7 @@ remote_send(Node, Channel, PartitionKey, Ref, Msg) ->
         #{Channel := Link} ->
             case reachable(Node) of
                 true ->
-                    Fwd = case PartitionKey of
-                              none ->
-                                  {'$fwd', Node, Channel, erlang:phash2(self()), 0, Ref, Msg};
-                              {value, K} ->
-                                  {'$fwd', Node, Channel, key(K), ?FLAG_PARTITION_KEY, Ref, Msg}
-                          end,
-                    case erlang:send({partisan, Link}, Fwd, [noconnect]) of
-                        ok -> ok;
-                        noconnect -> {error, not_running}
-                    end;
+                    send_sized(Link, Node, Channel, PartitionKey, Ref, Msg);
                 false ->
                     {error, {unknown_node, Node}}
             end;
@@ -429,6 +437,26 @@ remote_send(Node, Channel, PartitionKey, Ref, Msg) ->
             {error, not_running};
         _ ->
             {error, {unknown_channel, Channel}}
+    end.
+
+%% A message over the C-node's limit is refused here: sent on, it would
+%% only be dropped there, after `ok'.
+send_sized(Link, Node, Channel, PartitionKey, Ref, Msg) ->
+    Size = erlang:external_size(Msg),
+    case persistent_term:get(?MAX_SIZE_KEY, infinity) of
+        Limit when Size > Limit ->
+            {error, {too_large, Size, Limit}};
+        _ ->
+            Fwd = case PartitionKey of
+                      none ->
+                          {'$fwd', Node, Channel, erlang:phash2(self()), 0, Ref, Msg};
+                      {value, K} ->
+                          {'$fwd', Node, Channel, key(K), ?FLAG_PARTITION_KEY, Ref, Msg}
+                  end,
+            case erlang:send({partisan, Link}, Fwd, [noconnect]) of
+                ok -> ok;
+                noconnect -> {error, not_running}
+            end
     end.
 
 check_callback(Node, Fun) when is_atom(Node), is_function(Fun, 0);

@@ -25,6 +25,7 @@
 -behaviour(gen_server).
 
 -include_lib("kernel/include/logger.hrl").
+-include("partisan_internal.hrl").
 
 %% API
 -export([start_link/0,
@@ -43,9 +44,6 @@
          code_change/3]).
 
 -define(SERVER, ?MODULE).
--define(LINKS_KEY, {partisan, links}).
--define(CHANNELS_KEY, {partisan, channels}).
--define(MEMBERS, partisan_members).
 %% How long the C-node may take to answer a control call.
 -define(CALL_TIMEOUT, 5000).
 %% How long the ready message waits for all links to show as connected.
@@ -152,6 +150,7 @@ init(Node, Config) ->
             true = ets:insert(?MEMBERS, {Node, true}),
             partisan_monitor:cnode_started(self()),
             persistent_term:put(?CHANNELS_KEY, partisan_config:channels(Config)),
+            persistent_term:put(?MAX_SIZE_KEY, maps:get(max_message_size, Config)),
             ?LOG_INFO(#{what => starting_cnode, path => Path, args => Args}),
             Port = open_port({spawn_executable, Path},
                              [{args, Args}, {line, 4096}, stderr_to_stdout,
@@ -256,6 +255,7 @@ handle_info({'$partisan_ready', Addrs, LinkList}, #state{cnode = CNode} = State)
             persistent_term:put(?LINKS_KEY, Links),
             ?LOG_INFO(#{what => cnode_ready, cnode => CNode, listen_addrs => Addrs,
                         links => Links, os_pid => State#state.os_pid}),
+            partisan_rejoin:cnode_ready(),
             {noreply, reply_waiters(ok, State#state{ready = true, ready_timer = undefined,
                                                     listen_addrs = Addrs, links = Links})};
         true ->
@@ -284,6 +284,9 @@ handle_info({'$partisan_members', Members, Reachable}, State)
 handle_info({'$partisan_members', Members}, State) when is_list(Members) ->
     %% The older form: every member is reached directly.
     set_members(Members, Members),
+    {noreply, State};
+handle_info({'$partisan_contacts', Contacts}, State) when is_list(Contacts) ->
+    partisan_rejoin:contacts(Contacts),
     {noreply, State};
 handle_info({'$partisan_nodeup', Node}, State) when is_atom(Node) ->
     ?LOG_INFO(#{what => nodeup, node => Node}),
@@ -338,6 +341,7 @@ handle_info(Msg, State) ->
 terminate(_Reason, #state{port = Port, cnode = CNode, ready = Ready, links = Links}) ->
     _ = persistent_term:erase(?LINKS_KEY),
     _ = persistent_term:erase(?CHANNELS_KEY),
+    _ = persistent_term:erase(?MAX_SIZE_KEY),
     case Port of
         undefined -> ok;
         _ -> catch port_close(Port)

@@ -31,6 +31,24 @@
 %%     node); 0 disables the spacing.</li>
 %% <li>`listen_backlog' (`1024'): the peer listener's listen queue
 %%     length.</li>
+%% <li>`max_pending_handshakes' (`256'), `max_pending_per_address'
+%%     (`32'): connections to the listener that have not yet proven the
+%%     cluster secret, at most in all (never more than a quarter of the
+%%     C-node's file descriptors) and from one source address; past a
+%%     bound the oldest of the address holding the most is closed.</li>
+%% <li>`max_members' (`1024'): the most nodes membership holds; gossip
+%%     naming more is not taken in beyond it.</li>
+%% <li>`beam_timeout' (`10000'): ms this node's BEAM may go without
+%%     answering its C-node's probes (stopped, hung) before the C-node
+%%     drops its peer connections, so the others see this node down (as
+%%     `net_ticktime' does for Distributed Erlang); it reconnects when the
+%%     BEAM answers again. 0 disables the probes.</li>
+%% <li>`down_after' (`300000'): ms a member may stay unreachable before
+%%     it is marked down: then only its control connection is retried,
+%%     every `down_after' ms (at most once a minute), so a healed partition
+%%     still merges; {@link partisan:unreachable/0} lists it and
+%%     `partisan:leave(Node)' removes it for good. A live node marked down
+%%     refutes it. 0 disables it.</li>
 %% <li>`channels' (`#{}'): `#{Name => #{parallelism => N, monotonic => Bool}}'
 %%     or a list of channel names. The default channel `undefined' always
 %%     exists.</li>
@@ -77,6 +95,11 @@
                     heartbeat_timeout := pos_integer(),
                     connect_interval := non_neg_integer(),
                     listen_backlog := pos_integer(),
+                    max_pending_handshakes := pos_integer(),
+                    max_pending_per_address := pos_integer(),
+                    max_members := pos_integer(),
+                    beam_timeout := non_neg_integer(),
+                    down_after := non_neg_integer(),
                     channels := channels(),
                     explicit_channels := [atom()],
                     parallelism := pos_integer(),
@@ -116,6 +139,11 @@ load() ->
                            end),
                    connect_interval => env(connect_interval, 20, fun non_neg_int/1),
                    listen_backlog => env(listen_backlog, 1024, fun pos_int/1),
+                   max_pending_handshakes => env(max_pending_handshakes, 256, fun pos_int/1),
+                   max_pending_per_address => env(max_pending_per_address, 32, fun pos_int/1),
+                   max_members => env(max_members, 1024, fun members_limit/1),
+                   beam_timeout => env(beam_timeout, 10000, fun non_neg_int/1),
+                   down_after => env(down_after, 300000, fun non_neg_int/1),
                    channels => Channels,
                    explicit_channels => Explicit,
                    parallelism => Parallelism,
@@ -146,6 +174,8 @@ cnode_args(Config, BeamNode, CNodeName) ->
       topology := Topology, role := Role, static_peers := StaticPeers,
       heartbeat_interval := HbInterval, heartbeat_timeout := HbTimeout,
       connect_interval := ConnectInterval, listen_backlog := Backlog,
+      max_pending_handshakes := MaxPending, max_pending_per_address := MaxPendingPerAddr,
+      max_members := MaxMembers, beam_timeout := BeamTimeout, down_after := DownAfter,
       channels := Channels, explicit_channels := Explicit,
       parallelism := Parallelism, gossip_interval := Gossip,
       gossip_fanout := Fanout, max_message_size := MaxSize,
@@ -175,6 +205,11 @@ cnode_args(Config, BeamNode, CNodeName) ->
      "--heartbeat-timeout-ms", integer_to_list(HbTimeout),
      "--connect-interval-ms", integer_to_list(ConnectInterval),
      "--listen-backlog", integer_to_list(Backlog),
+     "--max-pending-handshakes", integer_to_list(MaxPending),
+     "--max-pending-per-address", integer_to_list(MaxPendingPerAddr),
+     "--max-members", integer_to_list(MaxMembers),
+     "--beam-timeout-ms", integer_to_list(BeamTimeout),
+     "--down-after-ms", integer_to_list(DownAfter),
      "--max-message-bytes", integer_to_list(MaxSize),
      "--log-level", atom_to_list(LogLevel)].
 
@@ -252,6 +287,9 @@ role(_) -> error.
 
 non_neg_int(N) when is_integer(N), N >= 0 -> {ok, N};
 non_neg_int(_) -> error.
+
+members_limit(N) when is_integer(N), N >= 2 -> {ok, N};
+members_limit(_) -> error.
 
 %% [NodeSpec | {Node, Ip, Port}] -> [{Node, Ip, Port}] (first listen
 %% address of a node spec), at most one entry per node.

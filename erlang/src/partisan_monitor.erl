@@ -18,6 +18,7 @@
 -behaviour(gen_server).
 
 -include_lib("kernel/include/logger.hrl").
+-include("partisan_internal.hrl").
 
 -export([start_link/0,
          on_up/2,
@@ -37,7 +38,6 @@
 -export_type([callback/0, event/0]).
 
 -define(SERVER, ?MODULE).
--define(MEMBERS, partisan_members).
 
 -type event() :: up | down.
 -type callback() :: fun(() -> term())

@@ -1,8 +1,9 @@
 %% @private
 %% @doc Top supervisor of `partisan': owns the `partisan_monitor' server
-%% (node up/down subscriptions; started first, so that it outlives
-%% restarts of the C-node) and the `partisan_cnode' server, which owns
-%% the C-node OS process.
+%% (node up/down subscriptions) and the `partisan_rejoin' server (the
+%% cluster to rejoin after a C-node restart), both started first so that
+%% they outlive restarts of the C-node, and the `partisan_cnode' server,
+%% which owns the C-node OS process.
 -module(partisan_sup).
 -behaviour(supervisor).
 
@@ -22,10 +23,16 @@ init([]) ->
                 shutdown => 5000,
                 type => worker,
                 modules => [partisan_monitor]},
+    Rejoin = #{id => partisan_rejoin,
+               start => {partisan_rejoin, start_link, []},
+               restart => permanent,
+               shutdown => 5000,
+               type => worker,
+               modules => [partisan_rejoin]},
     CNode = #{id => partisan_cnode,
               start => {partisan_cnode, start_link, []},
               restart => permanent,
               shutdown => 5000,
               type => worker,
               modules => [partisan_cnode]},
-    {ok, {SupFlags, [Monitor, CNode]}}.
+    {ok, {SupFlags, [Monitor, Rejoin, CNode]}}.

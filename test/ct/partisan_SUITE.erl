@@ -114,6 +114,9 @@ config_checks(PrivDir) ->
                   "--gossip-interval-ms", "1000", "--gossip-fanout", "3",
                   "--heartbeat-interval-ms", "1000", "--heartbeat-timeout-ms", "10000",
                   "--connect-interval-ms", "20", "--listen-backlog", "1024",
+                  "--max-pending-handshakes", "256", "--max-pending-per-address", "32",
+                  "--max-members", "1024", "--beam-timeout-ms", "10000",
+                  "--down-after-ms", "300000",
                   "--max-message-bytes", "134217728", "--log-level", "info"],
                  partisan_config:cnode_args(C0, 'a@h', 'partisan_a_1@h')),
     %% Hex, so that every byte arrives as it is (docs/SHIM_INTERFACE.md).
