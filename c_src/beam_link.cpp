@@ -14,8 +14,6 @@ constexpr uint8_t pass_through = 112;  // distribution packet without atom cache
 constexpr uint64_t op_send = 2, op_reg_send = 6, op_send_tt = 12, op_reg_send_tt = 16,
                    op_send_sender = 22, op_send_sender_tt = 23, op_alias_send = 33,
                    op_alias_send_tt = 34;
-constexpr uint8_t op_monitor_p = 19;
-constexpr uint64_t op_monitor_p_exit = 21;
 // The BEAM drops a connection it has not heard from for a tick period.
 constexpr auto tick_interval = std::chrono::seconds(10);
 
@@ -59,13 +57,6 @@ BeamLink::BeamLink(Context& ctx, int fd, std::vector<uint8_t> self_pid, std::str
       channel_(channel), probe_timer_(ctx.io) {
     sock_.assign(asio::ip::tcp::v4(), fd);
     sock_.set_option(asio::ip::tcp::no_delay(true));
-    // Our pid (NEW_PID_EXT, as ei encodes it): [88][node atom][id][serial][creation].
-    etf::Reader r(self_pid_.data() + 1, self_pid_.size() - 1);
-    std::string_view node;
-    if (self_pid_.size() > 13 && self_pid_[0] == etf::new_pid && r.atom(node)) {
-        self_node_.assign(self_pid_.begin() + 1, self_pid_.begin() + 1 + static_cast<long>(r.pos()));
-        creation_ = load_u32(self_pid_.data() + self_pid_.size() - 4);
-    }
 }
 
 void BeamLink::start(BeamEvents* events) {
@@ -103,13 +94,7 @@ void BeamLink::send_net_kernel_call(std::string_view tag, uint64_t id) {
     // which answers {{Tag, Id}, yes}, as it answers net_adm:ping/1.
     ei_x_buff x;
     ei_x_new_with_version(&x);
-    ei_x_encode_tuple_header(&x, 3);
-    ei_x_encode_atom(&x, "$gen_call");
-    ei_x_encode_tuple_header(&x, 2);
-    ei_x_append_buf(&x, reinterpret_cast<const char*>(self_pid_.data()), static_cast<int>(self_pid_.size()));
-    ei_x_encode_tuple_header(&x, 2);
-    ei_x_encode_atom_len(&x, tag.data(), static_cast<int>(tag.size()));
-    ei_x_encode_ulonglong(&x, id);
+    encode_call_head(x, tag, id);
     ei_x_encode_tuple_header(&x, 2);
     ei_x_encode_atom(&x, "is_auth");
     ei_x_encode_atom_len(&x, name_.data(), static_cast<int>(name_.size()));
@@ -117,19 +102,60 @@ void BeamLink::send_net_kernel_call(std::string_view tag, uint64_t id) {
     ei_x_free(&x);
 }
 
-bool BeamLink::handle_net_kernel_answer(etf::Reader r) {
-    // {{Tag, Id}, _}: a liveness probe's answer or a name watch's sync.
+void BeamLink::encode_call_head(ei_x_buff& x, std::string_view tag, uint64_t id) const {
+    // {'$gen_call', {SelfPid, {Tag, Id}}, ...: the answer comes back to us
+    // as {{Tag, Id}, Reply}.
+    ei_x_encode_tuple_header(&x, 3);
+    ei_x_encode_atom(&x, "$gen_call");
+    ei_x_encode_tuple_header(&x, 2);
+    ei_x_append_buf(&x, reinterpret_cast<const char*>(self_pid_.data()), static_cast<int>(self_pid_.size()));
+    ei_x_encode_tuple_header(&x, 2);
+    ei_x_encode_atom_len(&x, tag.data(), static_cast<int>(tag.size()));
+    ei_x_encode_ulonglong(&x, id);
+}
+
+void BeamLink::ask_whereis(Bytes name_atom, uint64_t id) {
+    // {'$gen_call', From, {call, erlang, whereis, [Name], user}} to rex,
+    // the BEAM's rpc server: it answers with a pid or undefined.
+    ei_x_buff x;
+    ei_x_new_with_version(&x);
+    encode_call_head(x, "$partisan_whereis", id);
+    ei_x_encode_tuple_header(&x, 5);
+    ei_x_encode_atom(&x, "call");
+    ei_x_encode_atom(&x, "erlang");
+    ei_x_encode_atom(&x, "whereis");
+    ei_x_encode_list_header(&x, 1);
+    ei_x_append_buf(&x, reinterpret_cast<const char*>(name_atom.data), static_cast<int>(name_atom.size));
+    ei_x_encode_empty_list(&x);
+    ei_x_encode_atom(&x, "user");
+    send_to_name("rex", x);
+    ei_x_free(&x);
+}
+
+bool BeamLink::handle_call_answer(etf::Reader r) {
+    // {{Tag, Id}, Reply}: a liveness probe's answer (any reply will do) or
+    // a whereis answer (a pid, or undefined).
     uint32_t arity = 0, inner = 0;
     std::string_view tag;
     uint64_t id = 0;
     if (!r.tuple_header(arity) || arity != 2 || !r.tuple_header(inner) || inner != 2 || !r.atom(tag) ||
         !r.uint(id))
         return false;
-    if (tag == "$partisan_sync") {
-        names_.registered(id);
+    if (tag == "$partisan_whereis") {
+        // Anything but `undefined` (a pid; a badrpc) counts as registered,
+        // so that no message is called undeliverable without proof.
+        std::string_view reply;
+        etf::Reader peek = r;
+        bool registered = !(peek.atom(reply) && reply == "undefined");
+        auto settled = names_.answered(id, registered, std::chrono::steady_clock::now());
+        if (settled.undeliverable > 0)
+            PLOG(ctx_.log, warning, "%llu message(s) to %s on channel %s undeliverable: no process has that name",
+                 static_cast<unsigned long long>(settled.undeliverable), settled.name.c_str(),
+                 ctx_.config.channels[channel_].name.c_str());
     } else if (tag != "$partisan_probe") {
         return false;
     }
+    // Any answer shows the BEAM runs.
     last_answer_ = std::chrono::steady_clock::now();
     if (!responsive_) {
         responsive_ = true;
@@ -137,53 +163,6 @@ bool BeamLink::handle_net_kernel_answer(etf::Reader r) {
         if (events_) events_->on_beam_responsive(true);
     }
     return true;
-}
-
-void BeamLink::watch_name(Bytes name_atom, uint64_t id) {
-    // {MONITOR_P, FromPid, ToName, Ref}: the BEAM answers noproc at once if
-    // nobody has the name; the sync after it says when no noproc is coming.
-    size_t at;
-    begin_packet(at);
-    ByteBuffer& b = pending_.bytes();
-    const uint8_t head[] = {etf::version_magic, etf::small_tuple, 4, etf::small_integer, op_monitor_p};
-    b.append(head, sizeof head);
-    b.append(self_pid_.data(), self_pid_.size());
-    b.append(name_atom.data, name_atom.size);
-    // NEWER_REFERENCE_EXT of this link's node, carrying the probe id.
-    b.put_u8(etf::newer_reference);
-    b.put_u16(3);
-    b.append(self_node_.data(), self_node_.size());
-    b.put_u32(creation_);
-    b.put_u32(static_cast<uint32_t>(id & 0x3ffff));
-    b.put_u32(static_cast<uint32_t>(id >> 18));
-    b.put_u32(0);
-    end_packet(at);
-    send_net_kernel_call("$partisan_sync", id);
-}
-
-void BeamLink::handle_monitor_exit(etf::Reader r) {
-    // {MONITOR_P_EXIT, FromProc, ToPid, Ref, Reason}, Ref one of ours.
-    uint32_t arity = 0;
-    uint64_t op = 0;
-    if (!r.tuple_header(arity) || arity != 5 || !r.uint(op) || !r.skip() || !r.skip()) return;
-    const uint8_t* ref = r.here();
-    size_t start = r.pos();
-    if (!r.skip()) return;
-    size_t n = r.pos() - start;
-    // [90][u16 3][node atom][u32 creation][w0][w1][w2]
-    if (n < 3 + 4 + 12 || ref[0] != etf::newer_reference || load_u16(ref + 1) != 3) return;
-    const uint8_t* words = ref + n - 12;
-    uint64_t id = load_u32(words) | (uint64_t{load_u32(words + 4)} << 18);
-    std::string_view reason;
-    if (r.atom(reason) && reason == "noproc") {
-        auto settled = names_.unregistered(id);
-        if (settled.messages > 0)
-            PLOG(ctx_.log, warning, "%llu message(s) to %s on channel %s undeliverable: no process has that name",
-                 static_cast<unsigned long long>(settled.messages), settled.name.c_str(),
-                 ctx_.config.channels[channel_].name.c_str());
-    } else {
-        names_.exited(id);
-    }
 }
 
 void BeamLink::close() {
@@ -280,11 +259,8 @@ void BeamLink::handle_packet(const uint8_t* p, uint32_t len) {
             case op_send: case op_reg_send: case op_send_tt: case op_reg_send_tt:
             case op_send_sender: case op_send_sender_tt: case op_alias_send: case op_alias_send_tt:
                 if (!msg.version()) goto bad;
-                if (handle_net_kernel_answer(msg)) return;
+                if (handle_call_answer(msg)) return;
                 handle_message(msg);
-                return;
-            case op_monitor_p_exit:
-                handle_monitor_exit(etf::Reader(p + 1 + ctrl_start, len - 1 - ctrl_start));
                 return;
             default:
                 // Links, monitors, exits: a C-node has no processes to link.
@@ -376,7 +352,7 @@ void BeamLink::deliver(Bytes server_ref, Bytes message, const SharedBytes& keep,
         etf::Reader r(server_ref.data, server_ref.size);
         std::string_view name;
         if (r.atom(name))
-            if (auto id = names_.delivered(name, from)) watch_name(server_ref, *id);
+            if (auto id = names_.delivered(name, from, std::chrono::steady_clock::now())) ask_whereis(server_ref, *id);
     }
 }
 

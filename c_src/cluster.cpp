@@ -367,11 +367,11 @@ bool Cluster::handle_message_frame(PeerConnection& conn, const uint8_t* body, ui
 
 void Cluster::deliver_local(PeerConnection& conn, Bytes ref, Bytes payload) {
     // Each channel has its own BEAM link, so FIFO per channel holds end to end.
+    ++conn.stats->messages_received;
+    conn.stats->bytes_received += payload.size;
     beam_links_[conn.channel]->deliver(ref, payload,
                                        payload.size >= zero_copy_threshold ? conn.share_read_buffer() : SharedBytes{},
                                        conn.stats);
-    ++conn.stats->messages_received;
-    conn.stats->bytes_received += payload.size;
 }
 
 bool Cluster::may_connect(PeerConnection& conn) {
@@ -445,7 +445,7 @@ void Cluster::on_established(PeerConnection& conn) {
     // The control link is up: tell the peer all we know at once, so a join
     // spreads without waiting for the gossip timer; the other links follow.
     Peer& peer = peers_.find(conn.peer())->second;
-    peer.up = true;
+    peer.up = peer.ever_up = true;
     start_other_links(peer);
     if (topology_->dynamic()) {
         send_gossip(conn);
@@ -781,6 +781,13 @@ bool Cluster::handle_gossip_frame(PeerConnection& conn, const uint8_t* body, uin
     std::vector<MemberEntry> remote;
     if (!Membership::decode(body + 1, len - 1, remote)) return false;
     if (!topology_->dynamic()) return true;
+    // A full set must still take in the node that is talking to us (it
+    // proved the secret): room is made by dropping a member never reached.
+    if (membership_.full() && !membership_.find(conn.peer()))
+        membership_.evict_one([this](const MemberEntry& e) {
+            auto it = peers_.find(e.name);
+            return it != peers_.end() && !it->second.up && !it->second.ever_up;
+        });
     auto result = membership_.merge(remote);
     if (result.removed_self) PLOG(ctx_.log, notice, "this node was removed from the cluster by another node");
     if (result.refused)

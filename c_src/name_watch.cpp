@@ -6,82 +6,62 @@
 
 namespace partisan {
 
-std::optional<uint64_t> NameWatch::delivered(std::string_view name, LinkStats* from) {
+void NameWatch::undeliverable(LinkStats* stats, uint64_t count) {
+    if (!stats) return;
+    stats->messages_received -= std::min(stats->messages_received, count);
+    stats->undeliverable += count;
+}
+
+bool NameWatch::make_room() {
+    // Forget a name not being asked about; if every one is, track no more.
+    auto it = std::find_if(names_.begin(), names_.end(), [](const auto& kv) { return !kv.second.asking; });
+    if (it == names_.end()) return false;
+    names_.erase(it);
+    return true;
+}
+
+std::optional<uint64_t> NameWatch::delivered(std::string_view name, LinkStats* from, Clock::time_point now) {
     auto it = names_.find(std::string(name));
     if (it == names_.end()) {
-        if (names_.size() >= max_names_) {
-            // Full: make room by forgetting a name known to be absent (it
-            // holds no monitor); else this name goes untracked.
-            auto absent = std::find_if(names_.begin(), names_.end(),
-                                       [](const auto& kv) { return kv.second.state == State::absent; });
-            if (absent == names_.end()) return std::nullopt;
-            forget(absent->first);
-        }
+        if (names_.size() >= max_names_ && !make_room()) return std::nullopt;
         it = names_.emplace(std::string(name), Name{}).first;
-        it->second.state = State::absent;
+        it->second.checked = now - recheck_ - recheck_;  // never checked
     }
     Name& n = it->second;
-    if (n.state == State::registered) return std::nullopt;
-    auto p = std::find_if(n.pending.begin(), n.pending.end(), [&](const auto& e) { return e.first == from; });
-    if (p != n.pending.end())
-        ++p->second;
+    if (!n.asking && now - n.checked < recheck_) {
+        if (!n.registered) undeliverable(from, 1);
+        return std::nullopt;
+    }
+    auto w = std::find_if(n.waiting.begin(), n.waiting.end(), [&](const auto& e) { return e.first == from; });
+    if (w != n.waiting.end())
+        ++w->second;
     else
-        n.pending.emplace_back(from, 1);
-    if (n.state == State::probing) return std::nullopt;
-    // New, or absent when last asked: ask (again).
-    by_probe_.erase(n.probe);
-    n.state = State::probing;
-    n.probe = next_id_++;
-    by_probe_[n.probe] = it->first;
-    return n.probe;
+        n.waiting.emplace_back(from, 1);
+    if (n.asking) return std::nullopt;
+    n.asking = true;
+    n.question = next_id_++;
+    asking_[n.question] = it->first;
+    return n.question;
 }
 
-uint64_t NameWatch::settle(Name& n, bool undeliverable) {
-    uint64_t total = 0;
-    for (auto& [stats, count] : n.pending) {
-        total += count;
-        if (undeliverable && stats) {
-            stats->messages_received -= std::min(stats->messages_received, count);
-            stats->undeliverable += count;
+NameWatch::Settled NameWatch::answered(uint64_t id, bool registered, Clock::time_point now) {
+    auto q = asking_.find(id);
+    if (q == asking_.end()) return {};
+    Settled s{q->second, 0};
+    asking_.erase(q);
+    auto it = names_.find(s.name);
+    if (it == names_.end() || !it->second.asking || it->second.question != id) return s;
+    Name& n = it->second;
+    n.asking = false;
+    n.registered = registered;
+    n.checked = now;
+    if (!registered)
+        for (auto& [stats, count] : n.waiting) {
+            undeliverable(stats, count);
+            s.undeliverable += count;
         }
-    }
-    n.pending.clear();
-    return total;
-}
-
-void NameWatch::forget(const std::string& name) {
-    auto it = names_.find(name);
-    if (it == names_.end()) return;
-    by_probe_.erase(it->second.probe);
-    names_.erase(it);
-}
-
-NameWatch::Settled NameWatch::unregistered(uint64_t id) {
-    auto p = by_probe_.find(id);
-    if (p == by_probe_.end()) return {};
-    std::string name = p->second;
-    Name& n = names_.at(name);
-    if (n.state == State::registered) {  // its process exited, with reason noproc
-        forget(name);
-        return {name, 0};
-    }
-    if (n.state != State::probing) return {name, 0};
-    n.state = State::absent;
-    return {name, settle(n, true)};
-}
-
-NameWatch::Settled NameWatch::registered(uint64_t id) {
-    auto p = by_probe_.find(id);
-    if (p == by_probe_.end()) return {};
-    Name& n = names_.at(p->second);
-    if (n.state != State::probing) return {p->second, 0};  // a noproc came first
-    n.state = State::registered;
-    return {p->second, settle(n, false)};
-}
-
-void NameWatch::exited(uint64_t id) {
-    auto p = by_probe_.find(id);
-    if (p != by_probe_.end() && names_.at(p->second).state == State::registered) forget(p->second);
+    n.waiting.clear();
+    return s;
 }
 
 }  // namespace partisan

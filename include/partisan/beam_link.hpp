@@ -104,16 +104,14 @@ private:
     void fail(const std::string& why);
     void probe();
     void send_net_kernel_call(std::string_view tag, uint64_t id);
-    bool handle_net_kernel_answer(etf::Reader r);
-    void watch_name(Bytes name_atom, uint64_t id);
-    void handle_monitor_exit(etf::Reader control);
+    void encode_call_head(ei_x_buff& x, std::string_view tag, uint64_t id) const;
+    void ask_whereis(Bytes name_atom, uint64_t id);
+    bool handle_call_answer(etf::Reader r);
 
     Context& ctx_;
     asio::ip::tcp::socket sock_;
     asio::steady_timer tick_timer_;
     std::vector<uint8_t> self_pid_;  // our pid, external format without version
-    std::vector<uint8_t> self_node_;  // our node name, as the atom in self_pid_
-    uint32_t creation_ = 0;
     std::string name_;
     size_t channel_;
     BeamEvents* events_ = nullptr;

@@ -64,6 +64,7 @@ private:
         std::vector<std::shared_ptr<PeerConnection>> links;  // by channel offset + index
         bool up = false;  // the control link (default channel, index 0) is established
         bool probing = false;  // marked down: only probed (see set_probing)
+        bool ever_up = false;
         std::chrono::steady_clock::time_point unreachable_since;  // when not up
     };
 

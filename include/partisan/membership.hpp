@@ -82,6 +82,19 @@ public:
     };
     MergeResult merge(const std::vector<MemberEntry>& remote);
 
+    // Makes room for one more entry by dropping an entry (not this node's)
+    // for which `expendable` is true; false when there is none.
+    template <typename Pred>
+    bool evict_one(Pred&& expendable) {
+        for (auto it = entries_.begin(); it != entries_.end(); ++it)
+            if (it->first != self_ && expendable(it->second)) {
+                entries_.erase(it);
+                return true;
+            }
+        return false;
+    }
+    bool full() const { return entries_.size() >= max_entries_; }
+
     // Names of the other nodes that have not left (alive or down).
     std::vector<std::string> others() const;
 

@@ -3,19 +3,19 @@
 // (and logged) as undeliverable instead of vanishing as "received".
 //
 // The distribution protocol drops a REG_SEND to an unregistered name
-// silently. So the first message to a name is followed by a monitor of the
-// name (MONITOR_P): the BEAM answers at once with a MONITOR_P_EXIT `noproc`
-// when nobody has the name, and sets up a monitor otherwise. A sync request
-// sent right after the monitor (answered by net_kernel, after the BEAM has
-// processed the monitor) tells that no `noproc` is coming: the name is
-// registered, and the monitor reports when its process exits. Pure logic;
-// BeamLink does the sending and parsing.
+// silently, and the BEAM will not answer a C-node's monitor of a name (ei
+// does not offer the DIST_MONITOR_NAME capability). So the first message to
+// a name, and the first one after the answer is a second old, is followed
+// by a question to the BEAM's rpc server: `erlang:whereis(Name)`. Messages
+// sent while the question is out wait for its answer; then they, and the
+// ones that follow within the second, are counted by it. Pure logic: the
+// BeamLink asks and parses.
 //
 // Exact except around a (un)registration: messages in flight while a name
 // is registered or its process exits are counted by the state before.
-// A name unregistered by a process that stays alive is not noticed.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -29,46 +29,45 @@ struct LinkStats;
 
 class NameWatch {
 public:
-    explicit NameWatch(size_t max_names = 4096) : max_names_(max_names) {}
+    using Clock = std::chrono::steady_clock;
 
-    // A message to `name` from the peer/channel counted in `from` was handed
-    // to the BEAM. Returns the id of a probe to send (a MONITOR_P of the
-    // name, then a sync, both carrying this id) when the name's state must
-    // be learnt; nothing when it is known or already being learnt.
-    std::optional<uint64_t> delivered(std::string_view name, LinkStats* from);
+    explicit NameWatch(size_t max_names = 4096, std::chrono::milliseconds recheck = std::chrono::seconds(1))
+        : max_names_(max_names), recheck_(recheck) {}
 
-    // The BEAM's answers about probe `id`; each says which name and how
-    // many messages it settled.
+    // A message to `name`, counted as received in `from`, was handed to the
+    // BEAM. Returns the id of a question to ask about the name, when its
+    // state must be (re)learnt. A message to a name known to have no
+    // process is moved to undeliverable at once.
+    std::optional<uint64_t> delivered(std::string_view name, LinkStats* from, Clock::time_point now);
+
+    // The answer to question `id`: whether a process has the name. The
+    // messages waiting for it are settled (the undeliverable ones moved
+    // from received to undeliverable in their stats).
     struct Settled {
         std::string name;
-        uint64_t messages = 0;
+        uint64_t undeliverable = 0;
     };
-    // MONITOR_P_EXIT `noproc`: nobody has the name; its messages so far are
-    // undeliverable (moved from received to undeliverable in their stats).
-    Settled unregistered(uint64_t id);
-    // The sync came back with no `noproc` before it: the name is registered.
-    Settled registered(uint64_t id);
-    // MONITOR_P_EXIT for another reason: the process exited; the next
-    // message to the name probes again.
-    void exited(uint64_t id);
+    Settled answered(uint64_t id, bool registered, Clock::time_point now);
 
     size_t tracked() const { return names_.size(); }
 
 private:
-    enum class State { probing, registered, absent };
     struct Name {
-        State state = State::probing;
-        uint64_t probe = 0;  // the id of the last probe sent
-        // While probing: messages awaiting the answer, per source.
-        std::vector<std::pair<LinkStats*, uint64_t>> pending;
+        bool asking = false;
+        bool registered = true;
+        Clock::time_point checked{};
+        uint64_t question = 0;
+        // While asking: messages awaiting the answer, per source.
+        std::vector<std::pair<LinkStats*, uint64_t>> waiting;
     };
-    uint64_t settle(Name& n, bool undeliverable);
-    void forget(const std::string& name);
+    static void undeliverable(LinkStats* stats, uint64_t count);
+    bool make_room();
 
     size_t max_names_;
+    std::chrono::milliseconds recheck_;
     uint64_t next_id_ = 1;
     std::unordered_map<std::string, Name> names_;
-    std::unordered_map<uint64_t, std::string> by_probe_;  // each name's current probe
+    std::unordered_map<uint64_t, std::string> asking_;  // question id -> name
 };
 
 }  // namespace partisan

@@ -46,8 +46,8 @@
                     gossip => #{monotonic => true}}).
 -define(ALL_CHANNELS, [bulk, gossip, undefined, vnode]).
 -define(EXPECTED_CONNECTIONS, #{undefined => 1, vnode => 4, bulk => 1, gossip => 1}).
--define(STATS_KEYS, [bytes_received, bytes_sent, connections, dropped, messages_received,
-                     messages_sent, queued_bytes, reconnects]).
+-define(STATS_KEYS, [bytes_received, bytes_sent, connections, dropped, messages_queued,
+                     messages_received, messages_sent, queued_bytes, reconnects, undeliverable]).
 -define(WAIT, 15000).          % bound of the usual wait loops, ms
 -define(MIB, (1024 * 1024)).
 
@@ -215,7 +215,9 @@ connections_and_stats(Config) ->
          ?assert(delta(Stats1, Stats0, NB, Ch, bytes_sent) >= Expected(Ch) * 1000),
          ?assert(delta(StatsB1, StatsB0, NA, Ch, bytes_received) >= Expected(Ch) * 1000),
          ?assertEqual(0, stat(Stats1, NB, Ch, reconnects)),
-         ?assertEqual(0, stat(Stats1, NB, Ch, queued_bytes))
+         ?assertEqual(0, stat(Stats1, NB, Ch, queued_bytes)),
+         ?assertEqual(0, stat(Stats1, NB, Ch, messages_queued)),
+         ?assertEqual(0, stat(StatsB1, NA, Ch, undeliverable))
      end || Ch <- ?ALL_CHANNELS],
     ?assertEqual(100 - GossipCount, delta(Stats1, Stats0, NB, gossip, dropped)),
     [?assertEqual(0, stat(Stats1, NB, Ch, dropped)) || Ch <- [undefined, vnode, bulk]],

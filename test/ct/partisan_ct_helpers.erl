@@ -9,8 +9,10 @@
 
 -export([init_suite/1,
          start_node/3,
+         start_node/4,
          start_peer/2,
          start_peer/3,
+         start_peer/4,
          start_partisan/2,
          stop_nodes/1,
          call/4,
@@ -62,6 +64,13 @@ start_node({Short, Env}, BaseEnv, Config) ->
 start_node(Short, BaseEnv, Config) ->
     start_node({Short, []}, BaseEnv, Config).
 
+%% As start_node/3, with extra options for peer:start/1 (e.g. `exec').
+-spec start_node(atom(), [{atom(), term()}], map(), list()) -> map().
+start_node(Short, Env, PeerOpts, Config) ->
+    Name = list_to_atom(atom_to_list(Short) ++ "_" ++ os:getpid() ++ "_"
+                        ++ integer_to_list(erlang:unique_integer([positive]))),
+    start_partisan(start_peer(Short, Name, Config, PeerOpts), Env).
+
 %% Starts a peer named <Short>_<os pid>_<unique> with partisan loaded,
 %% not started (so that its node name is known before its partisan
 %% configuration is set). Returns #{name, peer, node}.
@@ -75,17 +84,21 @@ start_peer(Short, Config) ->
 %% start a node again under the name of one that was stopped.
 -spec start_peer(atom(), atom(), list()) -> map().
 start_peer(Short, Name, Config) ->
+    start_peer(Short, Name, Config, #{}).
+
+-spec start_peer(atom(), atom(), list(), map()) -> map().
+start_peer(Short, Name, Config, PeerOpts) ->
     LogLevel = os:getenv("PARTISAN_CT_LOG_LEVEL", "notice"),
     Args = ["-setcookie", ?config(cookie, Config),
             "-kernel", "inet_dist_use_interface", "{127,0,0,1}",
             "-kernel", "dist_auto_connect", "never",
             "-kernel", "logger_level", LogLevel,
             "-pa" | ?config(ebins, Config)],
-    {ok, Peer, Node} = peer:start(#{name => Name,
-                                    connection => standard_io,
-                                    args => Args,
-                                    env => [{"HOME", ?config(home, Config)}],
-                                    wait_boot => 30000}),
+    {ok, Peer, Node} = peer:start(maps:merge(#{name => Name,
+                                               connection => standard_io,
+                                               args => Args,
+                                               env => [{"HOME", ?config(home, Config)}],
+                                               wait_boot => 30000}, PeerOpts)),
     N0 = #{name => Short, peer => Peer, node => Node},
     ok = call(N0, application, load, [partisan]),
     N0.

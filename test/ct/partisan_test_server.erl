@@ -15,9 +15,13 @@
          digest/1,
          start_seq_collector/0,
          seq_result/0,
-         send_seq/3]).
+         send_seq/3,
+         start_event_collector/0,
+         events/0,
+         register_sink/1]).
 
 -define(SEQ, partisan_test_seq).
+-define(EVENTS, partisan_test_events).
 
 %%--------------------------------------------------------------------
 %% The server (registered as partisan_test_server)
@@ -175,3 +179,43 @@ send_seq(Node, I, N, Opts) ->
         ok -> send_seq(Node, I + 1, N, Opts);
         Error -> {error, I, Error}
     end.
+
+%%--------------------------------------------------------------------
+%% Node events and plain sinks
+%%--------------------------------------------------------------------
+
+%% A registered process subscribed with partisan:monitor_nodes(true),
+%% keeping the {nodeup | nodedown, Node} messages it gets, oldest first.
+start_event_collector() ->
+    catch exit(whereis(?EVENTS), kill),
+    Parent = self(),
+    Pid = spawn(fun() ->
+                        register(?EVENTS, self()),
+                        ok = partisan:monitor_nodes(true),
+                        Parent ! {?EVENTS, ready},
+                        events_loop([])
+                end),
+    receive {?EVENTS, ready} -> {ok, Pid} after 5000 -> {error, timeout} end.
+
+events_loop(Events) ->
+    receive
+        {get, From} ->
+            From ! {?EVENTS, lists:reverse(Events)},
+            events_loop(Events);
+        Event ->
+            events_loop([Event | Events])
+    end.
+
+events() ->
+    ?EVENTS ! {get, self()},
+    receive {?EVENTS, Events} -> Events after 5000 -> {error, timeout} end.
+
+%% A process registered as Name that keeps (and ignores) what it gets.
+register_sink(Name) ->
+    Parent = self(),
+    spawn(fun() ->
+                  register(Name, self()),
+                  Parent ! {Name, ready},
+                  receive stop -> ok end
+          end),
+    receive {Name, ready} -> ok after 5000 -> {error, timeout} end.

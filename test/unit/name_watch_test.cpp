@@ -6,69 +6,76 @@
 #include <catch2/catch.hpp>
 
 using namespace partisan;
+using namespace std::chrono_literals;
+
+namespace {
+// A message counted as received, then handed to the watch.
+std::optional<uint64_t> deliver(NameWatch& w, const char* name, LinkStats& s, NameWatch::Clock::time_point t) {
+    ++s.messages_received;
+    return w.delivered(name, &s, t);
+}
+}  // namespace
 
 TEST_CASE("messages to a name nobody registered become undeliverable") {
     NameWatch w;
     LinkStats a, b;
-    a.messages_received = 2;
-    b.messages_received = 1;
-    auto probe = w.delivered("nobody", &a);
-    REQUIRE(probe);
-    REQUIRE_FALSE(w.delivered("nobody", &a));  // one probe at a time
-    REQUIRE_FALSE(w.delivered("nobody", &b));
-    auto s = w.unregistered(*probe);
+    auto t = NameWatch::Clock::now();
+    auto q = deliver(w, "nobody", a, t);
+    REQUIRE(q);
+    REQUIRE_FALSE(deliver(w, "nobody", a, t));  // one question at a time
+    REQUIRE_FALSE(deliver(w, "nobody", b, t));
+    auto s = w.answered(*q, false, t);
     REQUIRE(s.name == "nobody");
-    REQUIRE(s.messages == 3);
+    REQUIRE(s.undeliverable == 3);
     REQUIRE(a.undeliverable == 2);
     REQUIRE(a.messages_received == 0);
     REQUIRE(b.undeliverable == 1);
-    // The sync that follows changes nothing.
-    REQUIRE(w.registered(*probe).messages == 0);
-    // The next message asks again (the name may be registered by now).
-    auto again = w.delivered("nobody", &a);
+    // Known absent: the next message is undeliverable at once.
+    REQUIRE_FALSE(deliver(w, "nobody", a, t + 100ms));
+    REQUIRE(a.undeliverable == 3);
+    REQUIRE(a.messages_received == 0);
+    // A second later, the name is asked about again (it may be registered now).
+    auto again = deliver(w, "nobody", a, t + 1500ms);
     REQUIRE(again);
-    REQUIRE(*again != *probe);
-    REQUIRE(w.registered(*again).messages == 1);
-    REQUIRE(a.undeliverable == 2);
+    REQUIRE(w.answered(*again, true, t + 1500ms).undeliverable == 0);
+    REQUIRE(a.messages_received == 1);
 }
 
-TEST_CASE("a registered name is asked about once, until its process exits") {
+TEST_CASE("a registered name is asked about at most once a second") {
     NameWatch w;
     LinkStats a;
-    auto probe = w.delivered("server", &a);
-    REQUIRE(probe);
-    REQUIRE(w.registered(*probe).messages == 1);
-    for (int i = 0; i < 100; ++i) REQUIRE_FALSE(w.delivered("server", &a));
+    auto t = NameWatch::Clock::now();
+    auto q = deliver(w, "server", a, t);
+    REQUIRE(q);
+    w.answered(*q, true, t);
+    for (int i = 0; i < 100; ++i) REQUIRE_FALSE(deliver(w, "server", a, t + 500ms));
     REQUIRE(a.undeliverable == 0);
-    w.exited(*probe);
-    auto next = w.delivered("server", &a);
+    REQUIRE(a.messages_received == 101);
+    auto next = deliver(w, "server", a, t + 1200ms);
     REQUIRE(next);
-    REQUIRE(w.unregistered(*next).messages == 1);
+    REQUIRE(w.answered(*next, false, t + 1200ms).undeliverable == 1);  // its process went away
     REQUIRE(a.undeliverable == 1);
 }
 
-TEST_CASE("stale and unknown answers are ignored") {
+TEST_CASE("unknown and stale answers are ignored") {
     NameWatch w;
     LinkStats a;
-    REQUIRE(w.unregistered(42).name.empty());
-    REQUIRE(w.registered(42).name.empty());
-    w.exited(42);
-    auto p1 = w.delivered("x", &a);
-    REQUIRE(w.unregistered(*p1).messages == 1);
-    auto p2 = w.delivered("x", &a);
-    REQUIRE(w.unregistered(*p1).messages == 0);  // an answer to the old probe
-    REQUIRE(w.registered(*p2).messages == 1);
+    auto t = NameWatch::Clock::now();
+    REQUIRE(w.answered(42, false, t).name.empty());
+    auto q = deliver(w, "x", a, t);
+    REQUIRE(w.answered(*q, false, t).undeliverable == 1);
+    REQUIRE(w.answered(*q, false, t).undeliverable == 0);  // answered twice
 }
 
-TEST_CASE("the table is bounded: absent names make room, registered ones are kept") {
+TEST_CASE("the table is bounded") {
     NameWatch w(2);
     LinkStats a;
-    auto p1 = w.delivered("one", &a);
-    w.registered(*p1);
-    auto p2 = w.delivered("two", &a);
-    w.unregistered(*p2);
-    REQUIRE(w.delivered("three", &a));  // "two" was absent: forgotten
+    auto t = NameWatch::Clock::now();
+    auto q1 = deliver(w, "one", a, t);
+    auto q2 = deliver(w, "two", a, t);
+    REQUIRE_FALSE(deliver(w, "three", a, t));  // both being asked about: untracked
+    w.answered(*q1, true, t);
+    REQUIRE(deliver(w, "three", a, t));  // "one" was forgotten to make room
     REQUIRE(w.tracked() == 2);
-    REQUIRE_FALSE(w.delivered("four", &a));  // none absent now: untracked
-    REQUIRE(w.tracked() == 2);
+    REQUIRE(q2);
 }
