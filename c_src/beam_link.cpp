@@ -10,10 +10,7 @@ namespace partisan {
 namespace {
 
 constexpr uint8_t pass_through = 112;  // distribution packet without atom cache
-// Distribution control operations that carry a message after the control term.
-constexpr uint64_t op_send = 2, op_reg_send = 6, op_send_tt = 12, op_reg_send_tt = 16,
-                   op_send_sender = 22, op_send_sender_tt = 23, op_alias_send = 33,
-                   op_alias_send_tt = 34;
+constexpr uint8_t op_send = 2, op_reg_send = 6;
 // The BEAM drops a connection it has not heard from for a tick period.
 constexpr auto tick_interval = std::chrono::seconds(10);
 
@@ -132,28 +129,22 @@ void BeamLink::ask_whereis(Bytes name_atom, uint64_t id) {
     ei_x_free(&x);
 }
 
-bool BeamLink::handle_call_answer(etf::Reader r) {
-    // {{Tag, Id}, Reply}: a liveness probe's answer (any reply will do) or
-    // a whereis answer (a pid, or undefined).
-    uint32_t arity = 0, inner = 0;
-    std::string_view tag;
-    uint64_t id = 0;
-    if (!r.tuple_header(arity) || arity != 2 || !r.tuple_header(inner) || inner != 2 || !r.atom(tag) ||
-        !r.uint(id))
-        return false;
+void BeamLink::handle_call_answer(std::string_view tag, uint64_t id, etf::Reader reply) {
+    // A liveness probe's answer (any reply will do) or a whereis answer (a
+    // pid, or undefined).
     if (tag == "$partisan_whereis") {
         // Anything but `undefined` (a pid; a badrpc) counts as registered,
         // so that no message is called undeliverable without proof.
-        std::string_view reply;
-        etf::Reader peek = r;
-        bool registered = !(peek.atom(reply) && reply == "undefined");
+        std::string_view atom;
+        bool registered = !(reply.atom(atom) && atom == "undefined");
         auto settled = names_.answered(id, registered, std::chrono::steady_clock::now());
         if (settled.undeliverable > 0)
             PLOG(ctx_.log, warning, "%llu message(s) to %s on channel %s undeliverable: no process has that name",
                  static_cast<unsigned long long>(settled.undeliverable), settled.name.c_str(),
                  ctx_.config.channels[channel_].name.c_str());
     } else if (tag != "$partisan_probe") {
-        return false;
+        PLOG(ctx_.log, debug, "answer with unknown tag %.*s ignored", static_cast<int>(tag.size()), tag.data());
+        return;
     }
     // Any answer shows the BEAM runs.
     last_answer_ = std::chrono::steady_clock::now();
@@ -162,7 +153,6 @@ bool BeamLink::handle_call_answer(etf::Reader r) {
         PLOG(ctx_.log, notice, "BEAM %s answers again", ctx_.config.beam_node.c_str());
         if (events_) events_->on_beam_responsive(true);
     }
-    return true;
 }
 
 void BeamLink::close() {
@@ -239,77 +229,26 @@ void BeamLink::resume_reading() {
 }
 
 void BeamLink::handle_packet(const uint8_t* p, uint32_t len) {
-    if (p[0] != pass_through) {
-        PLOG(ctx_.log, warning, "BEAM packet of unknown kind %u ignored", p[0]);
-        return;
+    ShimMessage m = parse_shim_packet(p, len);
+    switch (m.kind) {
+        case ShimMessage::Kind::forward:
+            if (m.forward.message.size >= zero_copy_threshold) m.forward.keep = rbuf_.share();
+            events_->on_forward(m.forward);
+            return;
+        case ShimMessage::Kind::call:
+            events_->on_call(m.from_pid, m.ref, m.request);
+            return;
+        case ShimMessage::Kind::answer:
+            handle_call_answer(m.answer_tag, m.answer_id, m.answer);
+            return;
+        case ShimMessage::Kind::ignored:
+            // Links, monitors, exits: a C-node has no processes to link.
+            PLOG(ctx_.log, debug, "BEAM control operation %llu ignored", static_cast<unsigned long long>(m.op));
+            return;
+        case ShimMessage::Kind::malformed:
+            PLOG(ctx_.log, warning, "malformed packet from BEAM (%u bytes, %s) ignored", len, m.why);
+            return;
     }
-    etf::Reader r(p + 1, len - 1);
-    uint32_t arity = 0;
-    uint64_t op = 0;
-    size_t ctrl_start = 0;
-    if (!r.version()) goto bad;
-    ctrl_start = r.pos();
-    if (!r.tuple_header(arity) || arity < 1 || !r.uint(op)) goto bad;
-    {
-        // Skip the rest of the control tuple by re-walking it whole.
-        etf::Reader whole(p + 1 + ctrl_start, len - 1 - ctrl_start);
-        if (!whole.skip()) goto bad;
-        etf::Reader msg(whole.here(), whole.remaining());
-        switch (op) {
-            case op_send: case op_reg_send: case op_send_tt: case op_reg_send_tt:
-            case op_send_sender: case op_send_sender_tt: case op_alias_send: case op_alias_send_tt:
-                if (!msg.version()) goto bad;
-                if (handle_call_answer(msg)) return;
-                handle_message(msg);
-                return;
-            default:
-                // Links, monitors, exits: a C-node has no processes to link.
-                PLOG(ctx_.log, debug, "BEAM control operation %llu ignored", static_cast<unsigned long long>(op));
-                return;
-        }
-    }
-bad:
-    PLOG(ctx_.log, warning, "malformed distribution packet from BEAM (%u bytes) ignored", len);
-}
-
-void BeamLink::handle_message(etf::Reader& r) {
-    uint32_t arity = 0;
-    std::string_view tag;
-    if (!r.tuple_header(arity) || !r.atom(tag)) {
-        PLOG(ctx_.log, warning, "message to the C-node is not a tagged tuple; ignored");
-        return;
-    }
-    if (tag == "$fwd" && arity == 7) {
-        ForwardRequest req;
-        if (!r.atom(req.node) || !r.atom(req.channel) || !r.uint(req.key) || !r.uint(req.flags)) goto bad;
-        size_t ref_start = r.pos();
-        const uint8_t* ref = r.here();
-        if (!r.skip()) goto bad;
-        req.server_ref = Bytes{ref, r.pos() - ref_start};
-        if (!etf::is_pid(ref, req.server_ref.size) && !etf::is_atom(ref, req.server_ref.size)) goto bad;
-        // The message is the last element: its bytes are the rest, unread.
-        req.message = Bytes{r.here(), r.remaining()};
-        if (req.message.size == 0) goto bad;
-        if (req.message.size >= zero_copy_threshold) req.keep = rbuf_.share();
-        events_->on_forward(req);
-        return;
-    }
-    if (tag == "$call" && arity == 4) {
-        const uint8_t* from = r.here();
-        size_t start = r.pos();
-        if (!r.skip()) goto bad;
-        Bytes from_pid{from, r.pos() - start};
-        if (!etf::is_pid(from, from_pid.size)) goto bad;
-        const uint8_t* ref = r.here();
-        start = r.pos();
-        if (!r.skip()) goto bad;
-        Bytes ref_bytes{ref, r.pos() - start};
-        events_->on_call(from_pid, ref_bytes, r);
-        return;
-    }
-bad:
-    PLOG(ctx_.log, warning, "malformed request to the C-node (tag '%.*s', arity %u) ignored",
-         static_cast<int>(tag.size()), tag.data(), arity);
 }
 
 void BeamLink::begin_packet(size_t& at) {

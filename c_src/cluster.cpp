@@ -1,5 +1,7 @@
 #include "partisan/cluster.hpp"
 
+#include "partisan/control_request.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <random>
@@ -69,36 +71,6 @@ void encode_channels(ei_x_buff& x, const std::string& spec) {
         ei_x_encode_atom(&x, "monotonic");
         ei_x_encode_atom(&x, ch.monotonic ? "true" : "false");
     }
-}
-
-// {Ip, Port} with Ip a 4- or 8-tuple of integers.
-bool read_address(etf::Reader& r, Address& out) {
-    uint32_t arity = 0, ip_arity = 0;
-    if (!r.tuple_header(arity) || arity != 2 || !r.tuple_header(ip_arity)) return false;
-    if (ip_arity == 4) {
-        asio::ip::address_v4::bytes_type b{};
-        for (auto& v : b) {
-            uint64_t n;
-            if (!r.uint(n) || n > 255) return false;
-            v = static_cast<uint8_t>(n);
-        }
-        out.ip = asio::ip::address_v4(b).to_string();
-    } else if (ip_arity == 8) {
-        asio::ip::address_v6::bytes_type b{};
-        for (size_t i = 0; i < 16; i += 2) {
-            uint64_t n;
-            if (!r.uint(n) || n > 0xffff) return false;
-            b[i] = static_cast<uint8_t>(n >> 8);
-            b[i + 1] = static_cast<uint8_t>(n);
-        }
-        out.ip = asio::ip::address_v6(b).to_string();
-    } else {
-        return false;
-    }
-    uint64_t port;
-    if (!r.uint(port) || port == 0 || port > 65535) return false;
-    out.port = static_cast<uint16_t>(port);
-    return true;
 }
 
 }  // namespace
@@ -269,12 +241,10 @@ bool Cluster::relay(const ForwardRequest& req, size_t channel) {
 
 bool Cluster::handle_relay_frame(PeerConnection& conn, const uint8_t* body, uint32_t len) {
     // A message for another node, sent to us to pass on (we are its relay).
-    if (len < 2) return false;
-    size_t name_len = body[1];
-    if (2 + name_len > len) return false;
-    std::string dest(reinterpret_cast<const char*>(body + 2), name_len);
+    std::string_view dest_view;
     Bytes ref, payload;
-    if (!split_addressed(body + 2 + name_len, len - 2 - name_len, ref, payload)) return false;
+    if (!parse_relay(body + 1, len - 1, dest_view, ref, payload)) return false;
+    std::string dest(dest_view);
     if (dest == membership_.self()) {
         deliver_local(conn, ref, payload);
         return true;
@@ -345,22 +315,9 @@ bool Cluster::on_frame(PeerConnection& conn, const uint8_t* body, uint32_t len) 
     }
 }
 
-bool Cluster::split_addressed(const uint8_t* p, size_t n, Bytes& ref, Bytes& payload) {
-    // [u16 ref length][ref][payload], the tail of MESSAGE and RELAY frames.
-    if (n < 2) return false;
-    size_t ref_len = load_u16(p);
-    if (2 + ref_len >= n) return false;
-    ref = Bytes{p + 2, ref_len};
-    payload = Bytes{p + 2 + ref_len, n - 2 - ref_len};
-    // Checked, not decoded: a bad term must not reach the BEAM, which would
-    // drop its whole link to this C-node.
-    return (etf::is_pid(ref.data, ref.size) || etf::is_atom(ref.data, ref.size)) &&
-           etf::is_valid_term(payload.data, payload.size);
-}
-
 bool Cluster::handle_message_frame(PeerConnection& conn, const uint8_t* body, uint32_t len) {
     Bytes ref, payload;
-    if (!split_addressed(body + 1, len - 1, ref, payload)) return false;
+    if (!parse_addressed(body + 1, len - 1, ref, payload)) return false;
     deliver_local(conn, ref, payload);
     return true;
 }
@@ -712,11 +669,9 @@ void Cluster::update_members() {
 
 void Cluster::send_gossip(PeerConnection& conn) {
     ByteBuffer& q = conn.queue();
-    size_t at = q.size();
-    q.put_u32(0);
-    q.put_u8(frame_gossip);
+    size_t at = begin_frame(q, frame_gossip);
     membership_.encode(q);
-    ByteBuffer::store_u32(q.data() + at, static_cast<uint32_t>(q.size() - at - 4));
+    end_frame(q, at);
 }
 
 void Cluster::schedule_housekeeping() {
@@ -867,19 +822,17 @@ void Cluster::reply(Bytes from_pid, Bytes ref, const std::function<void(ei_x_buf
 }
 
 void Cluster::on_call(Bytes from_pid, Bytes ref, etf::Reader& r) {
-    auto ok = [](ei_x_buff& x) { ei_x_encode_atom(&x, "ok"); };
-    auto error = [](const char* reason) {
-        return [reason](ei_x_buff& x) {
-            ei_x_encode_tuple_header(&x, 2);
-            ei_x_encode_atom(&x, "error");
-            ei_x_encode_atom(&x, reason);
-        };
-    };
-    etf::Reader peek = r;
-    std::string_view op;
-    uint32_t arity = 0;
-    if (r.atom(op)) {
-        if (op == "members") {
+    using Op = ControlRequest::Op;
+    const etf::Reader request = r;
+    ControlRequest q = parse_control_request(r);
+    bool membership_op = q.op == Op::leave || q.op == Op::remove || q.op == Op::join;
+    if (membership_op && !topology_->dynamic()) {
+        // A static cluster is its configuration (docs/ARCHITECTURE.md).
+        reply_error(from_pid, ref, "not_supported");
+        return;
+    }
+    switch (q.op) {
+        case Op::members:
             reply(from_pid, ref, [this](ei_x_buff& x) {
                 ei_x_encode_tuple_header(&x, 2);
                 ei_x_encode_atom(&x, "ok");
@@ -888,163 +841,53 @@ void Cluster::on_call(Bytes from_pid, Bytes ref, etf::Reader& r) {
                 ei_x_encode_empty_list(&x);
             });
             return;
-        }
-        if (op == "unreachable") {
-            // {ok, #{Node => #{status => unreachable | down, for_ms => N}}}
+        case Op::unreachable:
             reply(from_pid, ref, [this](ei_x_buff& x) {
-                auto now = std::chrono::steady_clock::now();
-                long n = 0;
-                for (const auto& [name, peer] : peers_) n += peer.up ? 0 : 1;
                 ei_x_encode_tuple_header(&x, 2);
                 ei_x_encode_atom(&x, "ok");
-                ei_x_encode_map_header(&x, n);
-                for (const auto& [name, peer] : peers_) {
-                    if (peer.up) continue;
-                    encode_atom(x, name);
-                    ei_x_encode_map_header(&x, 2);
-                    ei_x_encode_atom(&x, "status");
-                    ei_x_encode_atom(&x, peer.probing ? "down" : "unreachable");
-                    ei_x_encode_atom(&x, "for_ms");
-                    ei_x_encode_ulonglong(&x, static_cast<unsigned long long>(
-                        std::chrono::duration_cast<std::chrono::milliseconds>(now - peer.unreachable_since).count()));
-                }
+                encode_unreachable(x);
             });
             return;
-        }
-        if (op == "stats") {
+        case Op::stats:
             reply(from_pid, ref, [this](ei_x_buff& x) {
                 ei_x_encode_tuple_header(&x, 2);
                 ei_x_encode_atom(&x, "ok");
                 encode_stats(x);
             });
             return;
-        }
-        if (op == "leave" && !topology_->dynamic()) {
-            reply(from_pid, ref, error("not_supported"));
-            return;
-        }
-        if (op == "leave") {
+        case Op::leave:
             PLOG(ctx_.log, notice, "leaving the cluster");
             leave_cluster();
-            reply(from_pid, ref, ok);
+            reply_ok(from_pid, ref);
             return;
-        }
-    } else if (r = peek; r.tuple_header(arity) && r.atom(op)) {
-        std::string_view node_view;
-        if ((op == "join" || op == "leave") && !topology_->dynamic()) {
-            // A static cluster is its configuration (docs/ARCHITECTURE.md).
-            reply(from_pid, ref, error("not_supported"));
+        case Op::remove:
+            remove_member(from_pid, ref, q.node);
             return;
-        }
-        if (op == "fault" && arity == 2) {
-            // {fault, heal}
-            std::string_view kind;
-            if (r.atom(kind) && kind == "heal") {
-                PLOG(ctx_.log, notice, "fault injection: partitions healed");
-                heal();
-                reply(from_pid, ref, ok);
-                return;
-            }
-        } else if (op == "fault" && arity == 3) {
-            // {fault, partition, [Node]}: drop all traffic with these nodes.
-            std::string_view kind, n;
-            uint32_t count = 0;
-            std::vector<std::string> nodes;
-            bool good = r.atom(kind) && kind == "partition" && r.list_header(count) && count <= 4096;
-            for (uint32_t i = 0; good && i < count; ++i) {
-                good = r.atom(n);
-                nodes.emplace_back(n);
-            }
-            if (good && count > 0) good = r.nil();
-            if (good) {
-                PLOG(ctx_.log, notice, "fault injection: partitioned from %zu node(s)", nodes.size());
-                partition(nodes);
-                reply(from_pid, ref, ok);
-                return;
-            }
-        } else if (op == "join" && arity == 3 && r.atom(node_view)) {
-            std::string node(node_view);
-            uint32_t n = 0;
-            std::vector<Address> addrs;
-            bool good = r.list_header(n) && n > 0 && n <= 16;
-            for (uint32_t i = 0; good && i < n; ++i) {
-                Address a;
-                good = read_address(r, a);
-                addrs.push_back(a);
-            }
-            if (good && n > 0) good = r.nil();
-            if (good && node.find('@') != std::string::npos) {
-                if (node == membership_.self()) {
-                    reply(from_pid, ref, error("self_join"));
-                    return;
-                }
-                if (membership_.has_left()) membership_.rejoin_self(now_micros());
-                membership_.add(node, addrs);
-                PLOG(ctx_.log, info, "joining %s at %s:%u", node.c_str(), addrs[0].ip.c_str(), addrs[0].port);
-                reconcile();
-                gossip_to_all();
-                auto peer = peers_.find(node);
-                if (peer != peers_.end() && peer->second.up) {
-                    reply(from_pid, ref, ok);
-                    return;
-                }
-                // Answer once the first connection is up or has failed, so a
-                // join to a node that refuses us (wrong secret) is an error.
-                auto timer = std::make_shared<asio::steady_timer>(ctx_.io, join_wait);
-                timer->async_wait([this, node](const asio::error_code& ec) {
-                    if (!ec) finish_joins(node, "no answer within " + std::to_string(join_wait.count()) + " ms");
-                });
-                pending_joins_[node].push_back(PendingJoin{std::vector<uint8_t>(from_pid.data, from_pid.data + from_pid.size),
-                                                           std::vector<uint8_t>(ref.data, ref.data + ref.size), timer});
-                return;
-            }
-        } else if (op == "fault" && arity == 5) {
-            // {fault, close_link, Node, Channel, Index}: tests break one connection.
-            std::string_view kind, channel;
-            uint64_t index = 0;
-            if (r.atom(kind) && kind == "close_link" && r.atom(node_view) && r.atom(channel) && r.uint(index)) {
-                auto peer = peers_.find(node_view);
-                int ch = channel_index(channel);
-                if (peer != peers_.end() && ch >= 0 && index < ctx_.config.channels[static_cast<size_t>(ch)].parallelism) {
-                    PLOG(ctx_.log, notice, "fault injection: breaking connection %zu of channel %.*s to %.*s",
-                         static_cast<size_t>(index), static_cast<int>(channel.size()), channel.data(),
-                         static_cast<int>(node_view.size()), node_view.data());
-                    peer->second.links[channel_offset_[static_cast<size_t>(ch)] + index]->drop("broken by fault injection");
-                    reply(from_pid, ref, ok);
-                    return;
-                }
-            }
-        } else if (op == "leave" && arity == 2 && r.atom(node_view)) {
-            std::string node(node_view);
-            if (node == membership_.self()) {
-                leave_cluster();
-                reply(from_pid, ref, ok);
-                return;
-            }
-            const MemberEntry* e = membership_.find(node);
-            if (!e || e->left()) {
-                reply(from_pid, ref, [&node](ei_x_buff& x) {
-                    ei_x_encode_tuple_header(&x, 2);
-                    ei_x_encode_atom(&x, "error");
-                    ei_x_encode_tuple_header(&x, 2);
-                    ei_x_encode_atom(&x, "unknown_node");
-                    encode_atom(x, node);
-                });
-                return;
-            }
-            PLOG(ctx_.log, notice, "removing %s from the cluster", node.c_str());
-            membership_.remove(node);
-            gossip_to_all();  // the removed node hears it too, before its links close
-            reconcile();
-            reply(from_pid, ref, ok);
+        case Op::join:
+            join(from_pid, ref, q);
             return;
-        }
+        case Op::heal:
+            PLOG(ctx_.log, notice, "fault injection: partitions healed");
+            heal();
+            reply_ok(from_pid, ref);
+            return;
+        case Op::partition:
+            PLOG(ctx_.log, notice, "fault injection: partitioned from %zu node(s)", q.nodes.size());
+            partition(q.nodes);
+            reply_ok(from_pid, ref);
+            return;
+        case Op::close_link:
+            if (close_link(q)) {
+                reply_ok(from_pid, ref);
+                return;
+            }
+            break;
+        case Op::bad:
+            break;
     }
     PLOG(ctx_.log, warning, "bad control request from the shim");
-    etf::Reader whole = peek;
-    const uint8_t* start = whole.here();
+    etf::Reader whole = request;
     bool term_ok = whole.skip();
-    size_t n = whole.pos() - peek.pos();
     reply(from_pid, ref, [&](ei_x_buff& x) {
         // {error, {bad_request, Request}}
         ei_x_encode_tuple_header(&x, 2);
@@ -1052,9 +895,101 @@ void Cluster::on_call(Bytes from_pid, Bytes ref, etf::Reader& r) {
         ei_x_encode_tuple_header(&x, 2);
         ei_x_encode_atom(&x, "bad_request");
         if (term_ok)
-            ei_x_append_buf(&x, reinterpret_cast<const char*>(start), static_cast<int>(n));
+            ei_x_append_buf(&x, reinterpret_cast<const char*>(request.here()), static_cast<int>(whole.pos() - request.pos()));
         else
             ei_x_encode_atom(&x, "undefined");
+    });
+}
+
+void Cluster::join(Bytes from_pid, Bytes ref, const ControlRequest& q) {
+    if (q.node == membership_.self()) {
+        reply_error(from_pid, ref, "self_join");
+        return;
+    }
+    if (membership_.has_left()) membership_.rejoin_self(now_micros());
+    membership_.add(q.node, q.addrs);
+    PLOG(ctx_.log, info, "joining %s at %s:%u", q.node.c_str(), q.addrs[0].ip.c_str(), q.addrs[0].port);
+    reconcile();
+    gossip_to_all();
+    auto peer = peers_.find(q.node);
+    if (peer != peers_.end() && peer->second.up) {
+        reply_ok(from_pid, ref);
+        return;
+    }
+    // Answer once the first connection is up or has failed, so a join to a
+    // node that refuses us (wrong secret, other channels) is an error.
+    auto timer = std::make_shared<asio::steady_timer>(ctx_.io, join_wait);
+    timer->async_wait([this, node = q.node](const asio::error_code& ec) {
+        if (!ec) finish_joins(node, "no answer within " + std::to_string(join_wait.count()) + " ms");
+    });
+    pending_joins_[q.node].push_back(PendingJoin{std::vector<uint8_t>(from_pid.data, from_pid.data + from_pid.size),
+                                                 std::vector<uint8_t>(ref.data, ref.data + ref.size), timer});
+}
+
+void Cluster::remove_member(Bytes from_pid, Bytes ref, const std::string& node) {
+    if (node == membership_.self()) {
+        leave_cluster();
+        reply_ok(from_pid, ref);
+        return;
+    }
+    const MemberEntry* e = membership_.find(node);
+    if (!e || e->left()) {
+        reply(from_pid, ref, [&node](ei_x_buff& x) {
+            // {error, {unknown_node, Node}}
+            ei_x_encode_tuple_header(&x, 2);
+            ei_x_encode_atom(&x, "error");
+            ei_x_encode_tuple_header(&x, 2);
+            ei_x_encode_atom(&x, "unknown_node");
+            encode_atom(x, node);
+        });
+        return;
+    }
+    PLOG(ctx_.log, notice, "removing %s from the cluster", node.c_str());
+    membership_.remove(node);
+    gossip_to_all();  // the removed node hears it too, before its links close
+    reconcile();
+    reply_ok(from_pid, ref);
+}
+
+bool Cluster::close_link(const ControlRequest& q) {
+    // Tests break one connection as a network fault would.
+    auto peer = peers_.find(q.node);
+    int ch = channel_index(q.channel);
+    if (peer == peers_.end() || ch < 0 || q.index >= ctx_.config.channels[static_cast<size_t>(ch)].parallelism)
+        return false;
+    PLOG(ctx_.log, notice, "fault injection: breaking connection %zu of channel %s to %s",
+         static_cast<size_t>(q.index), q.channel.c_str(), q.node.c_str());
+    peer->second.links[channel_offset_[static_cast<size_t>(ch)] + q.index]->drop("broken by fault injection");
+    return true;
+}
+
+void Cluster::encode_unreachable(ei_x_buff& x) {
+    // #{Node => #{status => unreachable | down, for_ms => N}}
+    auto now = std::chrono::steady_clock::now();
+    long n = 0;
+    for (const auto& [name, peer] : peers_) n += peer.up ? 0 : 1;
+    ei_x_encode_map_header(&x, n);
+    for (const auto& [name, peer] : peers_) {
+        if (peer.up) continue;
+        encode_atom(x, name);
+        ei_x_encode_map_header(&x, 2);
+        ei_x_encode_atom(&x, "status");
+        ei_x_encode_atom(&x, peer.probing ? "down" : "unreachable");
+        ei_x_encode_atom(&x, "for_ms");
+        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - peer.unreachable_since).count();
+        ei_x_encode_ulonglong(&x, static_cast<unsigned long long>(ms));
+    }
+}
+
+void Cluster::reply_ok(Bytes from_pid, Bytes ref) {
+    reply(from_pid, ref, [](ei_x_buff& x) { ei_x_encode_atom(&x, "ok"); });
+}
+
+void Cluster::reply_error(Bytes from_pid, Bytes ref, const char* reason) {
+    reply(from_pid, ref, [reason](ei_x_buff& x) {
+        ei_x_encode_tuple_header(&x, 2);
+        ei_x_encode_atom(&x, "error");
+        ei_x_encode_atom(&x, reason);
     });
 }
 

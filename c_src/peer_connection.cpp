@@ -349,41 +349,21 @@ void PeerConnection::flush() {
                       });
 }
 
-namespace {
-void append_frame(ByteBuffer& out, const uint8_t* ref, size_t ref_len, const uint8_t* payload, size_t payload_len,
-                  size_t by_reference = 0) {
-    // MESSAGE frame (docs/PROTOCOL.md): [len][0x01][u16 ref len][ref][payload]
-    size_t at = begin_frame(out, frame_message);
-    out.put_u16(static_cast<uint16_t>(ref_len));
-    out.append(ref, ref_len);
-    out.append(payload, payload_len);
-    end_frame(out, at, by_reference);
-}
-}  // namespace
-
 void PeerConnection::enqueue_message(const uint8_t* ref, size_t ref_len, const uint8_t* payload,
                                      size_t payload_len, const SharedBytes& keep) {
     if (keep && payload_len >= zero_copy_threshold) {
         // The payload follows by reference, where it was read.
-        append_frame(pending_.bytes(), ref, ref_len, payload, 0, payload_len);
+        append_message_frame(pending_.bytes(), Bytes{ref, ref_len}, Bytes{}, payload_len);
         pending_.append_shared(payload, payload_len, keep);
     } else {
-        append_frame(pending_.bytes(), ref, ref_len, payload, payload_len);
+        append_message_frame(pending_.bytes(), Bytes{ref, ref_len}, Bytes{payload, payload_len});
     }
     queued_.add(payload_len);
 }
 
 void PeerConnection::enqueue_relay(std::string_view dest, const uint8_t* ref, size_t ref_len,
                                    const uint8_t* payload, size_t payload_len) {
-    // RELAY frame (docs/PROTOCOL.md): [len][0x05][u8 dest len][dest][u16 ref len][ref][payload]
-    ByteBuffer& b = pending_.bytes();
-    size_t at = begin_frame(b, frame_relay);
-    b.put_u8(static_cast<uint8_t>(dest.size()));
-    b.append(dest);
-    b.put_u16(static_cast<uint16_t>(ref_len));
-    b.append(ref, ref_len);
-    b.append(payload, payload_len);
-    end_frame(b, at);
+    append_relay_frame(pending_.bytes(), dest, Bytes{ref, ref_len}, Bytes{payload, payload_len});
     queued_.add(payload_len);
 }
 
@@ -394,7 +374,7 @@ void PeerConnection::enqueue_monotonic(const uint8_t* ref, size_t ref_len, const
         return;
     }
     scratch_.clear();
-    append_frame(scratch_, ref, ref_len, payload, payload_len);
+    append_message_frame(scratch_, Bytes{ref, ref_len}, Bytes{payload, payload_len});
     std::string_view dest(reinterpret_cast<const char*>(ref), ref_len);
     if (latest_.put(dest, scratch_.data(), scratch_.size(), payload_len) && stats) ++stats->dropped;
 }

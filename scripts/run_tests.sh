@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test suite: Catch2 unit tests (normal and ASan/UBSan builds), the
 # link emulator's tests, the common_test suites with real BEAM nodes and
-# C-nodes (with the normal and the sanitized C-node), and a smoke run of the
-# benchmark harness. Ends with one line
+# C-nodes (with the normal and the sanitized C-node), a smoke run of the
+# benchmark harness, and every fuzz target for a few seconds. Ends with one line
 # "N passed, N failed" (test cases over all suites); exits non-zero on failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -74,6 +74,17 @@ if make --no-print-directory bench-smoke > "$logdir/bench-smoke.log" 2>&1; then
     passed=$((passed + 1))
 else
     tail -40 "$logdir/bench-smoke.log"
+    failed=$((failed + 1))
+    status=1
+fi
+
+echo "== fuzz targets, a few seconds each (libFuzzer, ASan + UBSan; make fuzz runs them longer)"
+if make --no-print-directory fuzz-build > "$logdir/fuzz-build.log" 2>&1; then
+    scripts/run_fuzz.sh 5 | tee "$logdir/fuzz.log"
+    passed=$((passed + $(grep -c ' ok$' "$logdir/fuzz.log")))
+    failed=$((failed + $(grep -c 'FINDING' "$logdir/fuzz.log")))
+else
+    tail -40 "$logdir/fuzz-build.log"
     failed=$((failed + 1))
     status=1
 fi

@@ -8,6 +8,7 @@
 #include "partisan/context.hpp"
 #include "partisan/etf.hpp"
 #include "partisan/name_watch.hpp"
+#include "partisan/shim_protocol.hpp"
 #include "partisan/wire.hpp"
 
 #include <ei.h>
@@ -18,25 +19,6 @@
 #include <vector>
 
 namespace partisan {
-
-// Byte span inside a received packet; valid only during the callback.
-struct Bytes {
-    const uint8_t* data = nullptr;
-    size_t size = 0;
-};
-
-// `{'$fwd', Node, Channel, Key, Flags, ServerRef, Msg}` from the shim.
-struct ForwardRequest {
-    static constexpr uint64_t flag_pinned = 1;  // Key is a partition key
-
-    std::string_view node;
-    std::string_view channel;
-    uint64_t key = 0;
-    uint64_t flags = 0;
-    Bytes server_ref;  // a pid or an atom, external format without version
-    Bytes message;     // external format without version
-    SharedBytes keep;  // keeps `message` alive when it is large (zero-copy)
-};
 
 class BeamLink;
 
@@ -97,7 +79,6 @@ private:
     void read();
     void process();
     void handle_packet(const uint8_t* p, uint32_t len);
-    void handle_message(etf::Reader& r);
     void begin_packet(size_t& at);
     void end_packet(size_t at);
     void schedule_tick();
@@ -106,7 +87,7 @@ private:
     void send_net_kernel_call(std::string_view tag, uint64_t id);
     void encode_call_head(ei_x_buff& x, std::string_view tag, uint64_t id) const;
     void ask_whereis(Bytes name_atom, uint64_t id);
-    bool handle_call_answer(etf::Reader r);
+    void handle_call_answer(std::string_view tag, uint64_t id, etf::Reader reply);
 
     Context& ctx_;
     asio::ip::tcp::socket sock_;

@@ -19,6 +19,8 @@
 
 namespace partisan {
 
+struct ControlRequest;
+
 class Cluster : public BeamEvents, public PeerEvents {
 public:
     // Binds the peer listener; throws when it cannot.
@@ -77,9 +79,14 @@ private:
     void schedule_gossip();
     void leave_cluster();
     void reply(Bytes from_pid, Bytes ref, const std::function<void(ei_x_buff&)>& encode);
+    void reply_ok(Bytes from_pid, Bytes ref);
+    void reply_error(Bytes from_pid, Bytes ref, const char* reason);
+    void join(Bytes from_pid, Bytes ref, const ControlRequest& q);
+    void remove_member(Bytes from_pid, Bytes ref, const std::string& node);
+    bool close_link(const ControlRequest& q);
+    void encode_unreachable(ei_x_buff& x);
     bool handle_message_frame(PeerConnection& conn, const uint8_t* body, uint32_t len);
     bool handle_relay_frame(PeerConnection& conn, const uint8_t* body, uint32_t len);
-    static bool split_addressed(const uint8_t* p, size_t n, Bytes& ref, Bytes& payload);
     void deliver_local(PeerConnection& conn, Bytes ref, Bytes payload);
     bool relay(const ForwardRequest& req, size_t channel);
     void start_other_links(Peer& peer);

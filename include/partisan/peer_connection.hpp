@@ -9,6 +9,7 @@
 #include "partisan/context.hpp"
 #include "partisan/handshake.hpp"
 #include "partisan/membership.hpp"
+#include "partisan/peer_frames.hpp"
 #include "partisan/routing.hpp"
 #include "partisan/wire.hpp"
 
@@ -22,8 +23,6 @@ namespace partisan {
 
 class PeerConnection;
 
-// Frame types after the handshake (docs/PROTOCOL.md).
-enum PeerFrame : uint8_t { frame_message = 1, frame_gossip = 2, frame_ping = 3, frame_pong = 4, frame_relay = 5 };
 
 // Counters of one (peer, channel), kept by the cluster across reconnects.
 struct LinkStats {

@@ -102,6 +102,12 @@ inline uint32_t load_u32(const uint8_t* p) {
 }
 inline uint16_t load_u16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
 
+// Byte span inside a received packet; valid only while that packet is.
+struct Bytes {
+    const uint8_t* data = nullptr;
+    size_t size = 0;
+};
+
 // Read memory that an output queue may keep referring to after the reader
 // moved on (zero-copy forwarding of large payloads).
 using SharedBytes = std::shared_ptr<const uint8_t[]>;

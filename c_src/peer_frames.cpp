@@ -1,0 +1,44 @@
+#include "partisan/peer_frames.hpp"
+
+#include "partisan/etf.hpp"
+
+namespace partisan {
+
+void append_message_frame(ByteBuffer& out, Bytes ref, Bytes payload, size_t by_reference) {
+    size_t at = begin_frame(out, frame_message);
+    out.put_u16(static_cast<uint16_t>(ref.size));
+    out.append(ref.data, ref.size);
+    out.append(payload.data, payload.size);
+    end_frame(out, at, by_reference);
+}
+
+void append_relay_frame(ByteBuffer& out, std::string_view dest, Bytes ref, Bytes payload) {
+    size_t at = begin_frame(out, frame_relay);
+    out.put_u8(static_cast<uint8_t>(dest.size()));
+    out.append(dest);
+    out.put_u16(static_cast<uint16_t>(ref.size));
+    out.append(ref.data, ref.size);
+    out.append(payload.data, payload.size);
+    end_frame(out, at);
+}
+
+bool parse_addressed(const uint8_t* p, size_t n, Bytes& ref, Bytes& payload) {
+    if (n < 2) return false;
+    size_t ref_len = load_u16(p);
+    if (2 + ref_len >= n) return false;
+    ref = Bytes{p + 2, ref_len};
+    payload = Bytes{p + 2 + ref_len, n - 2 - ref_len};
+    // Checked, not decoded.
+    return (etf::is_pid(ref.data, ref.size) || etf::is_atom(ref.data, ref.size)) &&
+           etf::is_valid_term(payload.data, payload.size);
+}
+
+bool parse_relay(const uint8_t* p, size_t n, std::string_view& dest, Bytes& ref, Bytes& payload) {
+    if (n < 1) return false;
+    size_t name_len = p[0];
+    if (1 + name_len > n) return false;
+    dest = std::string_view(reinterpret_cast<const char*>(p + 1), name_len);
+    return parse_addressed(p + 1 + name_len, n - 1 - name_len, ref, payload);
+}
+
+}  // namespace partisan

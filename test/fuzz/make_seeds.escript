@@ -1,0 +1,114 @@
+#!/usr/bin/env escript
+%% Writes the seed corpora of the fuzz targets whose inputs are our own
+%% formats (test/fuzz/corpus/<target>/): well-formed examples of every
+%% frame, packet and request, so each fuzzer starts at the interesting
+%% boundaries. The ETF targets' seeds are kept by hand.
+%%   escript test/fuzz/make_seeds.escript [CorpusDir]
+-mode(compile).
+
+main(Args) ->
+    Dir = case Args of
+              [D] -> D;
+              [] -> filename:join(filename:dirname(escript:script_name()), "corpus")
+          end,
+    Seeds = [{"fuzz_control_request", control_requests()},
+             {"fuzz_shim_packet", shim_packets()},
+             {"fuzz_peer_frames", peer_frames()},
+             {"fuzz_gossip", [gossip_body(E) || E <- gossip_sets()]},
+             {"fuzz_handshake", handshakes()},
+             {"fuzz_frame_buffer", frame_streams()}],
+    [write(Dir, Target, N, Bin) || {Target, Bins} <- Seeds,
+                                   {N, Bin} <- lists:zip(lists:seq(1, length(Bins)), Bins)],
+    ok.
+
+write(Dir, Target, N, Bin) ->
+    File = filename:join([Dir, Target, "seed-" ++ integer_to_list(N)]),
+    ok = filelib:ensure_dir(File),
+    ok = file:write_file(File, Bin).
+
+%% A term's external format without the version byte.
+body(T) ->
+    <<131, B/binary>> = term_to_binary(T, [{minor_version, 2}]),
+    B.
+
+pid() -> c:pid(0, 42, 0).
+
+control_requests() ->
+    [body(T) || T <- [members, stats, unreachable, leave, {leave, 'b@host'},
+                      {join, 'b@host', [{{127, 0, 0, 1}, 4000}]},
+                      {join, 'b@host', [{{0, 0, 0, 0, 0, 0, 0, 1}, 4000}, {{10, 0, 0, 2}, 1}]},
+                      {fault, heal}, {fault, partition, ['b@host', 'c@host']},
+                      {fault, partition, []}, {fault, close_link, 'b@host', undefined, 0},
+                      {join, self, []}, {unknown, op}]].
+
+%% 112, control term, message (each with its version byte).
+packet(Control, Msg) ->
+    <<112, (term_to_binary(Control))/binary, (term_to_binary(Msg))/binary>>.
+
+shim_packets() ->
+    [packet({6, pid(), '', partisan}, {'$fwd', 'b@host', undefined, 7, 0, server, {hello, [1, 2.5, <<"x">>]}}),
+     packet({6, pid(), '', partisan}, {'$fwd', 'b@host', vnode, 1, 1, pid(), #{a => 1}}),
+     packet({2, '', pid()}, {'$call', pid(), make_ref(), {join, 'b@host', [{{127, 0, 0, 1}, 4000}]}}),
+     packet({2, '', pid()}, {'$call', pid(), make_ref(), members}),
+     packet({2, '', pid()}, {{'$partisan_probe', 3}, yes}),
+     packet({2, '', pid()}, {{'$partisan_whereis', 9}, undefined}),
+     <<112, (term_to_binary({1, pid(), pid()}))/binary>>,  % LINK: ignored
+     <<112, 131>>].
+
+message_frame(Ref, Payload) ->
+    R = body(Ref),
+    <<1, (byte_size(R)):16, R/binary, (body(Payload))/binary>>.
+
+peer_frames() ->
+    [message_frame(server, {hello, <<"x">>}),
+     message_frame(pid(), [1, 2, 3]),
+     <<5, 6, "b@host", (binary:part(message_frame(server, ok), 1, byte_size(message_frame(server, ok)) - 1))/binary>>,
+     <<2, (gossip_body([{<<"b@host">>, 1, 0, [{<<"127.0.0.1">>, 4000}]}]))/binary>>,
+     <<3>>, <<4>>].
+
+gossip_sets() ->
+    [[{<<"a@host">>, 7, 0, [{<<"127.0.0.1">>, 4000}]}],
+     [{<<"a@host">>, 1, 1, []}, {<<"b@host">>, 2, 2, [{<<"::1">>, 5}]},
+      {<<"c@host">>, 3, 0, [{<<"10.0.0.1">>, 1}, {<<"10.0.0.2">>, 2}]}],
+     []].
+
+%% Membership encoding 2: count, then per entry name, incarnation,
+%% status, role, addresses.
+gossip_body(Entries) ->
+    iolist_to_binary([<<2, (length(Entries)):32>> |
+                      [[<<(byte_size(N)), N/binary, Inc:64, Status, 0, (length(As))>>,
+                        [<<(byte_size(Ip)), Ip/binary, Port:16>> || {Ip, Port} <- As]]
+                       || {N, Inc, Status, As} <- Entries]]).
+
+%% [u16 n][n bytes] per frame body.
+frames(Bodies) ->
+    iolist_to_binary([<<(byte_size(B)):16, B/binary>> || B <- Bodies]).
+
+str(B) -> <<(byte_size(B)), B/binary>>.
+
+handshakes() ->
+    Digest = crypto:hash(sha256, <<"undefined:1">>),
+    Hello = <<16#10, 2:16, (str(<<"a@host">>))/binary, (str(<<"b@host">>))/binary,
+              (str(<<"undefined">>))/binary, 0:16, Digest/binary, 0:128>>,
+    Challenge = <<16#11, 2:16, (str(<<"b@host">>))/binary, 0:128>>,
+    Response = <<16#12, 0:256>>,
+    Refuse = <<16#14, 3, 11:16, "undefined:1", 0:256>>,
+    [<<0, (frames([Hello, Response]))/binary>>,
+     <<1, (frames([Challenge, <<16#13, 0:256>>]))/binary>>,
+     <<1, (frames([Refuse]))/binary>>,
+     <<1, (frames([<<16#14, 1, 0:16>>]))/binary>>,
+     <<2, (frames([Response]))/binary>>,
+     <<3, 0, 0, 5, 1>>, <<3, 1, 0, 20, 128>>, <<3, 2, 0, 0, 255>>].
+
+%% [u8 limit selector] then chunks [u8 n][n bytes].
+frame_streams() ->
+    Stream = iolist_to_binary([<<(byte_size(B)):32, B/binary>>
+                               || B <- [<<"a">>, <<>>, binary:copy(<<"x">>, 300), <<"end">>]]),
+    [<<3, (chunks(Stream, 7))/binary>>, <<2, (chunks(Stream, 200))/binary>>,
+     <<1, (chunks(<<0:32, 0:32>>, 3))/binary>>].
+
+chunks(<<>>, _) -> <<>>;
+chunks(Bin, N) when byte_size(Bin) =< N -> <<(byte_size(Bin)), Bin/binary>>;
+chunks(Bin, N) ->
+    <<Chunk:N/binary, Rest/binary>> = Bin,
+    <<N, Chunk/binary, (chunks(Rest, N))/binary>>.
