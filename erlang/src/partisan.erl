@@ -354,7 +354,10 @@ forward_message(Node, ServerRef, Msg) ->
 %% asynchronous: `ok' means the message was handed to the local C-node.
 %% On a monotonic channel a message may replace an earlier one to the
 %% same destination that was still queued.
-%% A channel that is not configured gives `{error, {unknown_channel, C}}'.
+%% A channel that is not configured gives `{error, {unknown_channel, C}}';
+%% a message whose external size is over `max_message_size' gives
+%% `{error, {too_large, Bytes, Limit}}' (the size is measured with
+%% `erlang:external_size/1', which walks the term but copies nothing).
 -spec forward_message(node(), server_ref(), term(), forward_opts()) ->
           ok | {error, forward_error()}.
 forward_message(Node, ServerRef, Msg, Opts) ->
