@@ -148,7 +148,11 @@ node_spec() ->
 %% established (full mesh: by gossip). Under `client_server', a client
 %% joining a client is redirected by the C-node to the servers that
 %% client knows. Under `static' the peers are configured, not joined:
-%% the answer is `{error, not_supported}'.
+%% the answer is `{error, not_supported}'. A node that configures other
+%% channels is refused with `{error, {channel_mismatch, Node, #{local =>
+%% Channels, remote => Channels}}}', one with another secret with
+%% `{error, {refused, Node, Why}}'. After a restart of its C-node, a node
+%% rejoins the cluster by itself (unless it left).
 -spec join(node_spec() | {node(), inet:ip_address() | string(), inet:port_number()}) ->
           ok | {error, self_join | not_supported | not_running | timeout |
                 {bad_node_spec, term()} | term()}.
