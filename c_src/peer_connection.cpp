@@ -70,6 +70,7 @@ void PeerConnection::connect_attempt() {
     ++generation_;
     state_ = State::connecting;
     authenticated_ = refusing_ = false;
+    refusal_ = {};  // a failure of this attempt must not report an earlier refusal
     asio::error_code ec;
     sock_.close(ec);
     sock_ = asio::ip::tcp::socket(ctx_.io);
@@ -106,7 +107,6 @@ void PeerConnection::begin_handshake() {
     state_ = State::handshaking;
     asio::error_code ec;
     sock_.set_option(asio::ip::tcp::no_delay(true), ec);
-    refusal_ = {};
     dialer_ = std::make_unique<handshake::Dialer>(ctx_.config.cluster_secret, ctx_.config.beam_node, peer_, link_,
                                                   handshake::sha256(channels_spec(ctx_.config.channels)));
     send_handshake(dialer_->hello());
