@@ -49,6 +49,17 @@ void encode_ip(ei_x_buff& x, const std::string& ip) {
     }
 }
 
+// [{Ip, Port}]
+void encode_addresses(ei_x_buff& x, const std::vector<Address>& addrs) {
+    ei_x_encode_list_header(&x, static_cast<long>(addrs.size()));
+    for (const auto& a : addrs) {
+        ei_x_encode_tuple_header(&x, 2);
+        encode_ip(x, a.ip);
+        ei_x_encode_long(&x, a.port);
+    }
+    ei_x_encode_empty_list(&x);
+}
+
 // #{Name => #{parallelism => P, monotonic => B}} from a channels_spec line
 // (ours, or a peer's from its refusal); entries that do not parse are left out.
 void encode_channels(ei_x_buff& x, const std::string& spec) {
@@ -117,13 +128,7 @@ void Cluster::start() {
     ei_x_encode_tuple_header(&b.x, 3);
     ei_x_encode_atom(&b.x, "$partisan_ready");
     auto addrs = advertised_addresses();
-    ei_x_encode_list_header(&b.x, static_cast<long>(addrs.size()));
-    for (const auto& a : addrs) {
-        ei_x_encode_tuple_header(&b.x, 2);
-        encode_ip(b.x, a.ip);
-        ei_x_encode_long(&b.x, a.port);
-    }
-    ei_x_encode_empty_list(&b.x);
+    encode_addresses(b.x, addrs);
     ei_x_encode_list_header(&b.x, static_cast<long>(beam_links_.size()));
     for (const auto& link : beam_links_) {
         ei_x_encode_tuple_header(&b.x, 2);
@@ -541,13 +546,7 @@ void Cluster::report_contacts() {
     for (const auto& [name, addrs] : contacts_) {
         ei_x_encode_tuple_header(&b.x, 2);
         encode_atom(b.x, name);
-        ei_x_encode_list_header(&b.x, static_cast<long>(addrs.size()));
-        for (const auto& a : addrs) {
-            ei_x_encode_tuple_header(&b.x, 2);
-            encode_ip(b.x, a.ip);
-            ei_x_encode_long(&b.x, a.port);
-        }
-        ei_x_encode_empty_list(&b.x);
+        encode_addresses(b.x, addrs);
     }
     ei_x_encode_empty_list(&b.x);
     control_link().send_to_name("partisan_cnode", b.x);
