@@ -322,7 +322,7 @@ bool Cluster::on_frame(PeerConnection& conn, const uint8_t* body, uint32_t len) 
 
 bool Cluster::handle_message_frame(PeerConnection& conn, const uint8_t* body, uint32_t len) {
     Bytes ref, payload;
-    if (!parse_addressed(body + 1, len - 1, ref, payload)) return false;
+    if (!parse_addressed(body + 1, len - 1, ctx_.config.beam_node, ref, payload)) return false;
     deliver_local(conn, ref, payload);
     return true;
 }

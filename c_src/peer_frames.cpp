@@ -22,15 +22,16 @@ void append_relay_frame(ByteBuffer& out, std::string_view dest, Bytes ref, Bytes
     end_frame(out, at);
 }
 
-bool parse_addressed(const uint8_t* p, size_t n, Bytes& ref, Bytes& payload) {
+bool parse_addressed(const uint8_t* p, size_t n, std::string_view decoder, Bytes& ref, Bytes& payload) {
     if (n < 2) return false;
     size_t ref_len = load_u16(p);
     if (2 + ref_len >= n) return false;
     ref = Bytes{p + 2, ref_len};
     payload = Bytes{p + 2 + ref_len, n - 2 - ref_len};
     // Checked, not decoded.
-    return (etf::is_pid(ref.data, ref.size) || etf::is_atom(ref.data, ref.size)) &&
-           etf::is_valid_term(payload.data, payload.size);
+    const etf::DecoderNode node{decoder};
+    return (etf::is_pid(ref.data, ref.size, node) || etf::is_atom(ref.data, ref.size)) &&
+           etf::is_valid_term(payload.data, payload.size, node);
 }
 
 bool parse_relay(const uint8_t* p, size_t n, std::string_view& dest, Bytes& ref, Bytes& payload) {
@@ -38,7 +39,7 @@ bool parse_relay(const uint8_t* p, size_t n, std::string_view& dest, Bytes& ref,
     size_t name_len = p[0];
     if (1 + name_len > n) return false;
     dest = std::string_view(reinterpret_cast<const char*>(p + 1), name_len);
-    return parse_addressed(p + 1 + name_len, n - 1 - name_len, ref, payload);
+    return parse_addressed(p + 1 + name_len, n - 1 - name_len, dest, ref, payload);
 }
 
 }  // namespace partisan

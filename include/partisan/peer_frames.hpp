@@ -21,9 +21,11 @@ void append_relay_frame(ByteBuffer& out, std::string_view dest, Bytes ref, Bytes
 // The tail of MESSAGE and RELAY frames, [u16 ref length][ref][payload].
 // True when well formed: `ref` one pid or atom and `payload` exactly one
 // term, both of which the BEAM will decode (a bad term would make it drop
-// its whole link to the C-node).
-bool parse_addressed(const uint8_t* p, size_t n, Bytes& ref, Bytes& payload);
-// A RELAY frame's body after its type byte.
+// its whole link to the C-node). `decoder` is the node whose BEAM will
+// decode them: pids and references naming it are held to local limits.
+bool parse_addressed(const uint8_t* p, size_t n, std::string_view decoder, Bytes& ref, Bytes& payload);
+// A RELAY frame's body after its type byte; its terms are checked for the
+// destination's BEAM.
 bool parse_relay(const uint8_t* p, size_t n, std::string_view& dest, Bytes& ref, Bytes& payload);
 
 }  // namespace partisan

@@ -113,6 +113,7 @@ bad_terms_from_peer(Config) ->
     NB = node_name(B),
     #{cnode_os_pid := CNodePid, links := Links} = A,
     Server = term_body(partisan_test_server),
+    NodeA = term_body(node_name(A)),
     Bad = [%% A MESSAGE to an atom that is not UTF-8 (found by probing).
            <<1, 0, 3, 16#77, 1, 16#ff, 16#61, 1>>,
            %% Payloads the BEAM refuses:
@@ -120,7 +121,11 @@ bad_terms_from_peer(Config) ->
            partisan_raw_peer:message_frame(Server, <<116, 2:32, 97, 1, 97, 1, 97, 1, 97, 2>>),  % key twice
            partisan_raw_peer:message_frame(Server, <<70, 16#7ff8000000000000:64>>),  % NaN
            partisan_raw_peer:message_frame(Server, <<70, 16#7ff0000000000000:64>>),  % infinity
-           partisan_raw_peer:message_frame(Server, <<113, 119, 1, $m, 119, 1, $f, 98, 1:32>>),  % export arity
+           partisan_raw_peer:message_frame(Server, <<113, 119, 1, $m, 119, 1, $f, 98, -1:32>>),  % export arity
+           %% A pid of A's own BEAM with a number no local pid has.
+           partisan_raw_peer:message_frame(Server, <<88, NodeA/binary, 16#8000:32, 0:32, 0:32>>),
+           %% A reference without words (OTP 25 reads past the term).
+           partisan_raw_peer:message_frame(Server, <<90, 0:16, NodeA/binary, 0:32>>),
            partisan_raw_peer:message_frame(Server, <<118, 256:16, (binary:copy(<<"a">>, 256))/binary>>)],
     [begin
          {ok, S} = authenticate(A, Config),

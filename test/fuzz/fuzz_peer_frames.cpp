@@ -22,7 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string_view dest;
     switch (data[0]) {
         case frame_message:
-            if (parse_addressed(data + 1, size - 1, ref, payload)) {
+            if (parse_addressed(data + 1, size - 1, "a@host", ref, payload)) {
                 ByteBuffer b;
                 append_message_frame(b, ref, payload);
                 same_as(b, data, size);
