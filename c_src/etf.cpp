@@ -267,6 +267,7 @@ private:
     bool term(bool emit);
     bool any_term(uint8_t tag, bool emit);
     bool integer(uint8_t tag, bool emit);
+    bool bignum(uint8_t tag, const uint8_t*& digits, uint32_t& n, bool& negative);
     bool small_field(int64_t& value);
     bool floating(uint8_t tag, bool emit);
     bool float_text(const uint8_t* p, double& d);
@@ -486,7 +487,16 @@ bool Walker::integer(uint8_t tag, bool emit) {
         if (emit) put_small(s < 0, s < 0 ? uint64_t{0} - uint64_t(int64_t{s}) : uint64_t(s));
         return true;
     }
+    const uint8_t* digits;
     uint32_t n;
+    bool negative;
+    if (!bignum(tag, digits, n, negative)) return false;
+    if (emit) put_integer(negative, digits, n);
+    return true;
+}
+
+// A SMALL_BIG_EXT or LARGE_BIG_EXT after its tag: its little-endian digits.
+bool Walker::bignum(uint8_t tag, const uint8_t*& digits, uint32_t& n, bool& negative) {
     if (tag == small_big) {
         uint8_t b;
         if (!r_.u8(b)) return truncated();
@@ -497,10 +507,9 @@ bool Walker::integer(uint8_t tag, bool emit) {
     }
     uint8_t sign;
     if (!r_.u8(sign)) return truncated();
-    const uint8_t* digits = r_.here();
-    if (!r_.take(n)) return truncated();
-    if (emit) put_integer(sign != 0, digits, n);
-    return true;
+    negative = sign != 0;
+    digits = r_.here();
+    return r_.take(n) || truncated();
 }
 
 // An integer that dec_term turns into a small (is_small), for export
@@ -516,25 +525,16 @@ bool Walker::small_field(int64_t& value) {
         return true;
     }
     if (tag != small_big && tag != large_big) return invalid("expected an integer");
+    const uint8_t* d;
     uint32_t n;
-    if (tag == small_big) {
-        uint8_t b;
-        if (!r_.u8(b)) return truncated();
-        n = b;
-    } else {
-        if (!r_.u32(n)) return truncated();
-        if (n > max_big_bytes) return invalid("bignum longer than OTP allows");
-    }
-    uint8_t sign;
-    if (!r_.u8(sign)) return truncated();
-    const uint8_t* d = r_.here();
-    if (!r_.take(n)) return truncated();
+    bool negative;
+    if (!bignum(tag, d, n, negative)) return false;
     while (n > 0 && d[n - 1] == 0) --n;  // leading zeros do not count
     if (n > 8) return invalid("integer is not a small");
     uint64_t mag = 0;
     for (size_t i = n; i-- > 0;) mag = mag << 8 | d[i];
-    if (sign != 0 ? mag > max_small + 1 : mag > max_small) return invalid("integer is not a small");
-    value = sign != 0 ? static_cast<int64_t>(uint64_t{0} - mag) : static_cast<int64_t>(mag);
+    if (negative ? mag > max_small + 1 : mag > max_small) return invalid("integer is not a small");
+    value = negative ? static_cast<int64_t>(uint64_t{0} - mag) : static_cast<int64_t>(mag);
     return true;
 }
 

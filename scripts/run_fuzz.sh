@@ -6,6 +6,7 @@
 # any finding (crash, leak, timeout, UB), whose input is saved in
 # build-fuzz/artifacts/<target>/. Exits non-zero when a target found one.
 #   scripts/run_fuzz.sh [SECONDS] [TARGET...]
+# FUZZ_RUNS=N stops each target after N executions, if that comes first.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -28,7 +29,7 @@ for t in "${targets[@]}"; do
     mkdir -p "$(dirname "$log")"
     # -timeout: a single input running 10 s is a finding (a hang);
     # -rss_limit_mb: memory a single input may use.
-    "$build/$t" -max_total_time="$seconds" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
+    "$build/$t" -max_total_time="$seconds" ${FUZZ_RUNS:+-runs=$FUZZ_RUNS} -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
         -artifact_prefix="$art/" "$work" "$seeds" > "$log" 2>&1
     rc=$?
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
