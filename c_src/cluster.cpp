@@ -1,6 +1,7 @@
 #include "partisan/cluster.hpp"
 
-#include "partisan/control_request.hpp"
+#include "partisan/control_args.hpp"
+#include "partisan/ei_out.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -16,72 +17,12 @@ namespace {
 constexpr size_t unconnected_limit = 8u << 20;
 // How long a join call waits for the first connection (the shim waits 5 s).
 constexpr std::chrono::milliseconds join_wait{4000};
+constexpr uint32_t max_join_addresses = 16;
+constexpr uint32_t max_partition_nodes = 4096;
 
 uint64_t now_micros() {
     using namespace std::chrono;
     return static_cast<uint64_t>(duration_cast<microseconds>(system_clock::now().time_since_epoch()).count());
-}
-
-// ei_x_buff owner, so early returns cannot leak it.
-struct EiBuf {
-    ei_x_buff x;
-    EiBuf() { ei_x_new_with_version(&x); }
-    ~EiBuf() { ei_x_free(&x); }
-    EiBuf(const EiBuf&) = delete;
-    EiBuf& operator=(const EiBuf&) = delete;
-};
-
-void encode_atom(ei_x_buff& x, const std::string& s) { ei_x_encode_atom_len(&x, s.data(), static_cast<int>(s.size())); }
-
-void encode_ip(ei_x_buff& x, const std::string& ip) {
-    asio::error_code ec;
-    auto addr = asio::ip::make_address(ip, ec);
-    if (!ec && addr.is_v4()) {
-        auto b = addr.to_v4().to_bytes();
-        ei_x_encode_tuple_header(&x, 4);
-        for (auto v : b) ei_x_encode_long(&x, v);
-    } else if (!ec) {
-        auto b = addr.to_v6().to_bytes();
-        ei_x_encode_tuple_header(&x, 8);
-        for (size_t i = 0; i < 16; i += 2) ei_x_encode_long(&x, (b[i] << 8) | b[i + 1]);
-    } else {
-        ei_x_encode_string(&x, ip.c_str());
-    }
-}
-
-// [{Ip, Port}]
-void encode_addresses(ei_x_buff& x, const std::vector<Address>& addrs) {
-    ei_x_encode_list_header(&x, static_cast<long>(addrs.size()));
-    for (const auto& a : addrs) {
-        ei_x_encode_tuple_header(&x, 2);
-        encode_ip(x, a.ip);
-        ei_x_encode_long(&x, a.port);
-    }
-    ei_x_encode_empty_list(&x);
-}
-
-// #{Name => #{parallelism => P, monotonic => B}} from a channels_spec line
-// (ours, or a peer's from its refusal); entries that do not parse are left out.
-void encode_channels(ei_x_buff& x, const std::string& spec) {
-    std::vector<ChannelConfig> chs;
-    size_t start = 0;
-    while (start <= spec.size()) {
-        size_t end = std::min(spec.find(',', start), spec.size());
-        auto ch = parse_channel(spec.substr(start, end - start), 1);
-        // A map with a key twice would make the BEAM drop this link.
-        if (ch && std::none_of(chs.begin(), chs.end(), [&](auto& c) { return c.name == ch->name; }))
-            chs.push_back(*ch);
-        start = end + 1;
-    }
-    ei_x_encode_map_header(&x, static_cast<long>(chs.size()));
-    for (const auto& ch : chs) {
-        encode_atom(x, ch.name);
-        ei_x_encode_map_header(&x, 2);
-        ei_x_encode_atom(&x, "parallelism");
-        ei_x_encode_ulong(&x, ch.parallelism);
-        ei_x_encode_atom(&x, "monotonic");
-        ei_x_encode_atom(&x, ch.monotonic ? "true" : "false");
-    }
 }
 
 }  // namespace
@@ -107,6 +48,7 @@ Cluster::Cluster(Context& ctx)
         links_per_peer_ += ch.parallelism;
     }
     congested_.assign(cfg.channels.size(), 0);
+    register_operations();
 }
 
 Cluster::~Cluster() { shutdown(); }
@@ -439,16 +381,12 @@ void Cluster::finish_joins(const std::string& node, const std::string& failure, 
     bool mismatch = refused && refusal->proven && refusal->reason == handshake::Refusal::channel_mismatch;
     for (auto& j : joins) {
         j.timer->cancel();
-        reply(Bytes{j.from.data(), j.from.size()}, Bytes{j.ref.data(), j.ref.size()}, [&](ei_x_buff& x) {
-            if (failure.empty()) {
-                ei_x_encode_atom(&x, "ok");
-                return;
-            }
-            ei_x_encode_tuple_header(&x, 2);
-            ei_x_encode_atom(&x, "error");
-            ei_x_encode_tuple_header(&x, 3);
-            if (mismatch) {
-                // {error, {channel_mismatch, Node, #{local => Channels, remote => Channels}}}
+        if (failure.empty()) {
+            j.call.ok();
+        } else if (mismatch) {
+            // {error, {channel_mismatch, Node, #{local => Channels, remote => Channels}}}
+            j.call.error([&](ei_x_buff& x) {
+                ei_x_encode_tuple_header(&x, 3);
                 ei_x_encode_atom(&x, "channel_mismatch");
                 encode_atom(x, node);
                 ei_x_encode_map_header(&x, 2);
@@ -456,13 +394,16 @@ void Cluster::finish_joins(const std::string& node, const std::string& failure, 
                 encode_channels(x, channels_spec(ctx_.config.channels));
                 ei_x_encode_atom(&x, "remote");
                 encode_channels(x, refusal->text);
-                return;
-            }
+            });
+        } else {
             // {error, {refused | unreachable, Node, <<"why">>}}
-            ei_x_encode_atom(&x, refused ? "refused" : "unreachable");
-            encode_atom(x, node);
-            ei_x_encode_binary(&x, failure.data(), static_cast<long>(failure.size()));
-        });
+            j.call.error([&](ei_x_buff& x) {
+                ei_x_encode_tuple_header(&x, 3);
+                ei_x_encode_atom(&x, refused ? "refused" : "unreachable");
+                encode_atom(x, node);
+                ei_x_encode_binary(&x, failure.data(), static_cast<long>(failure.size()));
+            });
+        }
     }
 }
 
@@ -812,153 +753,135 @@ void Cluster::encode_stats(ei_x_buff& x) {
     }
 }
 
-void Cluster::reply(Bytes from_pid, Bytes ref, const std::function<void(ei_x_buff&)>& encode) {
-    EiBuf b;
-    ei_x_encode_tuple_header(&b.x, 2);
-    ei_x_append_buf(&b.x, reinterpret_cast<const char*>(ref.data), static_cast<int>(ref.size));
-    encode(b.x);
-    control_link().send_to_pid(from_pid, b.x);
+void Cluster::on_call(Bytes from_pid, Bytes ref, etf::Reader& request) {
+    ReplySender send = [this](Bytes to, const ei_x_buff& term) { control_link().send_to_pid(to, term); };
+    control_.dispatch(ControlCall(std::move(send), from_pid, ref), request);
 }
 
-void Cluster::on_call(Bytes from_pid, Bytes ref, etf::Reader& r) {
-    using Op = ControlRequest::Op;
-    const etf::Reader request = r;
-    ControlRequest q = parse_control_request(r);
-    bool membership_op = q.op == Op::leave || q.op == Op::remove || q.op == Op::join;
-    if (membership_op && !topology_->dynamic()) {
-        // A static cluster is its configuration (docs/ARCHITECTURE.md).
-        reply_error(from_pid, ref, "not_supported");
-        return;
-    }
-    switch (q.op) {
-        case Op::members:
-            reply(from_pid, ref, [this](ei_x_buff& x) {
-                ei_x_encode_tuple_header(&x, 2);
-                ei_x_encode_atom(&x, "ok");
-                ei_x_encode_list_header(&x, static_cast<long>(members_.size()));
-                for (const auto& n : members_) encode_atom(x, n);
-                ei_x_encode_empty_list(&x);
-            });
-            return;
-        case Op::unreachable:
-            reply(from_pid, ref, [this](ei_x_buff& x) {
-                ei_x_encode_tuple_header(&x, 2);
-                ei_x_encode_atom(&x, "ok");
-                encode_unreachable(x);
-            });
-            return;
-        case Op::stats:
-            reply(from_pid, ref, [this](ei_x_buff& x) {
-                ei_x_encode_tuple_header(&x, 2);
-                ei_x_encode_atom(&x, "ok");
-                encode_stats(x);
-            });
-            return;
-        case Op::leave:
-            PLOG(ctx_.log, notice, "leaving the cluster");
-            leave_cluster();
-            reply_ok(from_pid, ref);
-            return;
-        case Op::remove:
-            remove_member(from_pid, ref, q.node);
-            return;
-        case Op::join:
-            join(from_pid, ref, q);
-            return;
-        case Op::heal:
-            PLOG(ctx_.log, notice, "fault injection: partitions healed");
-            heal();
-            reply_ok(from_pid, ref);
-            return;
-        case Op::partition:
-            PLOG(ctx_.log, notice, "fault injection: partitioned from %zu node(s)", q.nodes.size());
-            partition(q.nodes);
-            reply_ok(from_pid, ref);
-            return;
-        case Op::close_link:
-            if (close_link(q)) {
-                reply_ok(from_pid, ref);
-                return;
-            }
-            break;
-        case Op::bad:
-            break;
-    }
-    PLOG(ctx_.log, warning, "bad control request from the shim");
-    etf::Reader whole = request;
-    bool term_ok = whole.skip();
-    reply(from_pid, ref, [&](ei_x_buff& x) {
-        // {error, {bad_request, Request}}
-        ei_x_encode_tuple_header(&x, 2);
-        ei_x_encode_atom(&x, "error");
-        ei_x_encode_tuple_header(&x, 2);
-        ei_x_encode_atom(&x, "bad_request");
-        if (term_ok)
-            ei_x_append_buf(&x, reinterpret_cast<const char*>(request.here()), static_cast<int>(whole.pos() - request.pos()));
-        else
-            ei_x_encode_atom(&x, "undefined");
+void Cluster::register_operations() {
+    // Read-only views.
+    control_.add("members", 0, [this](const ControlArgs&, ControlCall& call) {
+        call.ok([this](ei_x_buff& x) { encode_atoms(x, members_); });
+        return true;
+    });
+    control_.add("unreachable", 0, [this](const ControlArgs&, ControlCall& call) {
+        call.ok([this](ei_x_buff& x) { encode_unreachable(x); });
+        return true;
+    });
+    control_.add("stats", 0, [this](const ControlArgs&, ControlCall& call) {
+        call.ok([this](ei_x_buff& x) { encode_stats(x); });
+        return true;
+    });
+    // Membership changes; a static cluster is its configuration
+    // (docs/ARCHITECTURE.md).
+    auto not_static = [this](ControlCall& call) {
+        if (topology_->dynamic()) return true;
+        call.error("not_supported");
+        return false;
+    };
+    control_.add("leave", 0, [this, not_static](const ControlArgs&, ControlCall& call) {
+        if (!not_static(call)) return true;
+        PLOG(ctx_.log, notice, "leaving the cluster");
+        leave_cluster();
+        call.ok();
+        return true;
+    });
+    control_.add("leave", 1, [this, not_static](const ControlArgs& args, ControlCall& call) {
+        std::string node;
+        if (!arg_node(args[0], node)) return false;
+        if (not_static(call)) remove_member(call, node);
+        return true;
+    });
+    control_.add("join", 2, [this, not_static](const ControlArgs& args, ControlCall& call) {
+        std::string node;
+        std::vector<Address> addrs;
+        if (!arg_node(args[0], node) || !arg_addresses(args[1], 1, max_join_addresses, addrs)) return false;
+        if (not_static(call)) join(call, node, addrs);
+        return true;
+    });
+    // Fault injection, for tests: {fault, heal}, {fault, partition, Nodes},
+    // {fault, close_link, Node, Channel, Index}.
+    control_.add("fault", 1, [this](const ControlArgs& args, ControlCall& call) {
+        std::string_view kind;
+        if (!arg_atom(args[0], kind) || kind != "heal") return false;
+        PLOG(ctx_.log, notice, "fault injection: partitions healed");
+        heal();
+        call.ok();
+        return true;
+    });
+    control_.add("fault", 2, [this](const ControlArgs& args, ControlCall& call) {
+        std::string_view kind;
+        std::vector<std::string> nodes;
+        if (!arg_atom(args[0], kind) || kind != "partition" || !arg_nodes(args[1], 0, max_partition_nodes, nodes))
+            return false;
+        PLOG(ctx_.log, notice, "fault injection: partitioned from %zu node(s)", nodes.size());
+        partition(nodes);
+        call.ok();
+        return true;
+    });
+    control_.add("fault", 4, [this](const ControlArgs& args, ControlCall& call) {
+        std::string_view kind, channel;
+        std::string node;
+        uint64_t index;
+        if (!arg_atom(args[0], kind) || kind != "close_link" || !arg_node(args[1], node) ||
+            !arg_atom(args[2], channel) || !arg_uint(args[3], index) || !close_link(node, channel, index))
+            return false;
+        call.ok();
+        return true;
     });
 }
 
-void Cluster::join(Bytes from_pid, Bytes ref, const ControlRequest& q) {
-    if (q.node == membership_.self()) {
-        reply_error(from_pid, ref, "self_join");
+void Cluster::join(ControlCall& call, const std::string& node, const std::vector<Address>& addrs) {
+    if (node == membership_.self()) {
+        call.error("self_join");
         return;
     }
     if (membership_.has_left()) membership_.rejoin_self(now_micros());
-    membership_.add(q.node, q.addrs);
-    PLOG(ctx_.log, info, "joining %s at %s:%u", q.node.c_str(), q.addrs[0].ip.c_str(), q.addrs[0].port);
+    membership_.add(node, addrs);
+    PLOG(ctx_.log, info, "joining %s at %s:%u", node.c_str(), addrs[0].ip.c_str(), addrs[0].port);
     reconcile();
     gossip_to_all();
-    auto peer = peers_.find(q.node);
+    auto peer = peers_.find(node);
     if (peer != peers_.end() && peer->second.up) {
-        reply_ok(from_pid, ref);
+        call.ok();
         return;
     }
     // Answer once the first connection is up or has failed, so a join to a
     // node that refuses us (wrong secret, other channels) is an error.
     auto timer = std::make_shared<asio::steady_timer>(ctx_.io, join_wait);
-    timer->async_wait([this, node = q.node](const asio::error_code& ec) {
+    timer->async_wait([this, node](const asio::error_code& ec) {
         if (!ec) finish_joins(node, "no answer within " + std::to_string(join_wait.count()) + " ms");
     });
-    pending_joins_[q.node].push_back(PendingJoin{std::vector<uint8_t>(from_pid.data, from_pid.data + from_pid.size),
-                                                 std::vector<uint8_t>(ref.data, ref.data + ref.size), timer});
+    pending_joins_[node].push_back(PendingJoin{std::move(call), timer});
 }
 
-void Cluster::remove_member(Bytes from_pid, Bytes ref, const std::string& node) {
+void Cluster::remove_member(ControlCall& call, const std::string& node) {
     if (node == membership_.self()) {
         leave_cluster();
-        reply_ok(from_pid, ref);
+        call.ok();
         return;
     }
     const MemberEntry* e = membership_.find(node);
     if (!e || e->left()) {
-        reply(from_pid, ref, [&node](ei_x_buff& x) {
-            // {error, {unknown_node, Node}}
-            ei_x_encode_tuple_header(&x, 2);
-            ei_x_encode_atom(&x, "error");
-            ei_x_encode_tuple_header(&x, 2);
-            ei_x_encode_atom(&x, "unknown_node");
-            encode_atom(x, node);
-        });
+        call.error("unknown_node", node);
         return;
     }
     PLOG(ctx_.log, notice, "removing %s from the cluster", node.c_str());
     membership_.remove(node);
     gossip_to_all();  // the removed node hears it too, before its links close
     reconcile();
-    reply_ok(from_pid, ref);
+    call.ok();
 }
 
-bool Cluster::close_link(const ControlRequest& q) {
+bool Cluster::close_link(const std::string& node, std::string_view channel, uint64_t index) {
     // Tests break one connection as a network fault would.
-    auto peer = peers_.find(q.node);
-    int ch = channel_index(q.channel);
-    if (peer == peers_.end() || ch < 0 || q.index >= ctx_.config.channels[static_cast<size_t>(ch)].parallelism)
+    auto peer = peers_.find(node);
+    int ch = channel_index(channel);
+    if (peer == peers_.end() || ch < 0 || index >= ctx_.config.channels[static_cast<size_t>(ch)].parallelism)
         return false;
-    PLOG(ctx_.log, notice, "fault injection: breaking connection %zu of channel %s to %s",
-         static_cast<size_t>(q.index), q.channel.c_str(), q.node.c_str());
-    peer->second.links[channel_offset_[static_cast<size_t>(ch)] + q.index]->drop("broken by fault injection");
+    PLOG(ctx_.log, notice, "fault injection: breaking connection %zu of channel %.*s to %s", static_cast<size_t>(index),
+         static_cast<int>(channel.size()), channel.data(), node.c_str());
+    peer->second.links[channel_offset_[static_cast<size_t>(ch)] + index]->drop("broken by fault injection");
     return true;
 }
 
@@ -978,18 +901,6 @@ void Cluster::encode_unreachable(ei_x_buff& x) {
         auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - peer.unreachable_since).count();
         ei_x_encode_ulonglong(&x, static_cast<unsigned long long>(ms));
     }
-}
-
-void Cluster::reply_ok(Bytes from_pid, Bytes ref) {
-    reply(from_pid, ref, [](ei_x_buff& x) { ei_x_encode_atom(&x, "ok"); });
-}
-
-void Cluster::reply_error(Bytes from_pid, Bytes ref, const char* reason) {
-    reply(from_pid, ref, [reason](ei_x_buff& x) {
-        ei_x_encode_tuple_header(&x, 2);
-        ei_x_encode_atom(&x, "error");
-        ei_x_encode_atom(&x, reason);
-    });
 }
 
 }  // namespace partisan

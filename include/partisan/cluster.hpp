@@ -6,6 +6,7 @@
 #pragma once
 
 #include "partisan/beam_link.hpp"
+#include "partisan/control_api.hpp"
 #include "partisan/listener.hpp"
 #include "partisan/membership.hpp"
 #include "partisan/peer_connection.hpp"
@@ -18,8 +19,6 @@
 #include <vector>
 
 namespace partisan {
-
-struct ControlRequest;
 
 class Cluster : public BeamEvents, public PeerEvents {
 public:
@@ -78,12 +77,10 @@ private:
     void gossip_to_all();
     void schedule_gossip();
     void leave_cluster();
-    void reply(Bytes from_pid, Bytes ref, const std::function<void(ei_x_buff&)>& encode);
-    void reply_ok(Bytes from_pid, Bytes ref);
-    void reply_error(Bytes from_pid, Bytes ref, const char* reason);
-    void join(Bytes from_pid, Bytes ref, const ControlRequest& q);
-    void remove_member(Bytes from_pid, Bytes ref, const std::string& node);
-    bool close_link(const ControlRequest& q);
+    void register_operations();
+    void join(ControlCall& call, const std::string& node, const std::vector<Address>& addrs);
+    void remove_member(ControlCall& call, const std::string& node);
+    bool close_link(const std::string& node, std::string_view channel, uint64_t index);
     void encode_unreachable(ei_x_buff& x);
     bool handle_message_frame(PeerConnection& conn, const uint8_t* body, uint32_t len);
     bool handle_relay_frame(PeerConnection& conn, const uint8_t* body, uint32_t len);
@@ -114,6 +111,7 @@ private:
     asio::steady_timer housekeeping_timer_;
     std::vector<std::shared_ptr<BeamLink>> beam_links_;
     std::unique_ptr<Topology> topology_;
+    ControlApi control_;
     Membership membership_;
     std::vector<size_t> channel_offset_;  // first link index of each channel
     size_t links_per_peer_ = 0;
@@ -131,7 +129,7 @@ private:
     bool connect_timer_running_ = false;
     // join calls waiting for the first connection to the node they name
     struct PendingJoin {
-        std::vector<uint8_t> from, ref;
+        ControlCall call;
         std::shared_ptr<asio::steady_timer> timer;
     };
     std::map<std::string, std::vector<PendingJoin>> pending_joins_;

@@ -1,7 +1,7 @@
-// What the BEAM link carries (shim_protocol.hpp, control_request.hpp):
+// What the BEAM link carries (shim_protocol.hpp, control_api.hpp):
 // distribution packets with '$fwd' requests, '$call' control calls and
 // answers, taken apart without reading out of bounds.
-#include "partisan/control_request.hpp"
+#include "partisan/control_api.hpp"
 #include "partisan/shim_protocol.hpp"
 
 #include <cstdlib>
@@ -26,7 +26,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             break;
         case ShimMessage::Kind::call:
             if (!inside(m.from_pid, data, size) || !inside(m.ref, data, size)) std::abort();
-            (void)parse_control_request(m.request);
+            {
+                std::string_view op;
+                ControlArgs args;
+                (void)split_request(m.request, op, args);
+            }
             break;
         default:
             break;
