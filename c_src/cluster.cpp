@@ -2,6 +2,7 @@
 
 #include "partisan/control_args.hpp"
 #include "partisan/ei_out.hpp"
+#include "partisan/shim_events.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -66,19 +67,11 @@ void Cluster::start() {
     schedule_housekeeping();
     if (ctx_.config.beam_timeout_ms > 0)
         control_link().start_probing(std::chrono::milliseconds(ctx_.config.beam_timeout_ms));
-    EiBuf b;
-    ei_x_encode_tuple_header(&b.x, 3);
-    ei_x_encode_atom(&b.x, "$partisan_ready");
     auto addrs = advertised_addresses();
-    encode_addresses(b.x, addrs);
-    ei_x_encode_list_header(&b.x, static_cast<long>(beam_links_.size()));
-    for (const auto& link : beam_links_) {
-        ei_x_encode_tuple_header(&b.x, 2);
-        encode_atom(b.x, ctx_.config.channels[link->channel()].name);
-        encode_atom(b.x, link->node_name());
-    }
-    ei_x_encode_empty_list(&b.x);
-    control_link().send_to_name("partisan_cnode", b.x);
+    std::vector<std::pair<std::string, std::string>> channel_links;
+    for (const auto& link : beam_links_)
+        channel_links.emplace_back(ctx_.config.channels[link->channel()].name, link->node_name());
+    ShimEvents::ready(control_link(), addrs, channel_links);
     PLOG(ctx_.log, info, "C-node for %s listening on %s:%u (%s topology)", ctx_.config.beam_node.c_str(),
          addrs.empty() ? "?" : addrs[0].ip.c_str(), addrs.empty() ? 0u : addrs[0].port, topology_->name());
     reconcile();
@@ -480,17 +473,7 @@ void Cluster::report_contacts() {
             now.emplace_back(name, e.addrs);
     if (now == contacts_ || beam_links_.empty()) return;
     contacts_ = std::move(now);
-    EiBuf b;
-    ei_x_encode_tuple_header(&b.x, 2);
-    ei_x_encode_atom(&b.x, "$partisan_contacts");
-    ei_x_encode_list_header(&b.x, static_cast<long>(contacts_.size()));
-    for (const auto& [name, addrs] : contacts_) {
-        ei_x_encode_tuple_header(&b.x, 2);
-        encode_atom(b.x, name);
-        encode_addresses(b.x, addrs);
-    }
-    ei_x_encode_empty_list(&b.x);
-    control_link().send_to_name("partisan_cnode", b.x);
+    ShimEvents::contacts(control_link(), contacts_);
 }
 
 void Cluster::start_other_links(Peer& peer) {
@@ -581,30 +564,14 @@ void Cluster::update_members() {
     BeamLink& beam = control_link();
     for (const auto& n : down) {
         PLOG(ctx_.log, info, "node down: %s", n.c_str());
-        EiBuf b;
-        ei_x_encode_tuple_header(&b.x, 2);
-        ei_x_encode_atom(&b.x, "$partisan_nodedown");
-        encode_atom(b.x, n);
-        beam.send_to_name("partisan_cnode", b.x);
+        ShimEvents::node_down(beam, n);
     }
     for (const auto& n : up) {
         if (n == membership_.self()) continue;
         PLOG(ctx_.log, info, "node up: %s", n.c_str());
-        EiBuf b;
-        ei_x_encode_tuple_header(&b.x, 2);
-        ei_x_encode_atom(&b.x, "$partisan_nodeup");
-        encode_atom(b.x, n);
-        beam.send_to_name("partisan_cnode", b.x);
+        ShimEvents::node_up(beam, n);
     }
-    EiBuf b;
-    ei_x_encode_tuple_header(&b.x, 3);
-    ei_x_encode_atom(&b.x, "$partisan_members");
-    for (const auto* list : {&members_, &reachable_}) {
-        ei_x_encode_list_header(&b.x, static_cast<long>(list->size()));
-        for (const auto& n : *list) encode_atom(b.x, n);
-        ei_x_encode_empty_list(&b.x);
-    }
-    beam.send_to_name("partisan_cnode", b.x);
+    ShimEvents::members(beam, members_, reachable_);
 }
 
 void Cluster::send_gossip(PeerConnection& conn) {
