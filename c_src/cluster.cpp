@@ -575,10 +575,7 @@ void Cluster::update_members() {
 }
 
 void Cluster::send_gossip(PeerConnection& conn) {
-    ByteBuffer& q = conn.queue();
-    size_t at = begin_frame(q, frame_gossip);
-    membership_.encode(q);
-    end_frame(q, at);
+    append_gossip_frame(conn.queue(), membership_);
 }
 
 void Cluster::schedule_housekeeping() {
@@ -641,7 +638,7 @@ void Cluster::schedule_gossip() {
 
 bool Cluster::handle_gossip_frame(PeerConnection& conn, const uint8_t* body, uint32_t len) {
     std::vector<MemberEntry> remote;
-    if (!Membership::decode(body + 1, len - 1, remote)) return false;
+    if (!parse_gossip(body + 1, len - 1, remote)) return false;
     if (!topology_->dynamic()) return true;
     // A full set must still take in the node that is talking to us (it
     // proved the secret): room is made by dropping a member never reached.

@@ -236,7 +236,7 @@ void PeerConnection::process() {
                     return;
                 }
                 if (body[0] == frame_ping && role_ == Role::acceptor) {
-                    end_frame(pending_.bytes(), begin_frame(pending_.bytes(), frame_pong));
+                    append_heartbeat_frame(pending_.bytes(), frame_pong);
                     flush();
                 }
                 if (body[0] == frame_pong) ping_outstanding_ = false;
@@ -296,7 +296,7 @@ void PeerConnection::heartbeat() {
             return;
         }
     } else {
-        end_frame(pending_.bytes(), begin_frame(pending_.bytes(), frame_ping));
+        append_heartbeat_frame(pending_.bytes(), frame_ping);
         ping_outstanding_ = true;
         ping_sent_ = now;
         flush();

@@ -12,6 +12,18 @@ void append_message_frame(ByteBuffer& out, Bytes ref, Bytes payload, size_t by_r
     end_frame(out, at, by_reference);
 }
 
+void append_heartbeat_frame(ByteBuffer& out, PeerFrame type) { end_frame(out, begin_frame(out, type)); }
+
+void append_gossip_frame(ByteBuffer& out, const Membership& membership) {
+    size_t at = begin_frame(out, frame_gossip);
+    membership.encode(out);
+    end_frame(out, at);
+}
+
+bool parse_gossip(const uint8_t* p, size_t n, std::vector<MemberEntry>& entries) {
+    return Membership::decode(p, n, entries);
+}
+
 void append_relay_frame(ByteBuffer& out, std::string_view dest, Bytes ref, Bytes payload) {
     size_t at = begin_frame(out, frame_relay);
     out.put_u8(static_cast<uint8_t>(dest.size()));

@@ -3,6 +3,7 @@
 // built, and how they are taken apart. Pure: no sockets, fuzzed.
 #pragma once
 
+#include "partisan/membership.hpp"
 #include "partisan/wire.hpp"
 
 #include <string_view>
@@ -15,6 +16,10 @@ enum PeerFrame : uint8_t { frame_message = 1, frame_gossip = 2, frame_ping = 3, 
 // payload's bytes are not appended: that many follow by reference
 // (OutQueue::append_shared) and only the length counts them.
 void append_message_frame(ByteBuffer& out, Bytes ref, Bytes payload, size_t by_reference = 0);
+// PING, PONG: the type byte alone.
+void append_heartbeat_frame(ByteBuffer& out, PeerFrame type);
+// GOSSIP: the sender's membership (membership.hpp encoding).
+void append_gossip_frame(ByteBuffer& out, const Membership& membership);
 // RELAY: [u8 dest length][dest][u16 ref length][ref][payload].
 void append_relay_frame(ByteBuffer& out, std::string_view dest, Bytes ref, Bytes payload);
 
@@ -24,6 +29,8 @@ void append_relay_frame(ByteBuffer& out, std::string_view dest, Bytes ref, Bytes
 // its whole link to the C-node). `decoder` is the node whose BEAM will
 // decode them: pids and references naming it are held to local limits.
 bool parse_addressed(const uint8_t* p, size_t n, std::string_view decoder, Bytes& ref, Bytes& payload);
+// A GOSSIP frame's body after its type byte.
+bool parse_gossip(const uint8_t* p, size_t n, std::vector<MemberEntry>& entries);
 // A RELAY frame's body after its type byte; its terms are checked for the
 // destination's BEAM.
 bool parse_relay(const uint8_t* p, size_t n, std::string_view& dest, Bytes& ref, Bytes& payload);
