@@ -33,17 +33,12 @@ Cluster::Cluster(Context& ctx)
       listener_(ctx, *this),
       gossip_timer_(ctx.io),
       housekeeping_timer_(ctx.io),
-      topology_(make_topology(ctx.config)),
-      membership_(ctx.config.beam_node, {}, now_micros()),
       connect_timer_(ctx.io) {
     const Config& cfg = ctx.config;
     listener_.open(cfg.listen_ip, cfg.listen_port, static_cast<int>(cfg.listen_backlog));
-    // Now the port is known: put our addresses in our own membership entry.
-    membership_ = Membership(cfg.beam_node, advertised_addresses(), now_micros(),
-                             cfg.role == "client" ? Role::client : Role::server, cfg.max_members);
-    // A static cluster's membership is its configuration.
-    for (const auto& p : cfg.static_peers)
-        if (p.name != cfg.beam_node) membership_.add(p.name, {Address{p.ip, p.port}});
+    // Now the port is known: the overlay puts our addresses in what it tells.
+    overlay_ = make_overlay(OverlayContext{cfg, ctx.log, *this, advertised_addresses(), now_micros()});
+    if (!overlay_) throw std::runtime_error("unknown topology " + cfg.topology);
     for (const auto& ch : cfg.channels) {
         channel_offset_.push_back(links_per_peer_);
         links_per_peer_ += ch.parallelism;
@@ -63,7 +58,7 @@ std::vector<Address> Cluster::advertised_addresses() const {
 
 void Cluster::start() {
     listener_.start();
-    if (topology_->dynamic()) schedule_gossip();
+    if (overlay_->dynamic()) schedule_gossip();
     schedule_housekeeping();
     if (ctx_.config.beam_timeout_ms > 0)
         control_link().start_probing(std::chrono::milliseconds(ctx_.config.beam_timeout_ms));
@@ -73,7 +68,7 @@ void Cluster::start() {
         channel_links.emplace_back(ctx_.config.channels[link->channel()].name, link->node_name());
     ShimEvents::ready(control_link(), addrs, channel_links);
     PLOG(ctx_.log, info, "C-node for %s listening on %s:%u (%s topology)", ctx_.config.beam_node.c_str(),
-         addrs.empty() ? "?" : addrs[0].ip.c_str(), addrs.empty() ? 0u : addrs[0].port, topology_->name());
+         addrs.empty() ? "?" : addrs[0].ip.c_str(), addrs.empty() ? 0u : addrs[0].port, overlay_->name());
     reconcile();
 }
 
@@ -109,7 +104,7 @@ Admission Cluster::admit(PeerConnection& conn) {
         return {Refusal::channel_mismatch, channels_spec(ctx_.config.channels)};
     if (!beam_available_) return {Refusal::unavailable, "this node's BEAM does not answer"};
     if (blocked(conn.peer())) return {Refusal::not_admitted, "partitioned (fault injection)"};
-    if (!topology_->admits(conn.peer())) return {Refusal::not_admitted, "not a configured static peer"};
+    if (!overlay_->admits(conn.peer())) return {Refusal::not_admitted, "not admitted by this topology"};
     return {};
 }
 
@@ -163,20 +158,14 @@ void Cluster::queued(PeerConnection& conn) {
 }
 
 bool Cluster::relay(const ForwardRequest& req, size_t channel) {
-    // No links to the destination: hand it to a peer that relays for us
-    // (client_server: the first connected server, so one client-to-client
-    // pair always goes the same way).
-    const MemberEntry* dest = membership_.find(std::string(req.node));
-    if (!dest || !dest->alive()) return false;
-    for (auto& [name, peer] : peers_) {
-        const MemberEntry* via = membership_.find(name);
-        if (!peer.up || !via || !topology_->relays(membership_.self_entry(), *via, *dest)) continue;
-        PeerConnection& conn = *pick_link(peer, channel, req.key, req.flags & ForwardRequest::flag_pinned);
-        conn.enqueue_relay(req.node, req.server_ref.data, req.server_ref.size, req.message.data, req.message.size);
-        queued(conn);
-        return true;
-    }
-    return false;
+    // No links to the destination: hand it to a peer that relays for us.
+    auto via = overlay_->relay_for(std::string(req.node));
+    if (!via) return false;
+    Peer& peer = peers_.find(*via)->second;
+    PeerConnection& conn = *pick_link(peer, channel, req.key, req.flags & ForwardRequest::flag_pinned);
+    conn.enqueue_relay(req.node, req.server_ref.data, req.server_ref.size, req.message.data, req.message.size);
+    queued(conn);
+    return true;
 }
 
 bool Cluster::handle_relay_frame(PeerConnection& conn, const uint8_t* body, uint32_t len) {
@@ -185,7 +174,7 @@ bool Cluster::handle_relay_frame(PeerConnection& conn, const uint8_t* body, uint
     Bytes ref, payload;
     if (!parse_relay(body + 1, len - 1, dest_view, ref, payload)) return false;
     std::string dest(dest_view);
-    if (dest == membership_.self()) {
+    if (dest == overlay_->self()) {
         deliver_local(conn, ref, payload);
         return true;
     }
@@ -249,9 +238,8 @@ void Cluster::on_write_done(PeerConnection& conn) { note_drained(conn); }
 bool Cluster::on_frame(PeerConnection& conn, const uint8_t* body, uint32_t len) {
     switch (body[0]) {
         case frame_message: return handle_message_frame(conn, body, len);
-        case frame_gossip: return handle_gossip_frame(conn, body, len);
         case frame_relay: return handle_relay_frame(conn, body, len);
-        default: return false;
+        default: return overlay_->handles_frame(body[0]) && handle_overlay_frame(conn, body, len);
     }
 }
 
@@ -319,6 +307,23 @@ void Cluster::on_beam_closed(BeamLink& link, const std::string& why) {
 
 // ---- connections ----------------------------------------------------------
 
+bool Cluster::up(const std::string& peer) const {
+    auto it = peers_.find(peer);
+    return it != peers_.end() && it->second.up;
+}
+
+bool Cluster::never_reached(const std::string& peer) const {
+    auto it = peers_.find(peer);
+    return it != peers_.end() && !it->second.up && !it->second.ever_up;
+}
+
+std::vector<std::string> Cluster::up_peers() const {
+    std::vector<std::string> out;  // in name order (peers_ is a map)
+    for (const auto& [name, peer] : peers_)
+        if (peer.up) out.push_back(name);
+    return out;
+}
+
 bool Cluster::is_control_link(const PeerConnection& conn) const {
     if (conn.role() != PeerConnection::Role::dialer) return false;
     auto it = peers_.find(conn.peer());
@@ -344,10 +349,9 @@ void Cluster::on_established(PeerConnection& conn) {
     Peer& peer = peers_.find(conn.peer())->second;
     peer.up = peer.ever_up = true;
     start_other_links(peer);
-    if (topology_->dynamic()) {
-        send_gossip(conn);
-        conn.flush();
-    }
+    OverlayOutput out;
+    overlay_->peer_up(conn.peer(), out);
+    apply(out);
     update_members();
     finish_joins(conn.peer(), {});
 }
@@ -364,11 +368,9 @@ void Cluster::finish_joins(const std::string& node, const std::string& failure, 
     if (!failure.empty()) {
         // A join that cannot reach its node leaves no trace: stop dialing it.
         PLOG(ctx_.log, warning, "join of %s failed: %s", node.c_str(), failure.c_str());
-        const MemberEntry* e = membership_.find(node);
-        if (e && e->incarnation == 0 && e->alive()) {
-            membership_.remove(node);
-            reconcile();
-        }
+        OverlayOutput out;
+        overlay_->join_failed(node, out);
+        apply(out);
     }
     bool refused = refusal && refusal->reason != handshake::Refusal::none;
     bool mismatch = refused && refusal->proven && refusal->reason == handshake::Refusal::channel_mismatch;
@@ -420,17 +422,14 @@ void Cluster::on_closed(PeerConnection& conn, const std::string& why) {
 // ---- membership -----------------------------------------------------------
 
 void Cluster::reconcile() {
-    // Links to every alive member the topology links us to, none to others.
-    const MemberEntry& self = membership_.self_entry();
-    std::vector<std::string> wanted;
-    for (const auto& name : membership_.others())
-        if (topology_->links_to(self, *membership_.find(name))) wanted.push_back(name);
-    for (const auto& name : wanted) {
-        const MemberEntry* e = membership_.find(name);
+    // Links to every neighbour the overlay names, none to others.
+    std::vector<Neighbour> wanted = overlay_->neighbours();
+    for (const auto& n : wanted) {
+        const std::string& name = n.name;
         auto it = peers_.find(name);
         if (it != peers_.end()) {
-            for (auto& l : it->second.links) l->set_addresses(e->addrs);
-            set_probing(it->second, e->status == Status::down);
+            for (auto& l : it->second.links) l->set_addresses(n.addrs);
+            set_probing(it->second, n.down);
             continue;
         }
         Peer peer;
@@ -439,19 +438,19 @@ void Cluster::reconcile() {
             const auto& ch = ctx_.config.channels[c];
             for (unsigned i = 0; i < ch.parallelism; ++i) {
                 auto link = PeerConnection::make_dialer(ctx_, *this, name,
-                                                        handshake::LinkId{ch.name, static_cast<uint16_t>(i)}, e->addrs);
+                                                        handshake::LinkId{ch.name, static_cast<uint16_t>(i)}, n.addrs);
                 link->channel = c;
                 link->stats = stats_for(name, c);
                 peer.links.push_back(std::move(link));
             }
         }
         auto& added = peers_.emplace(name, std::move(peer)).first->second;
-        set_probing(added, e->status == Status::down);
+        set_probing(added, n.down);
         // The control link connects at once; the others once it is up.
         added.links[0]->start();
     }
     for (auto it = peers_.begin(); it != peers_.end();) {
-        if (std::find(wanted.begin(), wanted.end(), it->first) != wanted.end()) {
+        if (std::any_of(wanted.begin(), wanted.end(), [&](const Neighbour& n) { return n.name == it->first; })) {
             ++it;
             continue;
         }
@@ -464,13 +463,8 @@ void Cluster::reconcile() {
 }
 
 void Cluster::report_contacts() {
-    // {'$partisan_contacts', [{Node, [{Ip, Port}]}]}: the members whose own
-    // gossip we have heard (incarnation above 0) and that have not left.
     // The shim keeps them, so that a restarted C-node can rejoin.
-    std::vector<std::pair<std::string, std::vector<Address>>> now;
-    for (const auto& [name, e] : membership_.entries())
-        if (name != membership_.self() && e.alive() && e.incarnation > 0 && !e.addrs.empty())
-            now.emplace_back(name, e.addrs);
+    auto now = overlay_->contacts();
     if (now == contacts_ || beam_links_.empty()) return;
     contacts_ = std::move(now);
     ShimEvents::contacts(control_link(), contacts_);
@@ -483,17 +477,12 @@ void Cluster::start_other_links(Peer& peer) {
     pace_connects();
 }
 
-std::chrono::milliseconds Cluster::probe_interval() const {
-    return std::clamp(std::chrono::milliseconds(ctx_.config.down_after_ms), std::chrono::milliseconds(1000),
-                      max_probe_interval);
-}
-
 void Cluster::set_probing(Peer& peer, bool down) {
     // A member marked down is only probed: its control link tries once per
     // probe interval (so a healed partition merges again), the rest wait.
     if (down == peer.probing) return;
     peer.probing = down;
-    peer.links[0]->set_max_backoff(down ? probe_interval() : normal_max_backoff);
+    peer.links[0]->set_max_backoff(down ? down_probe_interval(ctx_.config) : normal_max_backoff);
     if (!down) {
         peer.unreachable_since = std::chrono::steady_clock::now();
         peer.links[0]->retry_now();
@@ -535,24 +524,14 @@ void Cluster::heal() {
 }
 
 void Cluster::update_members() {
-    std::vector<std::string> now{membership_.self()};
+    std::vector<std::string> now{overlay_->self()};
     for (const auto& [name, peer] : peers_)
         if (peer.up) now.push_back(name);
     std::sort(now.begin(), now.end());
     // Reachable: the members, plus nodes a connected peer relays to.
     std::vector<std::string> reachable = now;
-    const MemberEntry& self = membership_.self_entry();
-    for (const auto& name : membership_.others()) {
-        if (std::binary_search(now.begin(), now.end(), name)) continue;
-        const MemberEntry& dest = *membership_.find(name);
-        for (const auto& [via_name, peer] : peers_) {
-            const MemberEntry* via = membership_.find(via_name);
-            if (peer.up && via && topology_->relays(self, *via, dest)) {
-                reachable.push_back(name);
-                break;
-            }
-        }
-    }
+    for (const auto& name : overlay_->others())
+        if (!std::binary_search(now.begin(), now.end(), name) && overlay_->relay_for(name)) reachable.push_back(name);
     std::sort(reachable.begin(), reachable.end());
     if (now == members_ && reachable == reachable_) return;
     reachable_ = reachable;
@@ -567,15 +546,11 @@ void Cluster::update_members() {
         ShimEvents::node_down(beam, n);
     }
     for (const auto& n : up) {
-        if (n == membership_.self()) continue;
+        if (n == overlay_->self()) continue;
         PLOG(ctx_.log, info, "node up: %s", n.c_str());
         ShimEvents::node_up(beam, n);
     }
     ShimEvents::members(beam, members_, reachable_);
-}
-
-void Cluster::send_gossip(PeerConnection& conn) {
-    append_gossip_frame(conn.queue(), membership_);
 }
 
 void Cluster::schedule_housekeeping() {
@@ -598,82 +573,53 @@ void Cluster::check_unreachable() {
     for (const auto& [name, peer] : peers_)
         if (!peer.up && !peer.probing && now - peer.unreachable_since > limit) down.push_back(name);
     if (down.empty()) return;
-    for (const auto& name : down) {
-        if (!membership_.mark_down(name)) continue;
-        PLOG(ctx_.log, notice,
-             "%s unreachable for %u ms: marked down (probed every %lld s; leave(Node) removes it for good)",
-             name.c_str(), ctx_.config.down_after_ms, static_cast<long long>(probe_interval().count() / 1000));
-    }
-    if (topology_->dynamic()) gossip_to_all();
-    reconcile();
+    OverlayOutput out;
+    overlay_->unreachable(down, out);
+    apply(out);
 }
 
-void Cluster::gossip_to_all() {
-    for (auto& [name, peer] : peers_) {
-        if (!peer.up) continue;
-        send_gossip(*peer.links[0]);
-        peer.links[0]->flush();
+void Cluster::apply(OverlayOutput& out, PeerConnection* source) {
+    // Frames first: a leave's gossip goes out before its links close.
+    for (auto& [name, frame] : out.to_peers) {
+        auto it = peers_.find(name);
+        if (it == peers_.end() || !it->second.up) continue;
+        PeerConnection& c = *it->second.links[0];
+        c.queue().append(frame.data(), frame.size());
+        c.flush();
     }
+    if (out.answer && source) {
+        source->queue().append(out.answer->data(), out.answer->size());
+        source->flush();
+    }
+    if (out.neighbours_changed) reconcile();
 }
 
 void Cluster::schedule_gossip() {
     gossip_timer_.expires_after(std::chrono::milliseconds(ctx_.config.gossip_interval_ms));
     gossip_timer_.async_wait([this](const asio::error_code& ec) {
         if (ec || stopped_) return;
-        // Periodic anti-entropy to a few random connected peers: it repairs
-        // whatever a lost or reordered gossip frame left behind.
-        std::vector<PeerConnection*> up;
-        for (auto& [name, peer] : peers_)
-            if (peer.up) up.push_back(peer.links[0].get());
-        std::minstd_rand rng(static_cast<unsigned>(now_micros()));
-        std::shuffle(up.begin(), up.end(), rng);
-        up.resize(std::min<size_t>(up.size(), ctx_.config.gossip_fanout));
-        for (auto* c : up) {
-            send_gossip(*c);
-            c->flush();
-        }
+        OverlayOutput out;
+        overlay_->tick(out);
+        apply(out);
         schedule_gossip();
     });
 }
 
-bool Cluster::handle_gossip_frame(PeerConnection& conn, const uint8_t* body, uint32_t len) {
-    std::vector<MemberEntry> remote;
-    if (!parse_gossip(body + 1, len - 1, remote)) return false;
-    if (!topology_->dynamic()) return true;
-    // A full set must still take in the node that is talking to us (it
-    // proved the secret): room is made by dropping a member never reached.
-    if (membership_.full() && !membership_.find(conn.peer()))
-        membership_.evict_one([this](const MemberEntry& e) {
-            auto it = peers_.find(e.name);
-            return it != peers_.end() && !it->second.up && !it->second.ever_up;
-        });
-    auto result = membership_.merge(remote);
-    if (result.removed_self) PLOG(ctx_.log, notice, "this node was removed from the cluster by another node");
-    if (result.refused)
-        PLOG(ctx_.log, warning, "gossip from %s named more nodes than max_members (%u); %zu not taken in",
-             conn.peer().c_str(), ctx_.config.max_members, result.refused);
-    if (conn.role() == PeerConnection::Role::acceptor && !conn.gossip_answered) {
-        // Push-pull: answer a new contact's first gossip with ours (merged
-        // with theirs), on the same connection, so a node that joined
-        // through us learns the cluster even if we never link to it (a
-        // client joining a client), and a node that marked us down while
-        // we were apart hears at once that we are alive.
-        conn.gossip_answered = true;
-        send_gossip(conn);
-        conn.flush();
-    }
-    if (result.refuted) {
-        PLOG(ctx_.log, notice, "this node was reported down by another node; telling everyone it is alive");
-        gossip_to_all();
-    }
-    if (result.changed) reconcile();
+bool Cluster::handle_overlay_frame(PeerConnection& conn, const uint8_t* body, uint32_t len) {
+    OverlayOutput out;
+    if (!overlay_->on_frame(conn.peer(), body, len, out)) return false;
+    // An answer goes back once per accepted connection: on the first
+    // frame of a new contact (push-pull).
+    bool answer = conn.role() == PeerConnection::Role::acceptor && !conn.gossip_answered;
+    if (answer) conn.gossip_answered = true;
+    apply(out, answer ? &conn : nullptr);
     return true;
 }
 
 void Cluster::leave_cluster() {
-    membership_.leave_self();
-    gossip_to_all();  // carries only our own entry, marked left
-    reconcile();      // closes every dialer once that gossip is written
+    OverlayOutput out;
+    overlay_->leave(out);
+    apply(out);
 }
 
 // ---- control calls from the shim ------------------------------------------
@@ -739,7 +685,7 @@ void Cluster::register_operations() {
     // Membership changes; a static cluster is its configuration
     // (docs/ARCHITECTURE.md).
     auto not_static = [this](ControlCall& call) {
-        if (topology_->dynamic()) return true;
+        if (overlay_->dynamic()) return true;
         call.error("not_supported");
         return false;
     };
@@ -796,15 +742,14 @@ void Cluster::register_operations() {
 }
 
 void Cluster::join(ControlCall& call, const std::string& node, const std::vector<Address>& addrs) {
-    if (node == membership_.self()) {
+    if (node == overlay_->self()) {
         call.error("self_join");
         return;
     }
-    if (membership_.has_left()) membership_.rejoin_self(now_micros());
-    membership_.add(node, addrs);
     PLOG(ctx_.log, info, "joining %s at %s:%u", node.c_str(), addrs[0].ip.c_str(), addrs[0].port);
-    reconcile();
-    gossip_to_all();
+    OverlayOutput out;
+    overlay_->join(node, addrs, now_micros(), out);
+    apply(out);
     auto peer = peers_.find(node);
     if (peer != peers_.end() && peer->second.up) {
         call.ok();
@@ -820,20 +765,12 @@ void Cluster::join(ControlCall& call, const std::string& node, const std::vector
 }
 
 void Cluster::remove_member(ControlCall& call, const std::string& node) {
-    if (node == membership_.self()) {
-        leave_cluster();
-        call.ok();
-        return;
-    }
-    const MemberEntry* e = membership_.find(node);
-    if (!e || e->left()) {
+    OverlayOutput out;
+    if (!overlay_->remove(node, out)) {
         call.error("unknown_node", node);
         return;
     }
-    PLOG(ctx_.log, notice, "removing %s from the cluster", node.c_str());
-    membership_.remove(node);
-    gossip_to_all();  // the removed node hears it too, before its links close
-    reconcile();
+    apply(out);
     call.ok();
 }
 

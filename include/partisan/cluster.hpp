@@ -8,9 +8,8 @@
 #include "partisan/beam_link.hpp"
 #include "partisan/control_api.hpp"
 #include "partisan/listener.hpp"
-#include "partisan/membership.hpp"
 #include "partisan/peer_connection.hpp"
-#include "partisan/topology.hpp"
+#include "partisan/overlay/overlay.hpp"
 
 #include <map>
 #include <memory>
@@ -20,7 +19,7 @@
 
 namespace partisan {
 
-class Cluster : public BeamEvents, public PeerEvents {
+class Cluster : public BeamEvents, public PeerEvents, public LinkView {
 public:
     // Binds the peer listener; throws when it cannot.
     explicit Cluster(Context& ctx);
@@ -54,11 +53,14 @@ public:
 
     // A dialer connection's queue beyond this pauses reading from the BEAM.
     static constexpr size_t high_water = 16u << 20;
-    // Longest wait between attempts to connect to a peer; to a peer marked
-    // down (unreachable for down_after), down_after itself, at most a minute.
+    // Longest wait between attempts to connect to a peer (to a peer marked
+    // down: down_probe_interval).
     static constexpr std::chrono::milliseconds normal_max_backoff{5000};
-    static constexpr std::chrono::milliseconds max_probe_interval{60000};
-    std::chrono::milliseconds probe_interval() const;
+
+    // LinkView (for the overlay)
+    bool up(const std::string& peer) const override;
+    bool never_reached(const std::string& peer) const override;
+    std::vector<std::string> up_peers() const override;
 
 private:
     struct Peer {
@@ -73,8 +75,9 @@ private:
     void reconcile();
     void update_members();
     void report_contacts();
-    void send_gossip(PeerConnection& conn);
-    void gossip_to_all();
+    // Carries out what the overlay asked; `source` is the connection the
+    // event came on, if any (for an answer).
+    void apply(OverlayOutput& out, PeerConnection* source = nullptr);
     void schedule_gossip();
     void leave_cluster();
     void register_operations();
@@ -94,7 +97,7 @@ private:
     void partition(const std::vector<std::string>& nodes);
     void heal();
     bool blocked(const std::string& peer) const { return blocked_.count(peer) > 0; }
-    bool handle_gossip_frame(PeerConnection& conn, const uint8_t* body, uint32_t len);
+    bool handle_overlay_frame(PeerConnection& conn, const uint8_t* body, uint32_t len);
     void schedule_flush(PeerConnection& conn);
     void queued(PeerConnection& conn);
     bool is_control_link(const PeerConnection& conn) const;
@@ -110,9 +113,8 @@ private:
     asio::steady_timer gossip_timer_;
     asio::steady_timer housekeeping_timer_;
     std::vector<std::shared_ptr<BeamLink>> beam_links_;
-    std::unique_ptr<Topology> topology_;
+    std::unique_ptr<Overlay> overlay_;
     ControlApi control_;
-    Membership membership_;
     std::vector<size_t> channel_offset_;  // first link index of each channel
     size_t links_per_peer_ = 0;
     std::map<std::string, Peer, std::less<>> peers_;

@@ -1,0 +1,30 @@
+// Client-server: servers link to everyone, clients only to servers; a
+// server relays between clients. Membership is gossiped as in full mesh.
+#include "partisan/overlay/crdt_overlay.hpp"
+
+namespace partisan {
+
+namespace {
+
+class ClientServerOverlay : public CrdtOverlay {
+public:
+    explicit ClientServerOverlay(const OverlayContext& ctx)
+        : CrdtOverlay(ctx, ctx.config.role == "client" ? Role::client : Role::server) {}
+    const char* name() const override { return "client_server"; }
+
+protected:
+    bool links_to(const MemberEntry& self, const MemberEntry& peer) const override {
+        return self.role == Role::server || peer.role == Role::server;
+    }
+    bool relays(const MemberEntry& self, const MemberEntry& via, const MemberEntry& dest) const override {
+        return self.role == Role::client && via.role == Role::server && dest.role == Role::client;
+    }
+};
+
+}  // namespace
+
+std::unique_ptr<Overlay> make_client_server_overlay(const OverlayContext& ctx) {
+    return std::make_unique<ClientServerOverlay>(ctx);
+}
+
+}  // namespace partisan
