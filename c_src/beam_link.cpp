@@ -69,8 +69,11 @@ void BeamLink::start_probing(std::chrono::milliseconds timeout) {
 }
 
 void BeamLink::probe() {
-    // Any answer from net_kernel shows the BEAM runs (send_net_kernel_call).
+    // Any answer from net_kernel shows the BEAM runs (send_net_kernel_call),
+    // and so do any bytes read. While we hold off reading (backpressure),
+    // answers wait behind what we do not read: that silence is ours.
     auto now = std::chrono::steady_clock::now();
+    if (paused_) last_answer_ = now;
     if (responsive_ && now - last_answer_ > probe_timeout_) {
         responsive_ = false;
         PLOG(ctx_.log, warning, "BEAM %s has not answered for %lld ms", ctx_.config.beam_node.c_str(),
@@ -192,6 +195,7 @@ void BeamLink::read() {
                                   return;
                               }
                               self->rbuf_.commit(n);
+                              self->last_answer_ = std::chrono::steady_clock::now();
                               self->process();
                           });
 }
