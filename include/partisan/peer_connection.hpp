@@ -11,9 +11,11 @@
 #include "partisan/membership.hpp"
 #include "partisan/peer_frames.hpp"
 #include "partisan/routing.hpp"
+#include "partisan/transport/transport.hpp"
 #include "partisan/wire.hpp"
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -24,26 +26,10 @@ namespace partisan {
 class PeerConnection;
 
 
-// Counters of one (peer, channel), kept by the cluster across reconnects.
-struct LinkStats {
-    uint64_t messages_sent = 0, bytes_sent = 0;  // written to the socket
-    uint64_t messages_received = 0, bytes_received = 0;  // handed to the BEAM
-    uint64_t dropped = 0, reconnects = 0;
-    // Received, for a registered name that was not registered (name_watch.hpp).
-    uint64_t undeliverable = 0;
-};
-
 // The owner's answer to a dialer that proved the secret: admit it, or
 // refuse it with a reason the dialer will see (and can trust).
 struct Admission {
     handshake::Refusal refusal = handshake::Refusal::none;
-    std::string text;
-};
-
-// Why a dialer's last attempt was refused by the acceptor, if it was.
-struct RefusalInfo {
-    handshake::Refusal reason = handshake::Refusal::none;
-    bool proven = false;  // sent by a holder of the secret
     std::string text;
 };
 
@@ -66,7 +52,7 @@ public:
     virtual bool may_connect(PeerConnection& conn) = 0;
 };
 
-class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
+class PeerConnection : public std::enable_shared_from_this<PeerConnection>, public InboundLink {
 public:
     enum class Role { dialer, acceptor };
     enum class State { idle, connecting, handshaking, established, closed };
@@ -103,7 +89,7 @@ public:
     void enqueue_monotonic(const uint8_t* ref, size_t ref_len, const uint8_t* payload, size_t payload_len);
     void resume_reading();
     // The read buffer's memory, for forwarding a large frame body without a copy.
-    SharedBytes share_read_buffer() const { return rbuf_.share(); }
+    SharedBytes share_read_buffer() const override { return rbuf_.share(); }
     // Breaks the socket as a network fault would (a dialer reconnects).
     void drop(const std::string& why) { fail(why); }
     // A dialer waiting out its back-off (or never started) tries again now.
@@ -112,12 +98,20 @@ public:
     // node marked down).
     void set_max_backoff(std::chrono::milliseconds max) { max_backoff_ = max; }
     // Set by the owner on an accepted connection once it answered the
-    // peer's first gossip with its own (push-pull).
-    bool gossip_answered = false;
+    // peer (push-pull gossip: once per connection).
+    bool answered = false;
 
     Role role() const { return role_; }
     bool established() const { return state_ == State::established; }
-    const std::string& peer() const { return peer_; }
+    const std::string& peer() const override { return peer_; }
+    size_t channel_index() const override { return channel; }
+    uint16_t link_index() const override { return link_.index; }
+    LinkStats& link_stats() override { return *stats; }
+    std::function<void()> resumer() override {
+        return [weak = weak_from_this()] {
+            if (auto c = weak.lock()) c->resume_reading();
+        };
+    }
     const handshake::LinkId& link() const { return link_; }
     // A dialer: why the acceptor refused its last attempt (reason none if it did not).
     const RefusalInfo& last_refusal() const { return refusal_; }
@@ -127,7 +121,7 @@ public:
     bool flush_scheduled = false;
     bool over_high_water = false;
     size_t channel = 0;            // index of the channel, set by the owner
-    LinkStats* stats = nullptr;    // owned by the cluster; never null once established
+    LinkStats* stats = nullptr;    // owned by the transport; never null once established
 
     PeerConnection(Context& ctx, PeerEvents& events, Role role, asio::ip::tcp::socket sock);
 

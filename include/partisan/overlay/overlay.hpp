@@ -30,7 +30,7 @@ public:
     virtual bool up(const std::string& peer) const = 0;
     // A neighbour being dialed whose control link never came up.
     virtual bool never_reached(const std::string& peer) const = 0;
-    virtual std::vector<std::string> up_peers() const = 0;
+    virtual std::vector<std::string> up_peers() const = 0;  // in name order
 };
 
 // A node this node keeps links to.

@@ -1,0 +1,96 @@
+#include "partisan/node/router.hpp"
+
+#include "partisan/peer_frames.hpp"
+
+namespace partisan {
+
+Router::Router(Context& ctx, Transport& transport, const Overlay& overlay,
+               const std::vector<std::shared_ptr<BeamLink>>& beam_links)
+    : ctx_(ctx), transport_(transport), overlay_(overlay), beam_links_(beam_links) {}
+
+int Router::channel_index(std::string_view name) const {
+    const auto& chs = ctx_.config.channels;
+    for (size_t i = 0; i < chs.size(); ++i)
+        if (chs[i].name == name) return static_cast<int>(i);
+    return -1;
+}
+
+void Router::forward(const ForwardRequest& req) {
+    int ch = channel_index(req.channel);
+    if (ch < 0) {
+        PLOG(ctx_.log, warning, "message dropped: unknown channel %.*s", static_cast<int>(req.channel.size()),
+             req.channel.data());
+        return;
+    }
+    if (req.message.size > ctx_.config.max_message_bytes) {
+        PLOG(ctx_.log, error, "message of %zu bytes to %.*s dropped: larger than max_message_size (%u)",
+             req.message.size, static_cast<int>(req.node.size()), req.node.data(), ctx_.config.max_message_bytes);
+        return;
+    }
+    OutMessage m{static_cast<size_t>(ch), req.key, (req.flags & ForwardRequest::flag_pinned) != 0, req.server_ref,
+                 req.message, req.keep};
+    std::string node(req.node);
+    if (transport_.send(node, m)) return;
+    // No links to the destination: hand it to a peer that relays for us.
+    if (auto via = overlay_.relay_for(node)) {
+        transport_.relay(*via, req.node, m);
+        return;
+    }
+    // A burst to a node that just left: the logger rate-limits this line.
+    ++dropped_;
+    PLOG(ctx_.log, warning, "message to %s dropped: not a member (%llu such drops so far)", node.c_str(),
+         static_cast<unsigned long long>(dropped_));
+}
+
+bool Router::beam_batch_end(BeamLink& link) {
+    // One write per connection for everything this batch queued.
+    transport_.flush_batch();
+    return !transport_.congested(link.channel());
+}
+
+bool Router::on_message_frame(InboundLink& from, const uint8_t* body, uint32_t len) {
+    Bytes ref, payload;
+    if (!parse_addressed(body + 1, len - 1, ctx_.config.beam_node, ref, payload)) return false;
+    deliver_local(from, ref, payload);
+    return true;
+}
+
+bool Router::on_relay_frame(InboundLink& from, const uint8_t* body, uint32_t len) {
+    // A message for another node, sent to us to pass on (we are its relay).
+    std::string_view dest_view;
+    Bytes ref, payload;
+    if (!parse_relay(body + 1, len - 1, dest_view, ref, payload)) return false;
+    std::string dest(dest_view);
+    if (dest == overlay_.self()) {
+        deliver_local(from, ref, payload);
+        return true;
+    }
+    if (!transport_.pass_on(from, dest, ref, payload)) {
+        ++from.link_stats().dropped;
+        PLOG(ctx_.log, warning, "relayed message for %s dropped: no link to it", dest.c_str());
+    }
+    return true;
+}
+
+void Router::deliver_local(InboundLink& from, Bytes ref, Bytes payload) {
+    // Each channel has its own BEAM link, so FIFO per channel holds end to end.
+    LinkStats& stats = from.link_stats();
+    ++stats.messages_received;
+    stats.bytes_received += payload.size;
+    beam_links_[from.channel_index()]->deliver(
+        ref, payload, payload.size >= zero_copy_threshold ? from.share_read_buffer() : SharedBytes{}, &stats);
+}
+
+bool Router::read_batch_end(InboundLink& from) {
+    BeamLink& beam = *beam_links_[from.channel_index()];
+    beam.flush();
+    if (!beam.congested()) return true;
+    beam.when_drained(from.resumer());
+    return false;
+}
+
+void Router::drained(size_t channel) {
+    if (channel < beam_links_.size()) beam_links_[channel]->resume_reading();
+}
+
+}  // namespace partisan
