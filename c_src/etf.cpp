@@ -1,5 +1,9 @@
 // The validator: what binary_to_term/1 of OTP 25 (erts 13.1.5) decodes.
 //
+// Longer than our usual 400 lines on purpose: the BEAM's decoding rules,
+// listed below, and the one walker that applies them (a class whose parts
+// share its state) read best side by side; map keys are in etf_keys.cpp.
+//
 // Rules, from erts/emulator/beam/external.c (decoded_size, dec_term,
 // dec_atom, dec_pid), atom.c, erl_unicode.c, sys/unix/sys_float.c and
 // erl_map.c, each checked against the installed BEAM and by the
