@@ -34,11 +34,18 @@ Cluster::Cluster(Context& ctx)
     // The listener is bound: the overlay puts our addresses in what it tells.
     overlay_ = make_overlay(OverlayContext{ctx.config, ctx.log, *transport_, transport_->local_addresses(), now_micros()});
     if (!overlay_) throw std::runtime_error("unknown topology " + ctx.config.topology);
-    router_ = std::make_unique<Router>(ctx, *transport_, *overlay_, beam_links_);
+    router_ = std::make_unique<Router>(ctx, *transport_, *overlay_);
     register_operations();
 }
 
 Cluster::~Cluster() { shutdown(); }
+
+void Cluster::attach(std::vector<std::shared_ptr<BeamLink>> links) {
+    beam_links_ = std::move(links);
+    std::vector<BeamChannel*> beams;
+    for (auto& l : beam_links_) beams.push_back(l.get());
+    router_->attach(std::move(beams));
+}
 
 void Cluster::start() {
     transport_->start();

@@ -4,9 +4,8 @@
 
 namespace partisan {
 
-Router::Router(Context& ctx, Transport& transport, const Overlay& overlay,
-               const std::vector<std::shared_ptr<BeamLink>>& beam_links)
-    : ctx_(ctx), transport_(transport), overlay_(overlay), beam_links_(beam_links) {}
+Router::Router(Context& ctx, Transport& transport, const Overlay& overlay)
+    : ctx_(ctx), transport_(transport), overlay_(overlay) {}
 
 int Router::channel_index(std::string_view name) const {
     const auto& chs = ctx_.config.channels;
@@ -42,7 +41,7 @@ void Router::forward(const ForwardRequest& req) {
          static_cast<unsigned long long>(dropped_));
 }
 
-bool Router::beam_batch_end(BeamLink& link) {
+bool Router::beam_batch_end(BeamChannel& link) {
     // One write per connection for everything this batch queued.
     transport_.flush_batch();
     return !transport_.congested(link.channel());
@@ -77,12 +76,12 @@ void Router::deliver_local(InboundLink& from, Bytes ref, Bytes payload) {
     LinkStats& stats = from.link_stats();
     ++stats.messages_received;
     stats.bytes_received += payload.size;
-    beam_links_[from.channel_index()]->deliver(
+    beams_[from.channel_index()]->deliver(
         ref, payload, payload.size >= zero_copy_threshold ? from.share_read_buffer() : SharedBytes{}, &stats);
 }
 
 bool Router::read_batch_end(InboundLink& from) {
-    BeamLink& beam = *beam_links_[from.channel_index()];
+    BeamChannel& beam = *beams_[from.channel_index()];
     beam.flush();
     if (!beam.congested()) return true;
     beam.when_drained(from.resumer());
@@ -90,7 +89,7 @@ bool Router::read_batch_end(InboundLink& from) {
 }
 
 void Router::drained(size_t channel) {
-    if (channel < beam_links_.size()) beam_links_[channel]->resume_reading();
+    if (channel < beams_.size()) beams_[channel]->resume_reading();
 }
 
 }  // namespace partisan

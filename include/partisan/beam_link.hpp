@@ -36,7 +36,27 @@ public:
     virtual void on_beam_responsive(bool responsive) = 0;
 };
 
-class BeamLink : public std::enable_shared_from_this<BeamLink> {
+// What the router needs of the BEAM link of one channel: deliver into the
+// BEAM, write, and push back (BeamLink; fakes in unit tests).
+class BeamChannel {
+public:
+    virtual ~BeamChannel() = default;
+    virtual size_t channel() const = 0;
+    // Delivers `message` to `server_ref` (pid or registered name) on the
+    // BEAM. With `keep`, a large message is written from where it lies.
+    // `from` counts it; it is moved to `undeliverable` there if the name
+    // turns out to have no process (name_watch.hpp).
+    virtual void deliver(Bytes server_ref, Bytes message, const SharedBytes& keep, LinkStats* from) = 0;
+    // Starts a write of everything queued, unless one is under way.
+    virtual void flush() = 0;
+    // Too much queued for the BEAM: the peers' links wait.
+    virtual bool congested() const = 0;
+    virtual void when_drained(std::function<void()> fn) = 0;
+    // Reads from the BEAM again after a batch end paused it.
+    virtual void resume_reading() = 0;
+};
+
+class BeamLink : public std::enable_shared_from_this<BeamLink>, public BeamChannel {
 public:
     // Connects to the BEAM as hidden node `name` (blocking; start-up only).
     // `channel` is the index of the channel this link serves. Throws on failure.
@@ -49,27 +69,22 @@ public:
     void start_probing(std::chrono::milliseconds timeout);
     void close();
 
-    // Delivers `message` to `server_ref` (pid or registered name) on the
-    // BEAM. With `keep`, a large message is written from where it lies.
-    // `from` counts it; it is moved to `undeliverable` there if the name
-    // turns out to have no process (name_watch.hpp).
-    void deliver(Bytes server_ref, Bytes message, const SharedBytes& keep = {}, LinkStats* from = nullptr);
+    void deliver(Bytes server_ref, Bytes message, const SharedBytes& keep, LinkStats* from) override;
     // Sends an ei-encoded term (with version byte) to a registered name / a pid.
     void send_to_name(std::string_view name, const ei_x_buff& term);
     void send_to_pid(Bytes pid, const ei_x_buff& term);
-    // Starts a write of everything queued, unless one is under way.
-    void flush();
+    void flush() override;
 
     // Backpressure towards the peers: too much queued for the BEAM.
-    bool congested() const { return queued_bytes() > high_water; }
-    void when_drained(std::function<void()> fn) { drain_waiters_.push_back(std::move(fn)); }
-    void resume_reading();
+    bool congested() const override { return queued_bytes() > high_water; }
+    void when_drained(std::function<void()> fn) override { drain_waiters_.push_back(std::move(fn)); }
+    void resume_reading() override;
     size_t queued_bytes() const { return pending_.size() + inflight_.size(); }
 
     const std::string& node_name() const { return name_; }
     // Packets from the BEAM over the size limit, dropped.
     uint64_t oversized_dropped() const { return oversized_dropped_; }
-    size_t channel() const { return channel_; }
+    size_t channel() const override { return channel_; }
 
     BeamLink(Context& ctx, int fd, std::vector<uint8_t> self_pid, std::string name, size_t channel);
 

@@ -26,7 +26,7 @@ public:
 
     // The BEAM links, one per channel, in channel order; [0] also carries
     // control calls and events.
-    void attach(std::vector<std::shared_ptr<BeamLink>> links) { beam_links_ = std::move(links); }
+    void attach(std::vector<std::shared_ptr<BeamLink>> links);
     // Starts accepting and gossiping, and tells the shim we are ready.
     void start();
     void shutdown();

@@ -17,14 +17,15 @@ namespace partisan {
 
 class Router {
 public:
-    Router(Context& ctx, Transport& transport, const Overlay& overlay,
-           const std::vector<std::shared_ptr<BeamLink>>& beam_links);
+    Router(Context& ctx, Transport& transport, const Overlay& overlay);
+    // The BEAM link of each channel, in channel order (not owned).
+    void attach(std::vector<BeamChannel*> beams) { beams_ = std::move(beams); }
 
     // From a BEAM link: a message for another node.
     void forward(const ForwardRequest& req);
     // After a batch from a BEAM link: writes what it queued; false while
     // the link's channel is congested (its reading pauses).
-    bool beam_batch_end(BeamLink& link);
+    bool beam_batch_end(BeamChannel& link);
 
     // MESSAGE and RELAY frames; false when malformed.
     bool on_message_frame(InboundLink& from, const uint8_t* body, uint32_t len);
@@ -42,7 +43,7 @@ private:
     Context& ctx_;
     Transport& transport_;
     const Overlay& overlay_;
-    const std::vector<std::shared_ptr<BeamLink>>& beam_links_;
+    std::vector<BeamChannel*> beams_;
     uint64_t dropped_ = 0;  // messages for no member (for their log line)
 };
 
