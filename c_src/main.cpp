@@ -3,7 +3,7 @@
 // peers, and runs everything on one Asio event loop until stdin closes
 // (the BEAM is gone) or the BEAM link drops.
 #include "partisan/beam_link.hpp"
-#include "partisan/cluster.hpp"
+#include "partisan/node/node.hpp"
 #include "partisan/config.hpp"
 #include "partisan/log.hpp"
 
@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
         ~FlushAtExit() { log.flush_blocking(std::chrono::milliseconds(2000)); }
     } flush_at_exit{log};
     try {
-        Cluster cluster(ctx);
+        Node node(ctx);
         // One distribution link per channel: each channel gets its own
         // BEAM-side queue and backpressure. Channel 0 uses the C-node's name.
         std::vector<std::shared_ptr<BeamLink>> links;
@@ -69,8 +69,8 @@ int main(int argc, char** argv) {
             std::string name = c == 0 ? base : base.substr(0, at) + "_c" + std::to_string(c) + base.substr(at);
             links.push_back(BeamLink::connect(ctx, name, c));
         }
-        cluster.attach(links);
-        for (auto& link : links) link->start(&cluster);
+        node.attach(links);
+        for (auto& link : links) link->start(&node);
 
         asio::posix::stream_descriptor in(io, ::dup(STDIN_FILENO));
         std::array<char, 256> inbuf{};
@@ -82,9 +82,9 @@ int main(int argc, char** argv) {
             io.stop();
         });
 
-        cluster.start();
+        node.start();
         io.run();
-        cluster.shutdown();
+        node.shutdown();
         asio::error_code ec;
         in.close(ec);
         signals.cancel(ec);

@@ -36,7 +36,7 @@ bool supersedes(const MemberEntry& a, const MemberEntry& b) {
            std::make_tuple(b.incarnation, rank(b.status), std::cref(b.addrs), b.role);
 }
 
-Membership::Membership(std::string self, std::vector<Address> self_addrs, uint64_t incarnation, Role role,
+Membership::Membership(std::string self, std::vector<Address> self_addrs, uint64_t incarnation, NodeRole role,
                        size_t max_entries)
     : self_(std::move(self)), max_entries_(std::max<size_t>(max_entries, 1)) {
     entries_[self_] = MemberEntry{self_, incarnation, Status::alive, std::move(self_addrs), role};
@@ -47,7 +47,7 @@ const MemberEntry* Membership::find(const std::string& name) const {
     return it == entries_.end() ? nullptr : &it->second;
 }
 
-bool Membership::add(const std::string& name, const std::vector<Address>& addrs, Role role) {
+bool Membership::add(const std::string& name, const std::vector<Address>& addrs, NodeRole role) {
     if (name == self_) return false;
     auto it = entries_.find(name);
     if (it == entries_.end() || !it->second.alive()) {
@@ -182,7 +182,7 @@ bool Membership::decode(const uint8_t* p, size_t n, std::vector<MemberEntry>& ou
         e.status = static_cast<Status>(status);
         uint8_t role = p[pos++];
         if (role > 1) return false;
-        e.role = static_cast<Role>(role);
+        e.role = static_cast<NodeRole>(role);
         size_t naddrs = p[pos++];
         if (naddrs > max_addrs) return false;
         for (size_t k = 0; k < naddrs; ++k) {

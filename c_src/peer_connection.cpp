@@ -11,7 +11,7 @@ uint32_t max_frame_for(const Config& cfg) { return cfg.max_message_bytes + (1u <
 
 std::shared_ptr<PeerConnection> PeerConnection::make_dialer(Context& ctx, PeerEvents& events, std::string peer,
                                                             handshake::LinkId link, std::vector<Address> addrs) {
-    auto c = std::make_shared<PeerConnection>(ctx, events, Role::dialer, asio::ip::tcp::socket(ctx.io));
+    auto c = std::make_shared<PeerConnection>(ctx, events, Side::dialer, asio::ip::tcp::socket(ctx.io));
     c->peer_ = std::move(peer);
     c->link_ = std::move(link);
     c->addrs_ = std::move(addrs);
@@ -20,15 +20,15 @@ std::shared_ptr<PeerConnection> PeerConnection::make_dialer(Context& ctx, PeerEv
 
 std::shared_ptr<PeerConnection> PeerConnection::make_acceptor(Context& ctx, PeerEvents& events,
                                                               asio::ip::tcp::socket sock) {
-    return std::make_shared<PeerConnection>(ctx, events, Role::acceptor, std::move(sock));
+    return std::make_shared<PeerConnection>(ctx, events, Side::acceptor, std::move(sock));
 }
 
-PeerConnection::PeerConnection(Context& ctx, PeerEvents& events, Role role, asio::ip::tcp::socket sock)
-    : ctx_(ctx), events_(events), role_(role), sock_(std::move(sock)), timer_(ctx.io), rbuf_(),
+PeerConnection::PeerConnection(Context& ctx, PeerEvents& events, Side side, asio::ip::tcp::socket sock)
+    : ctx_(ctx), events_(events), side_(side), sock_(std::move(sock)), timer_(ctx.io), rbuf_(),
       rng_(std::random_device{}()) {}
 
 std::string PeerConnection::describe() const {
-    if (role_ == Role::dialer)
+    if (side_ == Side::dialer)
         return "to " + peer_ + " (channel " + link_.channel + "/" + std::to_string(link_.index) + ")";
     // What an accepted connection's hello says is only a claim until the
     // dialer has proven the secret.
@@ -38,7 +38,7 @@ std::string PeerConnection::describe() const {
 }
 
 void PeerConnection::start() {
-    if (role_ == Role::dialer) {
+    if (side_ == Side::dialer) {
         connect_attempt();
         return;
     }
@@ -235,7 +235,7 @@ void PeerConnection::process() {
                     fail("malformed heartbeat frame");
                     return;
                 }
-                if (body[0] == frame_ping && role_ == Role::acceptor) {
+                if (body[0] == frame_ping && side_ == Side::acceptor) {
                     append_heartbeat_frame(pending_.bytes(), frame_pong);
                     flush();
                 }
@@ -278,7 +278,7 @@ void PeerConnection::heartbeat() {
     const auto now = steady_clock::now();
     const auto limit = milliseconds(ctx_.config.heartbeat_timeout_ms);
     auto ms = [&](steady_clock::time_point t) { return std::to_string(duration_cast<milliseconds>(now - t).count()); };
-    if (role_ == Role::acceptor) {
+    if (side_ == Side::acceptor) {
         if (paused_) last_heard_ = now;
         if (now - last_heard_ > limit) {
             fail("nothing heard for " + ms(last_heard_) + " ms (heartbeat timeout)");
@@ -393,13 +393,13 @@ void PeerConnection::fail(const std::string& why) {
     // A refused or broken connection is worth a warning; a dialer retrying
     // a node that is not up yet is not. Each kind has its own line, so a
     // flood of one (a scanner's connections) cannot hide the others.
-    if (role_ == Role::acceptor && !authenticated_) {
+    if (side_ == Side::acceptor && !authenticated_) {
         PLOG(ctx_.log, warning, "connection %s: %s", describe().c_str(), why.c_str());
     } else if (was_established && why == "closed by peer") {
         PLOG(ctx_.log, info, "connection %s closed by peer", describe().c_str());
     } else if (was_established) {
         PLOG(ctx_.log, warning, "connection %s lost: %s", describe().c_str(), why.c_str());
-    } else if (role_ == Role::acceptor) {
+    } else if (side_ == Side::acceptor) {
         PLOG(ctx_.log, warning, "connection %s not admitted: %s", describe().c_str(), why.c_str());
     } else if (refusal_.reason != handshake::Refusal::none) {
         PLOG(ctx_.log, warning, "connection %s %s", describe().c_str(), why.c_str());
@@ -415,7 +415,7 @@ void PeerConnection::fail(const std::string& why) {
     timer_.cancel();
     dialer_.reset();
     acceptor_.reset();
-    if (role_ == Role::acceptor || stopping_) {
+    if (side_ == Side::acceptor || stopping_) {
         state_ = State::closed;
         events_.on_closed(*this, why);
         return;
@@ -441,7 +441,7 @@ void PeerConnection::schedule_reconnect() {
 }
 
 void PeerConnection::retry_now() {
-    if (role_ != Role::dialer || state_ != State::idle) return;
+    if (side_ != Side::dialer || state_ != State::idle) return;
     ++generation_;  // the back-off timer's wake-up is now stale
     backoff_ = min_backoff;
     connect_attempt();
@@ -456,7 +456,7 @@ void PeerConnection::close() {
     sock_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
     sock_.close(ec);
     timer_.cancel();
-    if (was_established || role_ == Role::acceptor) events_.on_closed(*this, "closed");
+    if (was_established || side_ == Side::acceptor) events_.on_closed(*this, "closed");
 }
 
 void PeerConnection::close_after_flush() {

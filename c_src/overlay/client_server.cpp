@@ -9,15 +9,15 @@ namespace {
 class ClientServerOverlay : public CrdtOverlay {
 public:
     explicit ClientServerOverlay(const OverlayContext& ctx)
-        : CrdtOverlay(ctx, ctx.config.role == "client" ? Role::client : Role::server) {}
+        : CrdtOverlay(ctx, ctx.config.role == "client" ? NodeRole::client : NodeRole::server) {}
     const char* name() const override { return "client_server"; }
 
 protected:
     bool links_to(const MemberEntry& self, const MemberEntry& peer) const override {
-        return self.role == Role::server || peer.role == Role::server;
+        return self.role == NodeRole::server || peer.role == NodeRole::server;
     }
     bool relays(const MemberEntry& self, const MemberEntry& via, const MemberEntry& dest) const override {
-        return self.role == Role::client && via.role == Role::server && dest.role == Role::client;
+        return self.role == NodeRole::client && via.role == NodeRole::server && dest.role == NodeRole::client;
     }
 };
 

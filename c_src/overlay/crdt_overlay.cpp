@@ -11,7 +11,7 @@ std::chrono::milliseconds down_probe_interval(const Config& config) {
                       std::chrono::milliseconds(60000));
 }
 
-CrdtOverlay::CrdtOverlay(const OverlayContext& ctx, Role role)
+CrdtOverlay::CrdtOverlay(const OverlayContext& ctx, NodeRole role)
     : ctx_(ctx),
       membership_(ctx.config.beam_node, ctx.self_addrs, ctx.incarnation, role, ctx.config.max_members),
       rng_(static_cast<unsigned>(ctx.incarnation)) {}

@@ -7,7 +7,7 @@ namespace {
 
 class FullMeshOverlay : public CrdtOverlay {
 public:
-    explicit FullMeshOverlay(const OverlayContext& ctx) : CrdtOverlay(ctx, Role::server) {}
+    explicit FullMeshOverlay(const OverlayContext& ctx) : CrdtOverlay(ctx, NodeRole::server) {}
     const char* name() const override { return "full_mesh"; }
 
 protected:

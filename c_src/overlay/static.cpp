@@ -10,7 +10,7 @@ namespace {
 
 class StaticOverlay : public CrdtOverlay {
 public:
-    explicit StaticOverlay(const OverlayContext& ctx) : CrdtOverlay(ctx, Role::server) {
+    explicit StaticOverlay(const OverlayContext& ctx) : CrdtOverlay(ctx, NodeRole::server) {
         for (const auto& p : ctx.config.static_peers)
             if (p.name != ctx.config.beam_node) membership().add(p.name, {Address{p.ip, p.port}});
     }

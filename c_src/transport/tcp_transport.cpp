@@ -279,7 +279,7 @@ void TcpTransport::note_drained(PeerConnection& conn) {
 // ---- connection events --------------------------------------------------------
 
 bool TcpTransport::is_control_link(const PeerConnection& conn) const {
-    if (conn.role() != PeerConnection::Role::dialer) return false;
+    if (conn.side() != PeerConnection::Side::dialer) return false;
     auto it = peers_.find(conn.peer());
     return it != peers_.end() && !it->second.links.empty() && it->second.links[0].get() == &conn;
 }
@@ -297,7 +297,7 @@ Admission TcpTransport::admit(PeerConnection& conn) {
 }
 
 void TcpTransport::on_established(PeerConnection& conn) {
-    if (conn.role() == PeerConnection::Role::acceptor) {
+    if (conn.side() == PeerConnection::Side::acceptor) {
         // admit() let in only configured channels, so the index exists.
         conn.channel = static_cast<size_t>(channel_index(conn.link().channel));
         conn.stats = stats_for(conn.peer(), conn.channel);
@@ -323,7 +323,7 @@ void TcpTransport::on_connect_failed(PeerConnection& conn, const std::string& wh
 
 void TcpTransport::on_closed(PeerConnection& conn, const std::string& why) {
     if (conn.over_high_water) note_drained(conn);  // closed: nothing more waits on it
-    if (conn.role() == PeerConnection::Role::acceptor) {
+    if (conn.side() == PeerConnection::Side::acceptor) {
         listener_.closed(conn);
         return;
     }

@@ -24,8 +24,9 @@ struct Address {
     auto operator<=>(const Address&) const = default;
 };
 
-// What a node is in the client_server topology (servers in the others).
-enum class Role : uint8_t { server = 0, client = 1 };
+// What a node is in the client_server topology (servers in the others);
+// not to be confused with PeerConnection::Side (who dialed).
+enum class NodeRole : uint8_t { server = 0, client = 1 };
 
 // On the wire as one byte (docs/PROTOCOL.md).
 enum class Status : uint8_t {
@@ -39,7 +40,7 @@ struct MemberEntry {
     uint64_t incarnation = 0;
     Status status = Status::alive;
     std::vector<Address> addrs;
-    Role role = Role::server;
+    NodeRole role = NodeRole::server;
     bool alive() const { return status == Status::alive; }
     bool left() const { return status == Status::left; }
     bool operator==(const MemberEntry&) const = default;
@@ -52,7 +53,7 @@ class Membership {
 public:
     // `max_entries` bounds the set: gossip naming more nodes than that is
     // not taken in beyond it (refused entries are counted).
-    Membership(std::string self, std::vector<Address> self_addrs, uint64_t incarnation, Role role = Role::server,
+    Membership(std::string self, std::vector<Address> self_addrs, uint64_t incarnation, NodeRole role = NodeRole::server,
                size_t max_entries = 1024);
 
     const std::string& self() const { return self_; }
@@ -63,7 +64,7 @@ public:
 
     // A node named in a join: added as alive at incarnation 0 (its own gossip
     // brings the real one). True when the state changed.
-    bool add(const std::string& name, const std::vector<Address>& addrs, Role role = Role::server);
+    bool add(const std::string& name, const std::vector<Address>& addrs, NodeRole role = NodeRole::server);
     // Marks `name` left at the incarnation known here. False when unknown.
     bool remove(const std::string& name);
     // Marks `name`, alive at the incarnation known here, down. False when

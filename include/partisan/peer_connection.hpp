@@ -54,7 +54,7 @@ public:
 
 class PeerConnection : public std::enable_shared_from_this<PeerConnection>, public InboundLink {
 public:
-    enum class Role { dialer, acceptor };
+    enum class Side { dialer, acceptor };  // who opened the TCP connection
     enum class State { idle, connecting, handshaking, established, closed };
 
     static std::shared_ptr<PeerConnection> make_dialer(Context& ctx, PeerEvents& events, std::string peer,
@@ -101,7 +101,7 @@ public:
     // peer (push-pull gossip: once per connection).
     bool answered = false;
 
-    Role role() const { return role_; }
+    Side side() const { return side_; }
     bool established() const { return state_ == State::established; }
     const std::string& peer() const override { return peer_; }
     size_t channel_index() const override { return channel; }
@@ -123,7 +123,7 @@ public:
     size_t channel = 0;            // index of the channel, set by the owner
     LinkStats* stats = nullptr;    // owned by the transport; never null once established
 
-    PeerConnection(Context& ctx, PeerEvents& events, Role role, asio::ip::tcp::socket sock);
+    PeerConnection(Context& ctx, PeerEvents& events, Side side, asio::ip::tcp::socket sock);
 
 private:
     void connect_attempt();
@@ -145,7 +145,7 @@ private:
 
     Context& ctx_;
     PeerEvents& events_;
-    Role role_;
+    Side side_;
     State state_ = State::idle;
     asio::ip::tcp::socket sock_;
     asio::steady_timer timer_;

@@ -10,7 +10,7 @@ using namespace partisan;
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::vector<MemberEntry> remote;
     if (!Membership::decode(data, size, remote)) return 0;
-    Membership m("self@host", {Address{"127.0.0.1", 4000}}, 5, Role::server, 64);
+    Membership m("self@host", {Address{"127.0.0.1", 4000}}, 5, NodeRole::server, 64);
     auto r = m.merge(remote);
     if (m.entries().size() > 64) std::abort();
     if (r.refused > remote.size()) std::abort();

@@ -153,7 +153,7 @@ TEST_CASE("a node marked down refutes it, and the mark does not come back") {
 }
 
 TEST_CASE("gossip cannot grow the set past its bound") {
-    Membership a("a@h", {}, 1, Role::server, 4);
+    Membership a("a@h", {}, 1, NodeRole::server, 4);
     std::vector<MemberEntry> flood;
     for (int i = 0; i < 100; ++i) flood.push_back(entry("n" + std::to_string(i) + "@h", 1, alive));
     auto r = a.merge(flood);

@@ -132,7 +132,7 @@ struct Fixture {
         OverlayOutput out;
         overlay->join("s@h", {Address{"127.0.0.1", 4001}}, 1, out);
         Membership m("s@h", {Address{"127.0.0.1", 4001}}, 9);
-        m.add("c2@h", {Address{"127.0.0.1", 4002}}, Role::client);
+        m.add("c2@h", {Address{"127.0.0.1", 4002}}, NodeRole::client);
         ByteBuffer frame;
         append_gossip_frame(frame, m);
         REQUIRE(overlay->on_frame("s@h", frame.data() + 4, frame.size() - 4, out));

@@ -12,7 +12,7 @@ namespace partisan {
 
 class CrdtOverlay : public Overlay {
 public:
-    CrdtOverlay(const OverlayContext& ctx, Role role);
+    CrdtOverlay(const OverlayContext& ctx, NodeRole role);
 
     const std::string& self() const override { return membership_.self(); }
     bool dynamic() const override { return true; }

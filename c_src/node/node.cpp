@@ -1,10 +1,11 @@
-#include "partisan/cluster.hpp"
+#include "partisan/node/node.hpp"
 
 #include "partisan/control_args.hpp"
 #include "partisan/ei_out.hpp"
 #include "partisan/peer_frames.hpp"
 #include "partisan/shim_events.hpp"
 #include "partisan/transport/tcp_transport.hpp"
+#include "partisan/transport/transport_operations.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -17,7 +18,6 @@ namespace {
 // How long a join call waits for the first connection (the shim waits 5 s).
 constexpr std::chrono::milliseconds join_wait{4000};
 constexpr uint32_t max_join_addresses = 16;
-constexpr uint32_t max_partition_nodes = 4096;
 
 uint64_t now_micros() {
     using namespace std::chrono;
@@ -26,7 +26,7 @@ uint64_t now_micros() {
 
 }  // namespace
 
-Cluster::Cluster(Context& ctx)
+Node::Node(Context& ctx)
     : ctx_(ctx),
       transport_(std::make_unique<TcpTransport>(ctx, *this)),
       gossip_timer_(ctx.io),
@@ -38,32 +38,32 @@ Cluster::Cluster(Context& ctx)
     register_operations();
 }
 
-Cluster::~Cluster() { shutdown(); }
+Node::~Node() { shutdown(); }
 
-void Cluster::attach(std::vector<std::shared_ptr<BeamLink>> links) {
+void Node::attach(std::vector<std::shared_ptr<BeamLink>> links) {
     beam_links_ = std::move(links);
     std::vector<BeamChannel*> beams;
     for (auto& l : beam_links_) beams.push_back(l.get());
     router_->attach(std::move(beams));
 }
 
-void Cluster::start() {
+void Node::start() {
     transport_->start();
     if (overlay_->dynamic()) schedule_gossip();
     schedule_housekeeping();
     if (ctx_.config.beam_timeout_ms > 0)
-        control_link().start_probing(std::chrono::milliseconds(ctx_.config.beam_timeout_ms));
+        shim_link().start_probing(std::chrono::milliseconds(ctx_.config.beam_timeout_ms));
     auto addrs = transport_->local_addresses();
     std::vector<std::pair<std::string, std::string>> channel_links;
     for (const auto& link : beam_links_)
         channel_links.emplace_back(ctx_.config.channels[link->channel()].name, link->node_name());
-    ShimEvents::ready(control_link(), addrs, channel_links);
+    ShimEvents::ready(shim_link(), addrs, channel_links);
     PLOG(ctx_.log, info, "C-node for %s listening on %s:%u (%s topology)", ctx_.config.beam_node.c_str(),
          addrs.empty() ? "?" : addrs[0].ip.c_str(), addrs.empty() ? 0u : addrs[0].port, overlay_->name());
     reconcile();
 }
 
-void Cluster::shutdown() {
+void Node::shutdown() {
     if (stopped_) return;
     stopped_ = true;
     gossip_timer_.cancel();
@@ -75,7 +75,7 @@ void Cluster::shutdown() {
     for (auto& link : beam_links_) link->close();
 }
 
-void Cluster::on_beam_closed(BeamLink& link, const std::string& why) {
+void Node::on_beam_closed(BeamLink& link, const std::string& why) {
     PLOG(ctx_.log, info, "link %s to BEAM %s closed (%s); exiting", link.node_name().c_str(),
          ctx_.config.beam_node.c_str(), why.c_str());
     shutdown();
@@ -84,7 +84,7 @@ void Cluster::on_beam_closed(BeamLink& link, const std::string& why) {
 
 // ---- peers up and down, frames ---------------------------------------------
 
-void Cluster::on_peer_up(const std::string& peer) {
+void Node::on_peer_up(const std::string& peer) {
     OverlayOutput out;
     overlay_->peer_up(peer, out);
     apply(out);
@@ -92,13 +92,13 @@ void Cluster::on_peer_up(const std::string& peer) {
     finish_joins(peer, {});
 }
 
-void Cluster::on_peer_down(const std::string&, const std::string&) { update_members(); }
+void Node::on_peer_down(const std::string&, const std::string&) { update_members(); }
 
-void Cluster::on_connect_failed(const std::string& peer, const std::string& why, const RefusalInfo& refusal) {
+void Node::on_connect_failed(const std::string& peer, const std::string& why, const RefusalInfo& refusal) {
     finish_joins(peer, why, &refusal);
 }
 
-bool Cluster::on_frame(InboundLink& from, const uint8_t* body, uint32_t len) {
+bool Node::on_frame(InboundLink& from, const uint8_t* body, uint32_t len) {
     switch (body[0]) {
         case frame_message: return router_->on_message_frame(from, body, len);
         case frame_relay: return router_->on_relay_frame(from, body, len);
@@ -111,7 +111,7 @@ bool Cluster::on_frame(InboundLink& from, const uint8_t* body, uint32_t len) {
     return true;
 }
 
-void Cluster::apply(OverlayOutput& out, InboundLink* from) {
+void Node::apply(OverlayOutput& out, InboundLink* from) {
     // Frames first: a leave's gossip goes out before its links close.
     for (auto& [peer, frame] : out.to_peers) transport_->send_control(peer, frame);
     if (out.answer && from) transport_->answer(*from, *out.answer);
@@ -120,21 +120,21 @@ void Cluster::apply(OverlayOutput& out, InboundLink* from) {
 
 // ---- membership -------------------------------------------------------------
 
-void Cluster::reconcile() {
+void Node::reconcile() {
     transport_->set_neighbours(overlay_->neighbours());
     update_members();
     report_contacts();
 }
 
-void Cluster::report_contacts() {
+void Node::report_contacts() {
     // The shim keeps them, so that a restarted C-node can rejoin.
     auto now = overlay_->contacts();
     if (now == contacts_ || beam_links_.empty()) return;
     contacts_ = std::move(now);
-    ShimEvents::contacts(control_link(), contacts_);
+    ShimEvents::contacts(shim_link(), contacts_);
 }
 
-void Cluster::update_members() {
+void Node::update_members() {
     std::vector<std::string> now{overlay_->self()};
     for (auto& name : transport_->up_peers()) now.push_back(std::move(name));
     std::sort(now.begin(), now.end());
@@ -150,7 +150,7 @@ void Cluster::update_members() {
     std::set_difference(members_.begin(), members_.end(), now.begin(), now.end(), std::back_inserter(down));
     members_ = now;
     if (beam_links_.empty()) return;
-    BeamLink& beam = control_link();
+    BeamLink& beam = shim_link();
     for (const auto& n : down) {
         PLOG(ctx_.log, info, "node down: %s", n.c_str());
         ShimEvents::node_down(beam, n);
@@ -163,7 +163,7 @@ void Cluster::update_members() {
     ShimEvents::members(beam, members_, reachable_);
 }
 
-void Cluster::schedule_housekeeping() {
+void Node::schedule_housekeeping() {
     housekeeping_timer_.expires_after(std::chrono::seconds(1));
     housekeeping_timer_.async_wait([this](const asio::error_code& ec) {
         if (ec || stopped_) return;
@@ -172,7 +172,7 @@ void Cluster::schedule_housekeeping() {
     });
 }
 
-void Cluster::check_unreachable() {
+void Node::check_unreachable() {
     // A neighbour unreachable for down_after is marked down (and the mark
     // gossiped): from then on it is only probed. If it is alive, it refutes
     // the mark when it hears of it.
@@ -184,7 +184,7 @@ void Cluster::check_unreachable() {
     apply(out);
 }
 
-void Cluster::schedule_gossip() {
+void Node::schedule_gossip() {
     gossip_timer_.expires_after(std::chrono::milliseconds(ctx_.config.gossip_interval_ms));
     gossip_timer_.async_wait([this](const asio::error_code& ec) {
         if (ec || stopped_) return;
@@ -195,7 +195,7 @@ void Cluster::schedule_gossip() {
     });
 }
 
-void Cluster::leave_cluster() {
+void Node::leave_cluster() {
     OverlayOutput out;
     overlay_->leave(out);
     apply(out);
@@ -203,23 +203,14 @@ void Cluster::leave_cluster() {
 
 // ---- control calls from the shim --------------------------------------------
 
-void Cluster::on_call(Bytes from_pid, Bytes ref, etf::Reader& request) {
-    ReplySender send = [this](Bytes to, const ei_x_buff& term) { control_link().send_to_pid(to, term); };
+void Node::on_call(Bytes from_pid, Bytes ref, etf::Reader& request) {
+    ReplySender send = [this](Bytes to, const ei_x_buff& term) { shim_link().send_to_pid(to, term); };
     control_.dispatch(ControlCall(std::move(send), from_pid, ref), request);
 }
 
-void Cluster::register_operations() {
-    // Read-only views.
+void Node::register_operations() {
     control_.add("members", 0, [this](const ControlArgs&, ControlCall& call) {
         call.ok([this](ei_x_buff& x) { encode_atoms(x, members_); });
-        return true;
-    });
-    control_.add("unreachable", 0, [this](const ControlArgs&, ControlCall& call) {
-        call.ok([this](ei_x_buff& x) { transport_->encode_unreachable(x); });
-        return true;
-    });
-    control_.add("stats", 0, [this](const ControlArgs&, ControlCall& call) {
-        call.ok([this](ei_x_buff& x) { transport_->encode_stats(x); });
         return true;
     });
     // Membership changes; a static cluster is its configuration
@@ -249,39 +240,11 @@ void Cluster::register_operations() {
         if (not_static(call)) join(call, node, addrs);
         return true;
     });
-    // Fault injection, for tests: {fault, heal}, {fault, partition, Nodes},
-    // {fault, close_link, Node, Channel, Index}.
-    control_.add("fault", 1, [this](const ControlArgs& args, ControlCall& call) {
-        std::string_view kind;
-        if (!arg_atom(args[0], kind) || kind != "heal") return false;
-        PLOG(ctx_.log, notice, "fault injection: partitions healed");
-        transport_->heal();
-        call.ok();
-        return true;
-    });
-    control_.add("fault", 2, [this](const ControlArgs& args, ControlCall& call) {
-        std::string_view kind;
-        std::vector<std::string> nodes;
-        if (!arg_atom(args[0], kind) || kind != "partition" || !arg_nodes(args[1], 0, max_partition_nodes, nodes))
-            return false;
-        PLOG(ctx_.log, notice, "fault injection: partitioned from %zu node(s)", nodes.size());
-        transport_->partition(nodes);
-        call.ok();
-        return true;
-    });
-    control_.add("fault", 4, [this](const ControlArgs& args, ControlCall& call) {
-        std::string_view kind, channel;
-        std::string node;
-        uint64_t index;
-        if (!arg_atom(args[0], kind) || kind != "close_link" || !arg_node(args[1], node) ||
-            !arg_atom(args[2], channel) || !arg_uint(args[3], index) || !transport_->break_link(node, channel, index))
-            return false;
-        call.ok();
-        return true;
-    });
+    // The transport's own: stats, unreachable, fault injection.
+    register_transport_operations(control_, *transport_, ctx_.log);
 }
 
-void Cluster::join(ControlCall& call, const std::string& node, const std::vector<Address>& addrs) {
+void Node::join(ControlCall& call, const std::string& node, const std::vector<Address>& addrs) {
     if (node == overlay_->self()) {
         call.error("self_join");
         return;
@@ -303,7 +266,7 @@ void Cluster::join(ControlCall& call, const std::string& node, const std::vector
     pending_joins_[node].push_back(PendingJoin{std::move(call), timer});
 }
 
-void Cluster::remove_member(ControlCall& call, const std::string& node) {
+void Node::remove_member(ControlCall& call, const std::string& node) {
     OverlayOutput out;
     if (!overlay_->remove(node, out)) {
         call.error("unknown_node", node);
@@ -313,7 +276,7 @@ void Cluster::remove_member(ControlCall& call, const std::string& node) {
     call.ok();
 }
 
-void Cluster::finish_joins(const std::string& node, const std::string& failure, const RefusalInfo* refusal) {
+void Node::finish_joins(const std::string& node, const std::string& failure, const RefusalInfo* refusal) {
     auto it = pending_joins_.find(node);
     if (it == pending_joins_.end()) return;
     auto joins = std::move(it->second);

@@ -18,11 +18,11 @@
 
 namespace partisan {
 
-class Cluster : public BeamEvents, public TransportEvents {
+class Node : public BeamEvents, public TransportEvents {
 public:
     // Binds the peer listener; throws when it cannot.
-    explicit Cluster(Context& ctx);
-    ~Cluster() override;
+    explicit Node(Context& ctx);
+    ~Node() override;
 
     // The BEAM links, one per channel, in channel order; [0] also carries
     // control calls and events.
@@ -62,7 +62,8 @@ private:
     void join(ControlCall& call, const std::string& node, const std::vector<Address>& addrs);
     void remove_member(ControlCall& call, const std::string& node);
     void finish_joins(const std::string& node, const std::string& failure, const RefusalInfo* refusal = nullptr);
-    BeamLink& control_link() { return *beam_links_[0]; }
+    // BEAM link 0: it also carries control calls and events to the shim.
+    BeamLink& shim_link() { return *beam_links_[0]; }
 
     Context& ctx_;
     std::vector<std::shared_ptr<BeamLink>> beam_links_;
