@@ -5,6 +5,7 @@
 #   make shell    an Erlang shell with partisan started
 #   make asan     unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make fuzz     every libFuzzer target for FUZZ_SECONDS each (default 60)
+#   make schema   regenerate erlang/src/partisan_config_schema.erl from the C-node's option table
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
@@ -17,7 +18,7 @@ export ERL_EPMD_ADDRESS ?= 127.0.0.1
 
 CNODE = erlang/priv/partisan_cnode
 
-.PHONY: all deps cnode erlang test unit ct asan fuzz fuzz-build fuzz-smoke demo shell bench-quick clean
+.PHONY: all deps cnode erlang test unit ct asan fuzz fuzz-build fuzz-smoke demo shell bench-quick clean schema check-schema
 
 all: deps cnode erlang
 
@@ -35,7 +36,17 @@ cnode: $(BUILD)/Makefile
 erlang:
 	rebar3 compile
 
-unit: cnode
+# The shim's copy of the C-node's option table (c_src/config_schema.cpp),
+# committed; partisan_config_SUITE fails when it is stale.
+SCHEMA = erlang/src/partisan_config_schema.erl
+schema: cnode
+	$(BUILD)/partisan_cnode --schema > $(SCHEMA)
+
+check-schema: cnode
+	@$(BUILD)/partisan_cnode --schema | cmp -s - $(SCHEMA) || \
+	  { echo "$(SCHEMA) is stale: run make schema"; exit 1; }
+
+unit: cnode check-schema
 	$(BUILD)/unit_tests
 
 ct: all

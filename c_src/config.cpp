@@ -1,11 +1,14 @@
 #include "partisan/config.hpp"
 
+#include "partisan/config_schema.hpp"
 #include "partisan/names.hpp"
 
 #include <boost/program_options.hpp>
 
 #include <algorithm>
 #include <istream>
+#include <limits>
+#include <map>
 #include <sstream>
 
 namespace po = boost::program_options;
@@ -14,16 +17,10 @@ namespace partisan {
 
 namespace {
 
-constexpr unsigned max_parallelism = 64;
-
 std::optional<unsigned> parse_unsigned(const std::string& s) {
-    if (s.empty() || s.size() > 9) return std::nullopt;
-    unsigned v = 0;
-    for (char c : s) {
-        if (c < '0' || c > '9') return std::nullopt;
-        v = v * 10 + static_cast<unsigned>(c - '0');
-    }
-    return v;
+    auto v = parse_decimal(s);
+    if (!v || *v > std::numeric_limits<unsigned>::max()) return std::nullopt;
+    return static_cast<unsigned>(*v);
 }
 
 }  // namespace
@@ -57,8 +54,10 @@ std::optional<ChannelConfig> parse_channel(const std::string& spec, unsigned def
     if (parts.empty() || parts.size() > 3 || !valid_channel_name(parts[0])) return std::nullopt;
     ch.name = parts[0];
     if (parts.size() >= 2 && !parts[1].empty()) {
+        // The bounds of --parallelism.
+        const OptionSpec* bounds = find_option("parallelism");
         auto p = parse_unsigned(parts[1]);
-        if (!p || *p == 0 || *p > max_parallelism) return std::nullopt;
+        if (!p || *p < bounds->min || *p > bounds->max) return std::nullopt;
         ch.parallelism = *p;
     }
     if (parts.size() == 3) {
@@ -88,7 +87,8 @@ std::optional<StaticPeer> parse_static_peer(const std::string& spec) {
     p.name = spec.substr(0, eq);
     p.ip = spec.substr(eq + 1, colon - eq - 1);
     auto port = parse_unsigned(spec.substr(colon + 1));
-    if (p.name.find('@') == std::string::npos || p.ip.empty() || !port || *port == 0 || *port > 65535)
+    const OptionSpec* bounds = find_option("listen-port");
+    if (p.name.find('@') == std::string::npos || p.ip.empty() || !port || *port == 0 || *port > bounds->max)
         return std::nullopt;
     p.port = static_cast<uint16_t>(*port);
     return p;
@@ -97,44 +97,35 @@ std::optional<StaticPeer> parse_static_peer(const std::string& spec) {
 ParseResult parse_command_line(int argc, const char* const argv[]) {
     ParseResult result;
     Config cfg;
-    std::vector<std::string> channel_specs, static_specs;
-    std::string log_level = "info";
-    unsigned listen_port = 0;
-    unsigned advertise_port = 0;
-    unsigned parallelism = 1;
 
     po::options_description desc(
         "partisan_cnode: the C-node of the partisan distribution layer.\n"
         "Started by the Erlang application `partisan`; secrets arrive on stdin\n"
-        "as `beam-cookie=...` and `cluster-secret=...` lines ended by `end`.\n\nOptions");
+        "as `beam-cookie HEX` and `cluster-secret HEX` lines ended by `end`.\n\nOptions");
     desc.add_options()
         ("help,h", "print this help")
-        ("beam-node", po::value(&cfg.beam_node)->required(), "the BEAM node to serve, e.g. a@host")
-        ("cnode-name", po::value(&cfg.cnode_name)->required(), "this C-node's node name, e.g. partisan_a_1@host")
-        ("listen-ip", po::value(&cfg.listen_ip)->default_value(cfg.listen_ip), "address the peer listener binds")
-        ("listen-port", po::value(&listen_port)->default_value(0), "peer listener port; 0 picks a free one")
-        ("advertise-ip", po::value(&cfg.advertise_ip), "address given to other nodes (default: listen ip)")
-        ("advertise-port", po::value(&advertise_port)->default_value(0), "port given to other nodes (default: the listen port)")
-        ("topology", po::value(&cfg.topology)->default_value(cfg.topology), "full_mesh, static or client_server")
-        ("role", po::value(&cfg.role)->default_value(cfg.role), "client_server topology: server or client")
-        ("static-peer", po::value(&static_specs)->composing(), "static topology: NAME=IP:PORT, repeatable")
-        ("connect-interval-ms", po::value(&cfg.connect_interval_ms)->default_value(cfg.connect_interval_ms), "spacing of a new peer's connections after its first")
-        ("listen-backlog", po::value(&cfg.listen_backlog)->default_value(cfg.listen_backlog), "listen queue length")
-        ("max-pending-handshakes", po::value(&cfg.max_pending_handshakes)->default_value(cfg.max_pending_handshakes), "connections not yet authenticated, at most (the oldest is closed past it)")
-        ("max-pending-per-address", po::value(&cfg.max_pending_per_address)->default_value(cfg.max_pending_per_address), "likewise, from one source address")
-        ("max-members", po::value(&cfg.max_members)->default_value(cfg.max_members), "cluster members at most")
-        ("channel", po::value(&channel_specs)->composing(), "NAME[:PARALLELISM[:monotonic]], repeatable")
-        ("parallelism", po::value(&parallelism)->default_value(1), "default connections per channel")
-        ("gossip-interval-ms", po::value(&cfg.gossip_interval_ms)->default_value(cfg.gossip_interval_ms), "membership gossip period")
-        ("gossip-fanout", po::value(&cfg.gossip_fanout)->default_value(cfg.gossip_fanout), "peers gossiped to per period")
-        ("max-message-bytes", po::value(&cfg.max_message_bytes)->default_value(cfg.max_message_bytes), "largest message accepted")
-        ("connect-timeout-ms", po::value(&cfg.connect_timeout_ms)->default_value(cfg.connect_timeout_ms), "TCP connect timeout")
-        ("handshake-timeout-ms", po::value(&cfg.handshake_timeout_ms)->default_value(cfg.handshake_timeout_ms), "peer handshake timeout")
-        ("heartbeat-interval-ms", po::value(&cfg.heartbeat_interval_ms)->default_value(cfg.heartbeat_interval_ms), "ping period on idle connections")
-        ("heartbeat-timeout-ms", po::value(&cfg.heartbeat_timeout_ms)->default_value(cfg.heartbeat_timeout_ms), "silence after which a peer connection is dropped")
-        ("beam-timeout-ms", po::value(&cfg.beam_timeout_ms)->default_value(cfg.beam_timeout_ms), "this node's BEAM silent this long is taken as hung: peers see the node down (0: never)")
-        ("down-after-ms", po::value(&cfg.down_after_ms)->default_value(cfg.down_after_ms), "a member unreachable this long is marked down and only probed (0: never)")
-        ("log-level", po::value(&log_level)->default_value(log_level), "debug, info, notice, warning or error");
+        ("schema", "print the options, their limits and defaults as an Erlang module (partisan_config_schema)")
+        ("check-config", "check the options and exit: 0 when valid, 2 (with the error) when not; connects nowhere");
+    // Every option is taken as text and checked against the table: no
+    // conversion by Boost (which takes "-1" for 4294967295).
+    for (const auto& o : config_options()) {
+        std::string name(o.name), def = option_default(o);
+        std::string doc(o.doc);
+        if (o.type == OptionType::integer) doc += " [" + std::to_string(o.min) + ".." + std::to_string(o.max) + "]";
+        if (o.type == OptionType::one_of) {
+            doc += " {";
+            for (size_t i = 0; i < o.choices.size(); ++i) doc += (i ? ", " : "") + std::string(o.choices[i]);
+            doc += "}";
+        }
+        if (o.type == OptionType::repeated) {
+            desc.add_options()(name.c_str(), po::value<std::vector<std::string>>()->composing(), doc.c_str());
+            continue;
+        }
+        auto* text = po::value<std::string>();
+        if (o.required) text->required();
+        if (!def.empty()) text->default_value(def);
+        desc.add_options()(name.c_str(), text, doc.c_str());
+    }
 
     auto fail = [&](const std::string& msg) {
         result.message = "error " + msg;
@@ -151,41 +142,46 @@ ParseResult parse_command_line(int argc, const char* const argv[]) {
             result.message = os.str();
             return result;
         }
+        if (vm.count("schema")) {
+            result.message = schema_erlang_module();
+            return result;
+        }
         po::notify(vm);
     } catch (const po::error& e) {
         return fail(std::string("bad command line: ") + e.what());
     }
+    result.check_only = vm.count("check-config") > 0;
 
-    if (listen_port > 65535) return fail("bad --listen-port");
-    cfg.listen_port = static_cast<uint16_t>(listen_port);
-    if (advertise_port > 65535) return fail("bad --advertise-port");
-    cfg.advertise_port = static_cast<uint16_t>(advertise_port);
-    if (parallelism == 0 || parallelism > max_parallelism) return fail("bad --parallelism");
-    if (cfg.topology != "full_mesh" && cfg.topology != "static" && cfg.topology != "client_server")
-        return fail("unsupported --topology " + cfg.topology);
-    if (cfg.role != "server" && cfg.role != "client") return fail("bad --role " + cfg.role);
-    for (const auto& spec : static_specs) {
+    std::map<std::string_view, uint64_t> ints;
+    for (const auto& o : config_options()) {
+        if (o.type == OptionType::repeated || !vm.count(std::string(o.name))) continue;
+        const auto& value = vm[std::string(o.name)].as<std::string>();
+        if (auto err = check_option(o, value); !err.empty()) return fail(err);
+        if (o.set_int) {
+            uint64_t v = *parse_decimal(value);
+            ints[o.name] = v;
+            o.set_int(cfg, v);
+        } else if (o.set_text) {
+            o.set_text(cfg, value);
+        }
+    }
+    for (const auto& rule : config_rules())
+        if (ints[rule.greater] <= ints[rule.lesser])
+            return fail("--" + std::string(rule.greater) + " " + std::to_string(ints[rule.greater]) +
+                        " must exceed --" + std::string(rule.lesser) + " " + std::to_string(ints[rule.lesser]));
+
+    auto texts = [&](const char* name) {
+        return vm.count(name) ? vm[name].as<std::vector<std::string>>() : std::vector<std::string>{};
+    };
+    for (const auto& spec : texts("static-peer")) {
         auto peer = parse_static_peer(spec);
         if (!peer) return fail("bad --static-peer " + spec);
         cfg.static_peers.push_back(*peer);
     }
-    if (cfg.listen_backlog == 0) return fail("bad --listen-backlog");
-    if (cfg.max_pending_handshakes == 0) return fail("bad --max-pending-handshakes");
-    if (cfg.max_pending_per_address == 0) return fail("bad --max-pending-per-address");
-    if (cfg.max_members < 2) return fail("bad --max-members");
-    if (cfg.gossip_interval_ms == 0) return fail("bad --gossip-interval-ms");
-    if (cfg.heartbeat_interval_ms == 0 || cfg.heartbeat_timeout_ms <= cfg.heartbeat_interval_ms)
-        return fail("--heartbeat-timeout-ms must exceed --heartbeat-interval-ms (> 0)");
-    if (cfg.max_message_bytes < 1024) return fail("bad --max-message-bytes");
-    auto level = parse_log_level(log_level);
-    if (!level) return fail("bad --log-level " + log_level);
-    cfg.log_level = *level;
-    if (cfg.beam_node.find('@') == std::string::npos) return fail("bad --beam-node " + cfg.beam_node);
-    if (cfg.cnode_name.find('@') == std::string::npos) return fail("bad --cnode-name " + cfg.cnode_name);
 
-    cfg.channels.push_back(ChannelConfig{"undefined", parallelism, false});
-    for (const auto& spec : channel_specs) {
-        auto ch = parse_channel(spec, parallelism);
+    cfg.channels.push_back(ChannelConfig{"undefined", cfg.parallelism, false});
+    for (const auto& spec : texts("channel")) {
+        auto ch = parse_channel(spec, cfg.parallelism);
         if (!ch) return fail("bad --channel " + spec);
         bool replaced = false;
         for (auto& existing : cfg.channels)
@@ -195,7 +191,7 @@ ParseResult parse_command_line(int argc, const char* const argv[]) {
             }
         if (!replaced) cfg.channels.push_back(*ch);
     }
-    if (cfg.channels.size() > 255) return fail("too many channels");
+    if (cfg.channels.size() > max_channels) return fail("too many channels");
     if (cfg.advertise_ip.empty())
         cfg.advertise_ip = cfg.listen_ip == "0.0.0.0" ? "127.0.0.1" : cfg.listen_ip;
     result.config = std::move(cfg);

@@ -39,8 +39,14 @@ int main(int argc, char** argv) {
 
     ParseResult parsed = parse_command_line(argc, argv);
     if (!parsed.config) {
-        std::cout << parsed.message << std::endl;
+        std::cout << parsed.message;
+        if (parsed.message.empty() || parsed.message.back() != '\n') std::cout << '\n';
+        std::cout.flush();
         return parsed.exit_code;
+    }
+    if (parsed.check_only) {
+        std::cout << "info options valid" << std::endl;
+        return 0;
     }
     Config cfg = std::move(*parsed.config);
     Logger log(cfg.log_level);

@@ -1,19 +1,30 @@
 %% @doc Reads and validates the `partisan' application environment and
 %% turns it into the C-node's command line.
 %%
-%% Keys (with defaults):
+%% The limits and defaults of every key that is a C-node option are those
+%% of the C-node's option table (c_src/config_schema.cpp), which the C-node
+%% prints as the module `partisan_config_schema' (generated, committed,
+%% checked against the binary by partisan_config_SUITE); `partisan_cnode
+%% --help' lists them too. So this module accepts exactly the values the
+%% C-node accepts. Integer and one-of keys need no code here: each is read,
+%% checked and passed on as the schema says. Only the conversions that are
+%% Erlang's own are written here (addresses, channel maps, node specs, the
+%% secret, `ready_timeout').
+%%
+%% Keys:
 %% <ul>
-%% <li>`listen_ip' (`{127,0,0,1}'): address the C-node's peer listener binds.</li>
-%% <li>`listen_port' (`0'): peer listener port, 0 picks a free one.</li>
+%% <li>`listen_ip': address the C-node's peer listener binds (a tuple or
+%%     a string).</li>
+%% <li>`listen_port': peer listener port, 0 picks a free one.</li>
 %% <li>`advertise_ip' (`undefined'): address put in the node spec.</li>
-%% <li>`advertise_port' (`0'): port put in the node spec (e.g. a relay's
+%% <li>`advertise_port': port put in the node spec (e.g. a relay's
 %%     or a NAT's port); 0 means the listen port.</li>
-%% <li>`topology' (`full_mesh'): `full_mesh' (every node connects to
+%% <li>`topology': `full_mesh' (every node connects to
 %%     every member; membership is gossiped), `static' (a node connects
 %%     only to its `static_peers'; `join' and `leave' return
 %%     `{error, not_supported}') or `client_server' (servers connect to
 %%     all servers, clients only to servers; see `role').</li>
-%% <li>`role' (`server'): `server' or `client', this node's role under
+%% <li>`role': `server' or `client', this node's role under
 %%     the `client_server' topology (ignored under the others).</li>
 %% <li>`static_peers' (`[]'): the peers of the `static' topology, each a
 %%     node spec as returned by `partisan:node_spec/0' (its first listen
@@ -21,29 +32,29 @@
 %%     itself is skipped, so every node of a cluster can be given the same
 %%     list. Ignored under the other topologies. Peers must listen on the
 %%     configured port, so give them a fixed `listen_port'.</li>
-%% <li>`heartbeat_interval' (`1000'): ms between pings on idle peer
+%% <li>`heartbeat_interval': ms between pings on idle peer
 %%     connections.</li>
-%% <li>`heartbeat_timeout' (`10000'): ms of silence after which a peer
+%% <li>`heartbeat_timeout': ms of silence after which a peer
 %%     connection is dropped and the peer reported down (a hung C-node);
 %%     must exceed `heartbeat_interval'.</li>
-%% <li>`connect_interval' (`20'): ms between new outgoing connections to
+%% <li>`connect_interval': ms between new outgoing connections to
 %%     a peer beyond its first (rate limit on connections to a joining
 %%     node); 0 disables the spacing.</li>
-%% <li>`listen_backlog' (`1024'): the peer listener's listen queue
+%% <li>`listen_backlog': the peer listener's listen queue
 %%     length.</li>
-%% <li>`max_pending_handshakes' (`256'), `max_pending_per_address'
-%%     (`32'): connections to the listener that have not yet proven the
+%% <li>`max_pending_handshakes', `max_pending_per_address':
+%%     connections to the listener that have not yet proven the
 %%     cluster secret, at most in all (never more than a quarter of the
 %%     C-node's file descriptors) and from one source address; past a
 %%     bound the oldest of the address holding the most is closed.</li>
-%% <li>`max_members' (`1024'): the most nodes membership holds; gossip
+%% <li>`max_members': the most nodes membership holds; gossip
 %%     naming more is not taken in beyond it.</li>
-%% <li>`beam_timeout' (`10000'): ms this node's BEAM may go without
+%% <li>`beam_timeout': ms this node's BEAM may go without
 %%     answering its C-node's probes (stopped, hung) before the C-node
 %%     drops its peer connections, so the others see this node down (as
 %%     `net_ticktime' does for Distributed Erlang); it reconnects when the
 %%     BEAM answers again. 0 disables the probes.</li>
-%% <li>`down_after' (`300000'): ms a member may stay unreachable before
+%% <li>`down_after': ms a member may stay unreachable before
 %%     it is marked down: then only its control connection is retried,
 %%     every `down_after' ms (at most once a minute), so a healed partition
 %%     still merges; {@link partisan:unreachable/0} lists it and
@@ -51,19 +62,22 @@
 %%     refutes it. 0 disables it.</li>
 %% <li>`channels' (`#{}'): `#{Name => #{parallelism => N, monotonic => Bool}}'
 %%     or a list of channel names. The default channel `undefined' always
-%%     exists.</li>
-%% <li>`parallelism' (`1'): parallelism of channels that do not give one.</li>
-%% <li>`gossip_interval' (`1000'): membership gossip period, ms.</li>
-%% <li>`gossip_fanout' (`3'): peers gossiped to per period.</li>
-%% <li>`max_message_size' (`134217728'): largest encoded message, bytes.</li>
+%%     exists. Parallelism within the bounds of `parallelism'; at most
+%%     `max_channels' channels (the default one included), names of at
+%%     most `max_channel_name_bytes' bytes (`partisan_config_schema:limits()').</li>
+%% <li>`parallelism': parallelism of channels that do not give one.</li>
+%% <li>`gossip_interval': membership gossip period, ms.</li>
+%% <li>`gossip_fanout': peers gossiped to per period.</li>
+%% <li>`max_message_size': largest encoded message, bytes.</li>
 %% <li>`cookie' (`erlang'): source of the cluster secret shared by the
 %%     C-nodes: `erlang' (this node's cookie), `{file, Path}' (the first
 %%     line of the file, without its line end) or a binary, string or atom
-%%     literal. Taken byte for byte (any bytes, at most 4096); a secret
-%%     shorter than 16 bytes is logged as a warning, since anyone who sees
-%%     a handshake on the wire can try to guess it offline.</li>
-%% <li>`cnode_log_level' (`info'): debug, info, notice, warning or error.</li>
-%% <li>`ready_timeout' (`10000'): ms to wait for the C-node to be ready.</li>
+%%     literal. Taken byte for byte (any bytes, at most `max_secret_bytes');
+%%     a secret shorter than 16 bytes is logged as a warning, since anyone
+%%     who sees a handshake on the wire can try to guess it offline.</li>
+%% <li>`cnode_log_level': debug, info, notice, warning or error.</li>
+%% <li>`ready_timeout' (`10000'): ms to wait for the C-node to be ready
+%%     (the shim's own; no C-node option).</li>
 %% </ul>
 %%
 %% Bad values give `{error, {bad_config, {Key, Value}}}'.
@@ -73,7 +87,8 @@
          channels/1,
          cnode_args/3,
          secrets_input/2,
-         redact/1]).
+         redact/1,
+         schema_options/0]).
 
 -export_type([config/0, channels/0, channel_opts/0, topology/0, role/0, static_peer/0]).
 
@@ -108,12 +123,16 @@
                     max_message_size := pos_integer(),
                     cluster_secret := binary(),
                     cnode_log_level := log_level(),
-                    ready_timeout := pos_integer()}.
+                    ready_timeout := pos_integer(),
+                    %% further options of the schema, under their env key
+                    atom() => term()}.
 
 -define(APP, partisan).
 -define(DEFAULT_CHANNEL, undefined).
--define(MAX_PARALLELISM, 64).   % the C-node refuses more (c_src/config.cpp)
--define(MAX_SECRET_BYTES, 4096).  % likewise (max_secret_bytes in config.hpp)
+-define(SCHEMA, partisan_config_schema).
+%% Schema options with an env key that cnode_args/3 places itself (the
+%% others follow the channels, in the schema's order).
+-define(PLACED, [listen_port, advertise_port, topology, role]).
 
 %% @doc Reads the application environment and validates it. The cluster
 %% secret is resolved too (this needs a distributed node when `cookie' is
@@ -121,37 +140,19 @@
 -spec load() -> {ok, config()} | {error, not_distributed | {bad_config, {atom(), term()}}}.
 load() ->
     try
-        Parallelism = env(parallelism, 1, fun pos_int_max/1),
-        {Channels, Explicit} = get_channels(Parallelism),
-        HbInterval = env(heartbeat_interval, 1000, fun pos_int/1),
-        Config = #{listen_ip => env(listen_ip, {127, 0, 0, 1}, fun ip/1),
-                   listen_port => env(listen_port, 0, fun port/1),
-                   advertise_ip => env(advertise_ip, undefined, fun optional_ip/1),
-                   advertise_port => env(advertise_port, 0, fun port/1),
-                   topology => env(topology, full_mesh, fun topology/1),
-                   role => env(role, server, fun role/1),
-                   static_peers => env(static_peers, [], fun static_peers/1),
-                   heartbeat_interval => HbInterval,
-                   heartbeat_timeout =>
-                       env(heartbeat_timeout, 10000,
-                           fun(T) when is_integer(T), T > HbInterval -> {ok, T};
-                              (_) -> error
-                           end),
-                   connect_interval => env(connect_interval, 20, fun non_neg_int/1),
-                   listen_backlog => env(listen_backlog, 1024, fun pos_int/1),
-                   max_pending_handshakes => env(max_pending_handshakes, 256, fun pos_int/1),
-                   max_pending_per_address => env(max_pending_per_address, 32, fun pos_int/1),
-                   max_members => env(max_members, 1024, fun members_limit/1),
-                   beam_timeout => env(beam_timeout, 10000, fun non_neg_int/1),
-                   down_after => env(down_after, 300000, fun non_neg_int/1),
-                   channels => Channels,
-                   explicit_channels => Explicit,
-                   parallelism => Parallelism,
-                   gossip_interval => env(gossip_interval, 1000, fun pos_int/1),
-                   gossip_fanout => env(gossip_fanout, 3, fun pos_int/1),
-                   max_message_size => env(max_message_size, 134217728, fun pos_int/1),
-                   cnode_log_level => env(cnode_log_level, info, fun log_level/1),
-                   ready_timeout => env(ready_timeout, 10000, fun pos_int/1)},
+        %% Every integer and one_of option, checked against the C-node's
+        %% own limits, then the relations between them.
+        Checked = maps:from_list([{Env, env(Env, Default, fun(V) -> check(O, V) end)}
+                                  || #{env := Env, default := Default} = O <- schema_options()]),
+        check_rules(Checked),
+        {Channels, Explicit} = get_channels(maps:get(parallelism, Checked)),
+        Config = Checked#{listen_ip => env(listen_ip, default(listen_ip), fun ip/1),
+                          advertise_ip => env(advertise_ip, default(advertise_ip),
+                                              fun optional_ip/1),
+                          static_peers => env(static_peers, [], fun static_peers/1),
+                          channels => Channels,
+                          explicit_channels => Explicit,
+                          ready_timeout => env(ready_timeout, 10000, fun pos_int/1)},
         case cluster_secret(application:get_env(?APP, cookie, erlang)) of
             {ok, Secret} -> {ok, Config#{cluster_secret => Secret}};
             {error, _} = Error -> Error
@@ -159,6 +160,14 @@ load() ->
     catch
         throw:{bad_config, _} = Bad -> {error, Bad}
     end.
+
+%% @doc The options of the C-node's schema that the shim reads from the
+%% application env and checks generically: integer and one_of options
+%% with an env key, in the schema's order.
+-spec schema_options() -> [partisan_config_schema:option()].
+schema_options() ->
+    [O || #{env := Env, type := Type} = O <- ?SCHEMA:options(),
+          Env =/= undefined, Type =:= integer orelse Type =:= one_of].
 
 %% @doc The validated channel map of a configuration (always holds the
 %% default channel `undefined').
@@ -172,14 +181,7 @@ cnode_args(Config, BeamNode, CNodeName) ->
     #{listen_ip := ListenIp, listen_port := ListenPort, advertise_ip := AdvIp,
       advertise_port := AdvPort,
       topology := Topology, role := Role, static_peers := StaticPeers,
-      heartbeat_interval := HbInterval, heartbeat_timeout := HbTimeout,
-      connect_interval := ConnectInterval, listen_backlog := Backlog,
-      max_pending_handshakes := MaxPending, max_pending_per_address := MaxPendingPerAddr,
-      max_members := MaxMembers, beam_timeout := BeamTimeout, down_after := DownAfter,
-      channels := Channels, explicit_channels := Explicit,
-      parallelism := Parallelism, gossip_interval := Gossip,
-      gossip_fanout := Fanout, max_message_size := MaxSize,
-      cnode_log_level := LogLevel} = Config,
+      channels := Channels, explicit_channels := Explicit} = Config,
     ChannelArgs = lists:append([["--channel", channel_arg(Name, maps:get(Name, Channels))]
                                 || Name <- lists:sort(Explicit)]),
     AdvArgs = case AdvIp of
@@ -190,6 +192,10 @@ cnode_args(Config, BeamNode, CNodeName) ->
                   0 -> [];
                   _ -> ["--advertise-port", integer_to_list(AdvPort)]
               end,
+    %% The other options of the schema, as the schema names them.
+    OptionArgs = lists:append([["--" ++ atom_to_list(Name), option_arg(maps:get(Env, Config))]
+                               || #{name := Name, env := Env} <- schema_options(),
+                                  not lists:member(Env, ?PLACED)]),
     ["--beam-node", atom_to_list(BeamNode),
      "--cnode-name", atom_to_list(CNodeName),
      "--listen-ip", inet:ntoa(ListenIp),
@@ -197,21 +203,11 @@ cnode_args(Config, BeamNode, CNodeName) ->
         ++ AdvArgs ++
     ["--topology", atom_to_list(Topology)]
         ++ topology_args(Topology, Role, StaticPeers, BeamNode)
-        ++ ChannelArgs ++
-    ["--parallelism", integer_to_list(Parallelism),
-     "--gossip-interval-ms", integer_to_list(Gossip),
-     "--gossip-fanout", integer_to_list(Fanout),
-     "--heartbeat-interval-ms", integer_to_list(HbInterval),
-     "--heartbeat-timeout-ms", integer_to_list(HbTimeout),
-     "--connect-interval-ms", integer_to_list(ConnectInterval),
-     "--listen-backlog", integer_to_list(Backlog),
-     "--max-pending-handshakes", integer_to_list(MaxPending),
-     "--max-pending-per-address", integer_to_list(MaxPendingPerAddr),
-     "--max-members", integer_to_list(MaxMembers),
-     "--beam-timeout-ms", integer_to_list(BeamTimeout),
-     "--down-after-ms", integer_to_list(DownAfter),
-     "--max-message-bytes", integer_to_list(MaxSize),
-     "--log-level", atom_to_list(LogLevel)].
+        ++ ChannelArgs
+        ++ OptionArgs.
+
+option_arg(N) when is_integer(N) -> integer_to_list(N);
+option_arg(A) when is_atom(A) -> atom_to_list(A).
 
 %% `--role' under client_server; one `--static-peer NAME=IP:PORT' per
 %% static peer (but this node) under static.
@@ -255,11 +251,42 @@ env(Key, Default, Validate) ->
 pos_int(N) when is_integer(N), N > 0 -> {ok, N};
 pos_int(_) -> error.
 
-pos_int_max(N) when is_integer(N), N > 0, N =< ?MAX_PARALLELISM -> {ok, N};
-pos_int_max(_) -> error.
+%% A value of a schema option: what the C-node accepts for it.
+check(#{type := integer, min := Min, max := Max}, N)
+  when is_integer(N), N >= Min, N =< Max ->
+    {ok, N};
+check(#{type := one_of, choices := Choices}, A) when is_atom(A) ->
+    case lists:member(A, Choices) of
+        true -> {ok, A};
+        false -> error
+    end;
+check(_, _) ->
+    error.
 
-port(N) when is_integer(N), N >= 0, N =< 65535 -> {ok, N};
-port(_) -> error.
+%% {greater, A, B}: A must exceed B; the error names A.
+check_rules(Checked) ->
+    Env = fun(Name) ->
+                  [E] = [E || #{name := N, env := E} <- ?SCHEMA:options(), N =:= Name],
+                  E
+          end,
+    [throw({bad_config, {Env(A), maps:get(Env(A), Checked)}})
+     || {greater, A, B} <- ?SCHEMA:rules(),
+        maps:get(Env(A), Checked) =< maps:get(Env(B), Checked)],
+    ok.
+
+%% The schema's default of an option the shim converts itself.
+default(Env) ->
+    [Default] = [D || #{env := E, default := D} <- ?SCHEMA:options(), E =:= Env],
+    Default.
+
+%% The bounds of an integer option, by env key.
+bounds(Env) ->
+    [{Min, Max}] = [{Min, Max} || #{env := E, min := Min, max := Max} <- ?SCHEMA:options(),
+                                  E =:= Env],
+    {Min, Max}.
+
+limit(Name) ->
+    maps:get(Name, ?SCHEMA:limits()).
 
 ip(Ip) when is_tuple(Ip) ->
     case inet:ntoa(Ip) of
@@ -278,18 +305,6 @@ ip(_) ->
 
 optional_ip(undefined) -> {ok, undefined};
 optional_ip(Ip) -> ip(Ip).
-
-topology(T) when T =:= full_mesh; T =:= static; T =:= client_server -> {ok, T};
-topology(_) -> error.
-
-role(R) when R =:= server; R =:= client -> {ok, R};
-role(_) -> error.
-
-non_neg_int(N) when is_integer(N), N >= 0 -> {ok, N};
-non_neg_int(_) -> error.
-
-members_limit(N) when is_integer(N), N >= 2 -> {ok, N};
-members_limit(_) -> error.
 
 %% [NodeSpec | {Node, Ip, Port}] -> [{Node, Ip, Port}] (first listen
 %% address of a node spec), at most one entry per node.
@@ -313,8 +328,9 @@ static_peer(#{name := Node, listen_addrs := [Addr | _]}) ->
         {Ip, Port} -> static_peer({Node, Ip, Port});
         _ -> throw(bad_peer)
     end;
-static_peer({Node, Ip0, Port}) when is_atom(Node), is_integer(Port), Port > 0,
-                                    Port =< 65535 ->
+static_peer({Node, Ip0, Port}) when is_atom(Node), is_integer(Port), Port > 0 ->
+    {_, MaxPort} = bounds(listen_port),
+    Port =< MaxPort orelse throw(bad_peer),
     Name = atom_to_list(Node),
     ValidName = length(string:split(Name, "@", all)) =:= 2
         andalso lists:all(fun(C) -> C > $\s andalso C =/= $= andalso C =/= 127 end, Name),
@@ -324,11 +340,6 @@ static_peer({Node, Ip0, Port}) when is_atom(Node), is_integer(Port), Port > 0,
     end;
 static_peer(_) ->
     throw(bad_peer).
-
-log_level(L) when L =:= debug; L =:= info; L =:= notice; L =:= warning; L =:= error ->
-    {ok, L};
-log_level(_) ->
-    error.
 
 get_channels(Parallelism) ->
     Value = application:get_env(?APP, channels, #{}),
@@ -348,6 +359,7 @@ get_channels(Parallelism) ->
     length(Explicit) =:= length(Channels0) orelse Bad(),
     Default = #{parallelism => Parallelism, monotonic => false},
     Channels = maps:merge(#{?DEFAULT_CHANNEL => Default}, maps:from_list(Channels0)),
+    map_size(Channels) =< limit(max_channels) orelse Bad(),
     {Channels, Explicit}.
 
 channel_opts(Name, Opts, Parallelism, Bad) when is_atom(Name), is_map(Opts) ->
@@ -355,7 +367,8 @@ channel_opts(Name, Opts, Parallelism, Bad) when is_atom(Name), is_map(Opts) ->
     [Bad() || K <- maps:keys(Opts), not lists:member(K, [parallelism, monotonic])],
     P = maps:get(parallelism, Opts, Parallelism),
     M = maps:get(monotonic, Opts, false),
-    is_integer(P) andalso P > 0 andalso P =< ?MAX_PARALLELISM orelse Bad(),
+    {MinP, MaxP} = bounds(parallelism),
+    is_integer(P) andalso P >= MinP andalso P =< MaxP orelse Bad(),
     is_boolean(M) orelse Bad(),
     #{parallelism => P, monotonic => M};
 channel_opts(Name, Opts, Parallelism, Bad) when is_atom(Name), is_list(Opts) ->
@@ -371,6 +384,7 @@ channel_opts(_, _, _, Bad) ->
 valid_channel_name(Name) ->
     Str = atom_to_list(Name),
     Str =/= [] andalso
+        byte_size(atom_to_binary(Name, utf8)) =< limit(max_channel_name_bytes) andalso
         lists:all(fun(C) -> C > $\s andalso C =/= $: andalso C =/= 127 end, Str).
 
 channel_arg(Name, #{parallelism := P, monotonic := M}) ->
@@ -412,7 +426,10 @@ cluster_secret(Other) ->
 %% never put the secret itself in an error.
 check_secret(<<>>) ->
     {error, {bad_config, {cookie, empty}}};
-check_secret(Secret) when byte_size(Secret) > ?MAX_SECRET_BYTES ->
-    {error, {bad_config, {cookie, {too_long, byte_size(Secret), ?MAX_SECRET_BYTES}}}};
 check_secret(Secret) ->
-    {ok, Secret}.
+    case limit(max_secret_bytes) of
+        Max when byte_size(Secret) > Max ->
+            {error, {bad_config, {cookie, {too_long, byte_size(Secret), Max}}}};
+        _ ->
+            {ok, Secret}
+    end.

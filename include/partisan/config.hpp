@@ -25,6 +25,8 @@ struct StaticPeer {
     uint16_t port = 0;
 };
 
+// The initializers below are the C-node's defaults (the only place they
+// are stated); limits and docs are in the option table, config_schema.cpp.
 struct Config {
     std::string beam_node;   // e.g. a@vm
     std::string cnode_name;  // e.g. partisan_a_123@vm
@@ -44,6 +46,7 @@ struct Config {
     // Members at most (gossip naming more is not taken in).
     unsigned max_members = 1024;
     std::vector<ChannelConfig> channels;  // channels[0] is always "undefined"
+    unsigned parallelism = 1;  // of the channels that do not give one
     unsigned gossip_interval_ms = 1000;
     unsigned gossip_fanout = 3;
     uint32_t max_message_bytes = 128u * 1024 * 1024;
@@ -67,6 +70,9 @@ struct ParseResult {
     std::optional<Config> config;
     std::string message;
     int exit_code = 0;
+    // --check-config: the options are valid; exit 0 without reading stdin
+    // or connecting anywhere.
+    bool check_only = false;
 };
 
 ParseResult parse_command_line(int argc, const char* const argv[]);

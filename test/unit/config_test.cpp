@@ -124,3 +124,156 @@ TEST_CASE("malformed secrets are refused with a reason") {
     REQUIRE(error("beam-cookie 61\ncluster-secret " + std::string(2 * (max_secret_bytes + 1), 'a') + "\nend\n")
                 .find("too long") != std::string::npos);
 }
+
+// The option table (config_schema.hpp): one place for every limit, read by
+// the parser and printed for the shim.
+#include "partisan/config_schema.hpp"
+#include "partisan/names.hpp"
+
+#include <set>
+
+namespace {
+// (a + b without operator+, which g++ 12 -O3 warns about wrongly: -Wrestrict)
+std::string cat(std::string a, std::string_view b) { return a.append(b); }
+ParseResult parse_with(const std::string& option, const std::string& value) {
+    return parse({"--beam-node", "a@h", "--cnode-name", "p@h", option.c_str(), value.c_str()});
+}
+}  // namespace
+
+TEST_CASE("schema: every option is named once, documented, and its default lies within its bounds") {
+    std::set<std::string_view> names, envs;
+    for (const auto& o : config_options()) {
+        INFO(o.name);
+        REQUIRE(names.insert(o.name).second);
+        if (!o.env.empty()) REQUIRE(envs.insert(o.env).second);
+        REQUIRE_FALSE(o.doc.empty());
+        for (char c : o.doc) REQUIRE((c >= 0x20 && c < 0x7f));
+        std::string def = option_default(o);
+        switch (o.type) {
+            case OptionType::integer:
+                REQUIRE(o.min <= o.max);
+                REQUIRE(o.get_int);
+                REQUIRE(o.set_int);
+                REQUIRE(check_option(o, def).empty());
+                REQUIRE(*parse_decimal(def) >= o.min);
+                REQUIRE(*parse_decimal(def) <= o.max);
+                break;
+            case OptionType::one_of:
+                REQUIRE_FALSE(o.choices.empty());
+                REQUIRE(check_option(o, def).empty());
+                break;
+            case OptionType::string:
+                REQUIRE(o.get_text);
+                break;
+            case OptionType::repeated:
+                REQUIRE(def.empty());
+                break;
+        }
+        if (o.required) REQUIRE(def.empty());
+    }
+    for (const auto& rule : config_rules()) {
+        REQUIRE(find_option(rule.greater));
+        REQUIRE(find_option(rule.lesser));
+        Config defaults;
+        REQUIRE(find_option(rule.greater)->get_int(defaults) > find_option(rule.lesser)->get_int(defaults));
+    }
+}
+
+TEST_CASE("schema: the parser takes min and max and refuses min-1, max+1 and what is no number") {
+    for (const auto& o : config_options()) {
+        if (o.type != OptionType::integer) continue;
+        INFO(o.name);
+        std::string name = cat("--", o.name);
+        auto accepted = [&](uint64_t v) {
+            auto r = parse_with(name, std::to_string(v));
+            if (!r.config) return false;
+            // Stored as given: the field holds the whole range.
+            REQUIRE(find_option(o.name)->get_int(*r.config) == v);
+            return true;
+        };
+        // Only a relation with another option (a rule) may refuse a bound.
+        bool ruled = false;
+        for (const auto& rule : config_rules()) ruled |= rule.greater == o.name || rule.lesser == o.name;
+        if (!ruled) {
+            REQUIRE(accepted(o.min));
+            REQUIRE(accepted(o.max));
+        }
+        if (o.min > 0) REQUIRE_FALSE(parse_with(name, std::to_string(o.min - 1)).config);
+        REQUIRE_FALSE(parse_with(name, std::to_string(o.max + 1)).config);
+        for (const char* bad : {"-1", "", "x", "1.5", " 1", "+1", "99999999999999999999", "0x10"}) {
+            auto r = parse_with(name, bad);
+            REQUIRE_FALSE(r.config);
+            REQUIRE(r.message.find(name) != std::string::npos);
+        }
+    }
+}
+
+TEST_CASE("schema: one_of options take their choices only") {
+    for (const auto& o : config_options()) {
+        if (o.type != OptionType::one_of) continue;
+        INFO(o.name);
+        std::string name = cat("--", o.name);
+        for (auto choice : o.choices) {
+            auto r = parse_with(name, std::string(choice));
+            REQUIRE(r.config);
+            REQUIRE(o.get_text(*r.config) == choice);
+        }
+        REQUIRE_FALSE(parse_with(name, "bogus").config);
+        REQUIRE_FALSE(parse_with(name, "").config);
+        REQUIRE_FALSE(parse_with(name, cat(std::string(o.choices[0]), " ")).config);
+    }
+}
+
+TEST_CASE("schema: the heartbeat timeout must exceed the interval") {
+    REQUIRE_FALSE(parse({"--beam-node", "a@h", "--cnode-name", "p@h", "--heartbeat-interval-ms", "500",
+                         "--heartbeat-timeout-ms", "500"})
+                      .config);
+    REQUIRE(parse({"--beam-node", "a@h", "--cnode-name", "p@h", "--heartbeat-interval-ms", "500",
+                   "--heartbeat-timeout-ms", "501"})
+                .config);
+}
+
+TEST_CASE("schema: channels take the bounds of --parallelism, and at most max_channels") {
+    const OptionSpec* p = find_option("parallelism");
+    REQUIRE(parse_channel(cat("c:", std::to_string(p->min)), 1));
+    REQUIRE(parse_channel(cat("c:", std::to_string(p->max)), 1));
+    REQUIRE_FALSE(parse_channel(cat("c:", std::to_string(p->min - 1)), 1));
+    REQUIRE_FALSE(parse_channel(cat("c:", std::to_string(p->max + 1)), 1));
+    std::vector<std::string> specs;
+    for (size_t i = 1; i < max_channels; ++i) specs.push_back(cat("c", std::to_string(i)));
+    auto with = [&](size_t n) {
+        std::vector<const char*> args{"--beam-node", "a@h", "--cnode-name", "p@h"};
+        for (size_t i = 0; i < n; ++i) {
+            args.push_back("--channel");
+            args.push_back(specs[i].c_str());
+        }
+        return parse(args);
+    };
+    REQUIRE(with(max_channels - 1).config);  // and the default channel
+    specs.push_back("one-too-many");
+    REQUIRE_FALSE(with(max_channels).config);
+    REQUIRE(valid_channel_name(std::string(max_channel_name_bytes, 'c')));
+    REQUIRE_FALSE(valid_channel_name(std::string(max_channel_name_bytes + 1, 'c')));
+}
+
+TEST_CASE("schema: --schema prints the Erlang module, --check-config validates only") {
+    auto r = parse({"--schema"});
+    REQUIRE_FALSE(r.config);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.message == schema_erlang_module());
+    REQUIRE(r.message.find("-module(partisan_config_schema).") != std::string::npos);
+    for (const auto& o : config_options()) {
+        std::string name(o.name);
+        REQUIRE(r.message.find(name.find('-') != std::string::npos ? cat(cat("'", name), "'") : name) !=
+                std::string::npos);
+    }
+    REQUIRE(r.message.find("max => 64") != std::string::npos);
+    auto c = parse({"--check-config", "--beam-node", "a@h", "--cnode-name", "p@h"});
+    REQUIRE(c.config);
+    REQUIRE(c.check_only);
+    REQUIRE_FALSE(parse({"--beam-node", "a@h", "--cnode-name", "p@h"}).check_only);
+    auto bad = parse({"--check-config", "--beam-node", "a@h", "--cnode-name", "p@h", "--parallelism", "65"});
+    REQUIRE_FALSE(bad.config);
+    REQUIRE(bad.exit_code == 2);
+    REQUIRE(bad.message.find("--parallelism") != std::string::npos);
+}
