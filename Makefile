@@ -36,7 +36,7 @@ cnode: $(BUILD)/Makefile
 erlang:
 	rebar3 compile
 
-# The shim's copy of the C-node's option table (c_src/config_schema.cpp),
+# The shim's copy of the C-node's option table (c_src/core/config_schema.cpp),
 # committed; partisan_config_SUITE fails when it is stale.
 SCHEMA = erlang/src/partisan_config_schema.erl
 schema: cnode

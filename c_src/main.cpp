@@ -2,10 +2,10 @@
 // port. Reads its secrets from stdin, connects to its BEAM, listens for
 // peers, and runs everything on one Asio event loop until stdin closes
 // (the BEAM is gone) or the BEAM link drops.
-#include "partisan/beam_link.hpp"
+#include "partisan/beam/beam_link.hpp"
 #include "partisan/node/node.hpp"
-#include "partisan/config.hpp"
-#include "partisan/log.hpp"
+#include "partisan/core/config.hpp"
+#include "partisan/core/log.hpp"
 
 #include <sys/prctl.h>
 #include <unistd.h>

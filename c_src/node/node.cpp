@@ -1,10 +1,10 @@
 #include "partisan/node/node.hpp"
 
-#include "partisan/control_args.hpp"
-#include "partisan/ei_out.hpp"
-#include "partisan/peer_frames.hpp"
-#include "partisan/shim_events.hpp"
-#include "partisan/transport/tcp_transport.hpp"
+#include "partisan/control/control_args.hpp"
+#include "partisan/codec/ei_out.hpp"
+#include "partisan/codec/peer_frames.hpp"
+#include "partisan/beam/shim_events.hpp"
+#include "partisan/transport/tcp/tcp_transport.hpp"
 #include "partisan/transport/transport_operations.hpp"
 
 #include <algorithm>

@@ -1,6 +1,6 @@
 #include "partisan/node/router.hpp"
 
-#include "partisan/peer_frames.hpp"
+#include "partisan/codec/peer_frames.hpp"
 
 namespace partisan {
 

@@ -1,6 +1,6 @@
 #include "partisan/overlay/crdt_overlay.hpp"
 
-#include "partisan/peer_frames.hpp"
+#include "partisan/codec/peer_frames.hpp"
 
 #include <algorithm>
 

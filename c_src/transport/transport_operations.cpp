@@ -1,6 +1,6 @@
 #include "partisan/transport/transport_operations.hpp"
 
-#include "partisan/control_args.hpp"
+#include "partisan/control/control_args.hpp"
 
 namespace partisan {
 

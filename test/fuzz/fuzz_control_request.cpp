@@ -1,9 +1,9 @@
 // Control calls from the shim (control_api.hpp, control_args.hpp) on
 // arbitrary terms: the table answers every request exactly once, and what
 // an argument reader takes holds only what the C-node can act on.
-#include "partisan/control_api.hpp"
-#include "partisan/control_args.hpp"
-#include "partisan/names.hpp"
+#include "partisan/control/control_api.hpp"
+#include "partisan/control/control_args.hpp"
+#include "partisan/core/names.hpp"
 
 #include <cstdlib>
 

@@ -24,7 +24,7 @@
 // Each fuzzing process starts its own BEAM at its first input (escript on
 // the PATH); -jobs=2 -workers=2 suits two cores. The harness keeps that
 // process-wide state, as a harness must.
-#include "partisan/etf.hpp"
+#include "partisan/codec/etf.hpp"
 
 #include <fcntl.h>
 #include <poll.h>

@@ -4,7 +4,7 @@
 //
 // The first byte picks what the validator knows of the decoding node, the
 // rest is the term.
-#include "partisan/etf.hpp"
+#include "partisan/codec/etf.hpp"
 
 #include <cstdlib>
 #include <string_view>

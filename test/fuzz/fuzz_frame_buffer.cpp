@@ -4,7 +4,7 @@
 // kept beyond bounds.
 //
 // Input: [u8 limit selector] then chunks [u8 n][n bytes of stream].
-#include "partisan/wire.hpp"
+#include "partisan/codec/wire.hpp"
 
 #include <cstdlib>
 #include <cstring>

@@ -1,7 +1,7 @@
 // Membership gossip (membership.hpp) from an authenticated peer: decoding
 // arbitrary bytes, merging what decodes into a bounded set, and encoding it
 // back, which must decode to the same entries.
-#include "partisan/membership.hpp"
+#include "partisan/overlay/membership.hpp"
 
 #include <cstdlib>
 

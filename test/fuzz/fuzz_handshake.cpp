@@ -6,7 +6,7 @@
 //   mode 3: a real handshake in which one byte of one frame in flight is
 //           changed (frame index, offset and xor from the input): neither
 //           side may then complete.
-#include "partisan/handshake.hpp"
+#include "partisan/transport/tcp/handshake.hpp"
 
 #include <cstdlib>
 #include <vector>

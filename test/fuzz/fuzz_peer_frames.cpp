@@ -1,7 +1,7 @@
 // Frames from an authenticated peer (peer_frames.hpp): MESSAGE and RELAY
 // bodies that parse must re-encode to the very same bytes.
-#include "partisan/membership.hpp"
-#include "partisan/peer_frames.hpp"
+#include "partisan/overlay/membership.hpp"
+#include "partisan/codec/peer_frames.hpp"
 
 #include <cstdlib>
 #include <cstring>

@@ -1,8 +1,8 @@
 // What the BEAM link carries (shim_protocol.hpp, control_api.hpp):
 // distribution packets with '$fwd' requests, '$call' control calls and
 // answers, taken apart without reading out of bounds.
-#include "partisan/control_api.hpp"
-#include "partisan/shim_protocol.hpp"
+#include "partisan/control/control_api.hpp"
+#include "partisan/beam/shim_protocol.hpp"
 
 #include <cstdlib>
 

@@ -1,5 +1,5 @@
 // Command-line options and secrets.
-#include "partisan/config.hpp"
+#include "partisan/core/config.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -127,8 +127,8 @@ TEST_CASE("malformed secrets are refused with a reason") {
 
 // The option table (config_schema.hpp): one place for every limit, read by
 // the parser and printed for the shim.
-#include "partisan/config_schema.hpp"
-#include "partisan/names.hpp"
+#include "partisan/core/config_schema.hpp"
+#include "partisan/core/names.hpp"
 
 #include <set>
 

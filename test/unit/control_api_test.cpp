@@ -1,7 +1,7 @@
 // The control-call table and its argument readers, on real terms
 // (ei-encoded as the BEAM would send them); answers are decoded back.
-#include "partisan/control_api.hpp"
-#include "partisan/control_args.hpp"
+#include "partisan/control/control_api.hpp"
+#include "partisan/control/control_args.hpp"
 
 #include <catch2/catch.hpp>
 #include <ei.h>

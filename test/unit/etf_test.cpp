@@ -2,7 +2,7 @@
 // decodes is accepted, anything else is refused without reading out of
 // bounds. Each rule has a case that passes and one that does not; the
 // verdicts were taken from the BEAM (see test/fuzz/fuzz_etf_differential.cpp).
-#include "partisan/etf.hpp"
+#include "partisan/codec/etf.hpp"
 
 #include <catch2/catch.hpp>
 #include <ei.h>

@@ -1,6 +1,6 @@
 // The challenge-response handshake (protocol version 2), run in memory
 // between a dialer and an acceptor.
-#include "partisan/handshake.hpp"
+#include "partisan/transport/tcp/handshake.hpp"
 
 #include <catch2/catch.hpp>
 

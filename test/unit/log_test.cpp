@@ -1,6 +1,6 @@
 // The logger: rate-limited per call site, and never blocking the event
 // loop on a log pipe nobody reads.
-#include "partisan/log.hpp"
+#include "partisan/core/log.hpp"
 
 #include <catch2/catch.hpp>
 

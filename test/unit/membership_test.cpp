@@ -1,6 +1,6 @@
 // The membership CRDT: merge laws, leave beating stale gossip, rejoin, and
 // convergence over a lossy simulated network.
-#include "partisan/membership.hpp"
+#include "partisan/overlay/membership.hpp"
 
 #include <catch2/catch.hpp>
 

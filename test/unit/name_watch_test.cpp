@@ -1,7 +1,7 @@
 // Which registered names have a process: messages to a name nobody
 // registered are counted as undeliverable, not received.
-#include "partisan/name_watch.hpp"
-#include "partisan/peer_connection.hpp"
+#include "partisan/beam/name_watch.hpp"
+#include "partisan/transport/tcp/peer_connection.hpp"
 
 #include <catch2/catch.hpp>
 

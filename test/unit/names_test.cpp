@@ -1,6 +1,6 @@
 // Node and channel names, and the canonical channel line nodes compare.
-#include "partisan/config.hpp"
-#include "partisan/names.hpp"
+#include "partisan/core/config.hpp"
+#include "partisan/core/names.hpp"
 
 #include <catch2/catch.hpp>
 

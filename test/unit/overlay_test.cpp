@@ -1,7 +1,7 @@
 // The overlays (full mesh, static, client-server) driven without I/O: a
 // fake view of the links, frames handed from one overlay to another.
 #include "partisan/overlay/overlay.hpp"
-#include "partisan/peer_frames.hpp"
+#include "partisan/codec/peer_frames.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,7 +1,7 @@
 // The router (data path) against a recording transport and BEAM channels,
 // with a real client-server overlay deciding relays.
 #include "partisan/node/router.hpp"
-#include "partisan/peer_frames.hpp"
+#include "partisan/codec/peer_frames.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,5 +1,5 @@
 // Connection selection and monotonic replacement.
-#include "partisan/routing.hpp"
+#include "partisan/transport/routing.hpp"
 
 #include <catch2/catch.hpp>
 

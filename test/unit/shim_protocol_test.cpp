@@ -1,6 +1,6 @@
 // Distribution packets from the shim, parsed from real terms (ei-encoded as
 // the BEAM would send them).
-#include "partisan/shim_protocol.hpp"
+#include "partisan/beam/shim_protocol.hpp"
 
 #include <catch2/catch.hpp>
 #include <ei.h>

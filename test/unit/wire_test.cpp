@@ -1,6 +1,6 @@
 // Length-prefixed framing: packets split across reads, many in one read,
 // large ones, and oversized ones.
-#include "partisan/wire.hpp"
+#include "partisan/codec/wire.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -5,8 +5,8 @@
 // Everything runs on the one event-loop thread, so nothing here takes a lock.
 #pragma once
 
-#include "partisan/beam_link.hpp"
-#include "partisan/control_api.hpp"
+#include "partisan/beam/beam_link.hpp"
+#include "partisan/control/control_api.hpp"
 #include "partisan/node/router.hpp"
 #include "partisan/overlay/overlay.hpp"
 #include "partisan/transport/transport.hpp"

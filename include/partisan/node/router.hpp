@@ -5,8 +5,8 @@
 // channel's congested links.
 #pragma once
 
-#include "partisan/beam_link.hpp"
-#include "partisan/context.hpp"
+#include "partisan/beam/beam_link.hpp"
+#include "partisan/core/context.hpp"
 #include "partisan/overlay/overlay.hpp"
 #include "partisan/transport/transport.hpp"
 

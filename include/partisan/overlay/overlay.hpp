@@ -7,10 +7,10 @@
 // registration line.
 #pragma once
 
-#include "partisan/config.hpp"
-#include "partisan/log.hpp"
-#include "partisan/membership.hpp"
-#include "partisan/wire.hpp"
+#include "partisan/core/config.hpp"
+#include "partisan/core/log.hpp"
+#include "partisan/overlay/membership.hpp"
+#include "partisan/codec/wire.hpp"
 
 #include <chrono>
 #include <functional>

@@ -6,9 +6,9 @@
 // touching routing or membership.
 #pragma once
 
-#include "partisan/handshake.hpp"
+#include "partisan/transport/tcp/handshake.hpp"
 #include "partisan/overlay/overlay.hpp"
-#include "partisan/wire.hpp"
+#include "partisan/codec/wire.hpp"
 
 #include <ei.h>
 

@@ -4,8 +4,8 @@
 // `{fault, close_link, Node, Channel, Index}`.
 #pragma once
 
-#include "partisan/control_api.hpp"
-#include "partisan/log.hpp"
+#include "partisan/control/control_api.hpp"
+#include "partisan/core/log.hpp"
 #include "partisan/transport/transport.hpp"
 
 namespace partisan {

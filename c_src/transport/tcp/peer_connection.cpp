@@ -1,0 +1,467 @@
+#include "partisan/transport/tcp/peer_connection.hpp"
+
+
+namespace partisan {
+
+namespace {
+constexpr std::chrono::milliseconds min_backoff{100};
+// Room for the largest message plus the frame header and the destination.
+uint32_t max_frame_for(const Config& cfg) { return cfg.max_message_bytes + (1u << 16); }
+}  // namespace
+
+std::shared_ptr<PeerConnection> PeerConnection::make_dialer(Context& ctx, PeerEvents& events, std::string peer,
+                                                            handshake::LinkId link, std::vector<Address> addrs) {
+    auto c = std::make_shared<PeerConnection>(ctx, events, Side::dialer, asio::ip::tcp::socket(ctx.io));
+    c->peer_ = std::move(peer);
+    c->link_ = std::move(link);
+    c->addrs_ = std::move(addrs);
+    return c;
+}
+
+std::shared_ptr<PeerConnection> PeerConnection::make_acceptor(Context& ctx, PeerEvents& events,
+                                                              asio::ip::tcp::socket sock) {
+    return std::make_shared<PeerConnection>(ctx, events, Side::acceptor, std::move(sock));
+}
+
+PeerConnection::PeerConnection(Context& ctx, PeerEvents& events, Side side, asio::ip::tcp::socket sock)
+    : ctx_(ctx), events_(events), side_(side), sock_(std::move(sock)), timer_(ctx.io), rbuf_(),
+      rng_(std::random_device{}()) {}
+
+std::string PeerConnection::describe() const {
+    if (side_ == Side::dialer)
+        return "to " + peer_ + " (channel " + link_.channel + "/" + std::to_string(link_.index) + ")";
+    // What an accepted connection's hello says is only a claim until the
+    // dialer has proven the secret.
+    if (!authenticated_)
+        return "from unauthenticated " + remote_ + (peer_.empty() ? std::string() : ", claims " + peer_);
+    return "from " + peer_ + " at " + remote_ + " (channel " + link_.channel + "/" + std::to_string(link_.index) + ")";
+}
+
+void PeerConnection::start() {
+    if (side_ == Side::dialer) {
+        connect_attempt();
+        return;
+    }
+    state_ = State::handshaking;
+    ++generation_;
+    asio::error_code ec;
+    auto ep = sock_.remote_endpoint(ec);
+    if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+    acceptor_ = std::make_unique<handshake::Acceptor>(ctx_.config.cluster_secret, ctx_.config.beam_node);
+    arm_deadline(std::chrono::milliseconds(ctx_.config.handshake_timeout_ms));
+    read();
+}
+
+void PeerConnection::arm_deadline(std::chrono::milliseconds d) {
+    timer_.expires_after(d);
+    timer_.async_wait([self = shared_from_this(), gen = generation_](const asio::error_code& ec) {
+        if (ec || gen != self->generation_ || self->established() || self->state_ == State::closed) return;
+        self->fail("handshake timed out");
+    });
+}
+
+void PeerConnection::connect_attempt() {
+    if (state_ == State::closed) return;
+    if (!events_.may_connect(*this)) {
+        state_ = State::idle;
+        schedule_reconnect();
+        return;
+    }
+    ++generation_;
+    state_ = State::connecting;
+    authenticated_ = refusing_ = false;
+    refusal_ = {};  // a failure of this attempt must not report an earlier refusal
+    asio::error_code ec;
+    sock_.close(ec);
+    sock_ = asio::ip::tcp::socket(ctx_.io);
+    rbuf_ = FrameBuffer();
+    arm_deadline(std::chrono::milliseconds(ctx_.config.connect_timeout_ms + ctx_.config.handshake_timeout_ms));
+    try_address(0);
+}
+
+void PeerConnection::try_address(size_t i) {
+    if (i >= addrs_.size()) {
+        fail(addrs_.empty() ? "no address known" : "no address answered");
+        return;
+    }
+    asio::error_code ec;
+    auto ip = asio::ip::make_address(addrs_[i].ip, ec);
+    if (ec) {
+        try_address(i + 1);
+        return;
+    }
+    asio::ip::tcp::endpoint ep(ip, addrs_[i].port);
+    sock_.async_connect(ep, [self = shared_from_this(), gen = generation_, i](const asio::error_code& ec2) {
+        if (gen != self->generation_ || self->state_ == State::closed) return;
+        if (ec2) {
+            asio::error_code ignore;
+            self->sock_.close(ignore);
+            self->try_address(i + 1);
+            return;
+        }
+        self->begin_handshake();
+    });
+}
+
+void PeerConnection::begin_handshake() {
+    state_ = State::handshaking;
+    asio::error_code ec;
+    sock_.set_option(asio::ip::tcp::no_delay(true), ec);
+    dialer_ = std::make_unique<handshake::Dialer>(ctx_.config.cluster_secret, ctx_.config.beam_node, peer_, link_,
+                                                  handshake::sha256(channels_spec(ctx_.config.channels)));
+    send_handshake(dialer_->hello());
+    read();
+}
+
+void PeerConnection::send_handshake(ByteBuffer frame, std::string then_fail) {
+    // Handshake frames go ahead of the data queue, which waits for `established`.
+    hs_out_ = std::move(frame);
+    if (!then_fail.empty()) refusing_ = true;
+    asio::async_write(sock_, asio::buffer(hs_out_.data(), hs_out_.size()),
+                      [self = shared_from_this(), gen = generation_, then_fail = std::move(then_fail)](
+                          const asio::error_code& ec, size_t) {
+                          if (gen != self->generation_) return;
+                          if (ec)
+                              self->fail("handshake write failed: " + ec.message());
+                          else if (!then_fail.empty())
+                              self->fail(then_fail);
+                      });
+}
+
+void PeerConnection::on_handshake_frame(const uint8_t* body, uint32_t len) {
+    handshake::Step step = dialer_ ? dialer_->on_frame(body, len) : acceptor_->on_frame(body, len);
+    if (acceptor_) peer_ = acceptor_->peer(), link_ = acceptor_->link();
+    if (!step.error.empty()) {
+        if (dialer_) refusal_ = RefusalInfo{step.refused, step.refusal_proven, step.refusal_text};
+        std::string why = "handshake refused: " + step.error;
+        // A refusal frame, if any, goes out before the connection closes.
+        if (step.reply.empty())
+            fail(why);
+        else
+            send_handshake(std::move(step.reply), why);
+        return;
+    }
+    if (step.authenticated) {
+        // The dialer proved the secret: from here on its name is known.
+        authenticated_ = true;
+        // Nodes link only when their channels are the same; the refusal
+        // tells the dialer ours, so its join can say what differs.
+        std::string channels = channels_spec(ctx_.config.channels);
+        Admission a = acceptor_->peer_channels() == handshake::sha256(channels)
+                          ? events_.admit(*this)
+                          : Admission{handshake::Refusal::channel_mismatch, channels};
+        if (a.refusal != handshake::Refusal::none) {
+            send_handshake(acceptor_->refuse(a.refusal, a.text),
+                           std::string("refused (") + handshake::refusal_name(a.refusal) + "): " + a.text);
+            return;
+        }
+        send_handshake(acceptor_->accept());
+        become_established();
+        return;
+    }
+    if (step.done) {
+        authenticated_ = true;
+        become_established();
+        return;
+    }
+    if (!step.reply.empty()) send_handshake(std::move(step.reply));
+}
+
+void PeerConnection::become_established() {
+    state_ = State::established;
+    if (ever_established_ && stats) ++stats->reconnects;
+    ever_established_ = true;
+    release_latest();
+    backoff_ = min_backoff;
+    timer_.cancel();
+    dialer_.reset();
+    acceptor_.reset();
+    last_heard_ = last_progress_ = std::chrono::steady_clock::now();
+    ping_outstanding_ = false;
+    schedule_heartbeat();
+    events_.on_established(*this);
+    flush();
+}
+
+void PeerConnection::read() {
+    if (reading_ || state_ == State::closed) return;
+    reading_ = true;
+    size_t free_bytes = 0;
+    uint8_t* p = rbuf_.prepare(free_bytes);
+    sock_.async_read_some(asio::buffer(p, std::min(free_bytes, max_read_chunk)),
+                          [self = shared_from_this(), gen = generation_](const asio::error_code& ec, size_t n) {
+                              self->reading_ = false;
+                              if (gen != self->generation_ || self->state_ == State::closed) return;
+                              if (ec) {
+                                  self->fail(ec == asio::error::eof ? "closed by peer" : ec.message());
+                                  return;
+                              }
+                              self->rbuf_.commit(n);
+                              self->last_heard_ = std::chrono::steady_clock::now();
+                              self->process();
+                          });
+}
+
+void PeerConnection::process() {
+    const uint64_t gen = generation_;
+    const uint8_t* body = nullptr;
+    uint32_t len = 0;
+    for (;;) {
+        uint32_t max = established() ? max_frame_for(ctx_.config) : handshake::max_frame;
+        auto status = rbuf_.next(max, body, len);
+        if (status == FrameBuffer::Status::need_more) break;
+        if (status == FrameBuffer::Status::too_large) {
+            if (!established()) {
+                fail("frame exceeds the limit of " + std::to_string(max) + " bytes");
+                return;
+            }
+            // A peer configured with a larger max_message_size: drop that
+            // message, keep the connection and what follows on it.
+            PLOG(ctx_.log, warning, "connection %s: dropped a frame of %u bytes, over the limit of %u",
+                 describe().c_str(), len, max);
+            if (stats) ++stats->dropped;
+            rbuf_.skip_packet();
+            continue;
+        }
+        if (len == 0) {
+            fail("empty frame");
+            return;
+        }
+        if (established()) {
+            if (body[0] == frame_ping || body[0] == frame_pong) {
+                // Heartbeats: the acceptor answers each ping; both sides only
+                // need to hear something (see heartbeat()).
+                if (len != 1) {
+                    fail("malformed heartbeat frame");
+                    return;
+                }
+                if (body[0] == frame_ping && side_ == Side::acceptor) {
+                    append_heartbeat_frame(pending_.bytes(), frame_pong);
+                    flush();
+                }
+                if (body[0] == frame_pong) ping_outstanding_ = false;
+            } else if (!events_.on_frame(*this, body, len)) {
+                fail("malformed frame (type " + std::to_string(body[0]) + ", " + std::to_string(len) + " bytes)");
+                return;
+            }
+        } else {
+            on_handshake_frame(body, len);
+            // Refused: nothing more is read; the connection closes once
+            // the refusal is written.
+            if (refusing_) return;
+        }
+        if (gen != generation_ || state_ == State::closed) return;
+    }
+    if (events_.on_read_batch_end(*this))
+        read();
+    else
+        paused_ = true;
+}
+
+void PeerConnection::schedule_heartbeat() {
+    timer_.expires_after(std::chrono::milliseconds(ctx_.config.heartbeat_interval_ms));
+    timer_.async_wait([self = shared_from_this(), gen = generation_](const asio::error_code& ec) {
+        if (ec || gen != self->generation_ || !self->established()) return;
+        self->heartbeat();
+    });
+}
+
+void PeerConnection::heartbeat() {
+    // A hung peer (stopped, overloaded, its host gone) keeps its sockets
+    // open; only silence tells. Its kernel still takes small writes, so a
+    // dialer judges by answers: when idle it pings and wants the pong within
+    // heartbeat_timeout; when it has data queued it wants the writes to keep
+    // moving (a ping would wait behind the queue). An acceptor wants to hear
+    // something (data or pings) within the timeout, except while it is the
+    // one not reading (backpressure).
+    using namespace std::chrono;
+    const auto now = steady_clock::now();
+    const auto limit = milliseconds(ctx_.config.heartbeat_timeout_ms);
+    auto ms = [&](steady_clock::time_point t) { return std::to_string(duration_cast<milliseconds>(now - t).count()); };
+    if (side_ == Side::acceptor) {
+        if (paused_) last_heard_ = now;
+        if (now - last_heard_ > limit) {
+            fail("nothing heard for " + ms(last_heard_) + " ms (heartbeat timeout)");
+            return;
+        }
+    } else if (writing_ || !pending_.empty()) {
+        ping_outstanding_ = false;
+        if (now - last_progress_ > limit) {
+            fail("writes stalled for " + ms(last_progress_) + " ms (heartbeat timeout)");
+            return;
+        }
+    } else if (ping_outstanding_) {
+        if (now - ping_sent_ > limit) {
+            fail("no answer to a ping for " + ms(ping_sent_) + " ms (heartbeat timeout)");
+            return;
+        }
+    } else {
+        append_heartbeat_frame(pending_.bytes(), frame_ping);
+        ping_outstanding_ = true;
+        ping_sent_ = now;
+        flush();
+    }
+    schedule_heartbeat();
+}
+
+void PeerConnection::resume_reading() {
+    if (!paused_) return;
+    paused_ = false;
+    read();
+}
+
+void PeerConnection::flush() {
+    if (writing_ || !established() || pending_.empty()) return;
+    std::swap(pending_, inflight_);
+    // Messages count as sent once written, not when queued.
+    in_write_ = queued_;
+    queued_ = {};
+    writing_ = true;
+    last_progress_ = std::chrono::steady_clock::now();
+    gather_.clear();
+    inflight_.gather<asio::const_buffer>(gather_);
+    asio::async_write(sock_, gather_,
+                      [self = shared_from_this(), gen = generation_](const asio::error_code& ec, size_t) {
+                          self->writing_ = false;
+                          self->inflight_.clear();
+                          self->inflight_.release_if_above(kept_buffer_capacity);
+                          if (gen != self->generation_) {
+                              self->flush();  // a newer connection may be waiting to write
+                              return;
+                          }
+                          if (ec) {
+                              self->fail("write failed: " + ec.message());
+                              return;
+                          }
+                          self->last_progress_ = std::chrono::steady_clock::now();
+                          if (self->stats) {
+                              self->stats->messages_sent += self->in_write_.messages;
+                              self->stats->bytes_sent += self->in_write_.bytes;
+                          }
+                          self->in_write_ = {};
+                          self->release_latest();
+                          self->events_.on_write_done(*self);
+                          if (self->stopping_ && self->pending_.empty()) {
+                              self->close();
+                              return;
+                          }
+                          self->flush();
+                      });
+}
+
+void PeerConnection::enqueue_message(const uint8_t* ref, size_t ref_len, const uint8_t* payload,
+                                     size_t payload_len, const SharedBytes& keep) {
+    if (keep && payload_len >= zero_copy_threshold) {
+        // The payload follows by reference, where it was read.
+        append_message_frame(pending_.bytes(), Bytes{ref, ref_len}, Bytes{}, payload_len);
+        pending_.append_shared(payload, payload_len, keep);
+    } else {
+        append_message_frame(pending_.bytes(), Bytes{ref, ref_len}, Bytes{payload, payload_len});
+    }
+    queued_.add(payload_len);
+}
+
+void PeerConnection::enqueue_relay(std::string_view dest, const uint8_t* ref, size_t ref_len,
+                                   const uint8_t* payload, size_t payload_len) {
+    append_relay_frame(pending_.bytes(), dest, Bytes{ref, ref_len}, Bytes{payload, payload_len});
+    queued_.add(payload_len);
+}
+
+void PeerConnection::enqueue_monotonic(const uint8_t* ref, size_t ref_len, const uint8_t* payload,
+                                       size_t payload_len) {
+    if (established() && !writing_ && pending_.empty()) {
+        enqueue_message(ref, ref_len, payload, payload_len);
+        return;
+    }
+    scratch_.clear();
+    append_message_frame(scratch_, Bytes{ref, ref_len}, Bytes{payload, payload_len});
+    std::string_view dest(reinterpret_cast<const char*>(ref), ref_len);
+    if (latest_.put(dest, scratch_.data(), scratch_.size(), payload_len) && stats) ++stats->dropped;
+}
+
+void PeerConnection::release_latest() {
+    // The newest message per destination joins the queue for the next write.
+    if (latest_.size() == 0 || !established()) return;
+    queued_.messages += latest_.size();
+    queued_.bytes += latest_.payload_bytes();
+    latest_.drain_into(pending_.bytes());
+}
+
+void PeerConnection::fail(const std::string& why) {
+    if (state_ == State::closed) return;
+    bool was_established = established();
+    // A refused or broken connection is worth a warning; a dialer retrying
+    // a node that is not up yet is not. Each kind has its own line, so a
+    // flood of one (a scanner's connections) cannot hide the others.
+    if (side_ == Side::acceptor && !authenticated_) {
+        PLOG(ctx_.log, warning, "connection %s: %s", describe().c_str(), why.c_str());
+    } else if (was_established && why == "closed by peer") {
+        PLOG(ctx_.log, info, "connection %s closed by peer", describe().c_str());
+    } else if (was_established) {
+        PLOG(ctx_.log, warning, "connection %s lost: %s", describe().c_str(), why.c_str());
+    } else if (side_ == Side::acceptor) {
+        PLOG(ctx_.log, warning, "connection %s not admitted: %s", describe().c_str(), why.c_str());
+    } else if (refusal_.reason != handshake::Refusal::none) {
+        PLOG(ctx_.log, warning, "connection %s %s", describe().c_str(), why.c_str());
+    } else {
+        PLOG(ctx_.log, debug, "connection %s failed: %s", describe().c_str(), why.c_str());
+    }
+    ++generation_;
+    // At most once: what was being written when the connection broke is lost.
+    if (stats) stats->dropped += in_write_.messages;
+    in_write_ = {};
+    asio::error_code ec;
+    sock_.close(ec);
+    timer_.cancel();
+    dialer_.reset();
+    acceptor_.reset();
+    if (side_ == Side::acceptor || stopping_) {
+        state_ = State::closed;
+        events_.on_closed(*this, why);
+        return;
+    }
+    state_ = State::idle;
+    schedule_reconnect();
+    if (was_established)
+        events_.on_closed(*this, why);
+    else
+        events_.on_connect_failed(*this, why);
+}
+
+void PeerConnection::schedule_reconnect() {
+    // Exponential back-off with jitter, so a restarted node is not hit by
+    // every peer at the same instant.
+    auto jittered = backoff_ * (75 + static_cast<int>(rng_() % 51)) / 100;
+    backoff_ = std::min(backoff_ * 2, max_backoff_);
+    timer_.expires_after(jittered);
+    timer_.async_wait([self = shared_from_this(), gen = generation_](const asio::error_code& ec) {
+        if (ec || gen != self->generation_ || self->state_ == State::closed) return;
+        self->connect_attempt();
+    });
+}
+
+void PeerConnection::retry_now() {
+    if (side_ != Side::dialer || state_ != State::idle) return;
+    ++generation_;  // the back-off timer's wake-up is now stale
+    backoff_ = min_backoff;
+    connect_attempt();
+}
+
+void PeerConnection::close() {
+    if (state_ == State::closed) return;
+    bool was_established = established();
+    state_ = State::closed;
+    ++generation_;
+    asio::error_code ec;
+    sock_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    sock_.close(ec);
+    timer_.cancel();
+    if (was_established || side_ == Side::acceptor) events_.on_closed(*this, "closed");
+}
+
+void PeerConnection::close_after_flush() {
+    stopping_ = true;
+    if (!established() || (pending_.empty() && !writing_)) close();
+}
+
+}  // namespace partisan
