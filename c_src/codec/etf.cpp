@@ -404,6 +404,8 @@ bool Walker::close_map() {
         case KeyCanon::Outcome::duplicate: return invalid("duplicate map key");
         case KeyCanon::Outcome::nondeterministic:
             return fail(Verdict::unsupported, "equal map keys holding a one-word external reference");
+        case KeyCanon::Outcome::crashes:
+            return fail(Verdict::unsupported, "map of more than 32 pairs with a key holding a long reference");
     }
     return true;
 }
@@ -792,6 +794,7 @@ bool Walker::reference(uint8_t tag, bool emit) {
         keys().put(static_cast<uint8_t>(n));
         for (size_t i = 0; i < n; ++i) keys().put_u32(words[i]);
         if (count == 1 && p != Place::local) keys().note_one_word_ref();
+        if (n > 3 && p != Place::local) keys().note_long_ref();
     }
     return true;
 }

@@ -80,6 +80,7 @@ public:
         distinct,
         duplicate,         // the BEAM refuses the map
         nondeterministic,  // refused or not depending on memory contents
+        crashes,           // OTP 25 crashes on it (long references in a big map)
     };
 
     // User-provided, so that making one does not zero the inline buffers.
@@ -99,6 +100,9 @@ public:
     // A reference that may be external with one number word: OTP 25 does
     // not hash it the same way twice (etf_keys.cpp).
     void note_one_word_ref() { ++one_word_refs_; }
+    // An external reference of more than three number words (after
+    // trailing zeros): OTP 25 hashes only three (etf_keys.cpp).
+    void note_long_ref() { ++long_refs_; }
 
     // A map is open while its 2 * pairs terms are read: begin_key() or
     // begin_value() before each. Its values are written (so that the map
@@ -121,6 +125,7 @@ private:
     struct Open {
         size_t region;  // buf_ size when the map opened
         size_t marks;   // marks_ size when the map opened
+        uint64_t long_refs;  // long_refs_ when the map opened
         bool inside_key;
     };
 
@@ -135,6 +140,7 @@ private:
     SmallVec<uint32_t, 16> order_;
     std::unique_ptr<std::unordered_map<std::string, uint32_t>> interned_;  // maps inside keys are rare
     uint64_t one_word_refs_ = 0;
+    uint64_t long_refs_ = 0;
 };
 
 }  // namespace partisan::etf::detail
