@@ -50,7 +50,7 @@ std::shared_ptr<BeamLink> BeamLink::connect(Context& ctx, const std::string& nam
 }
 
 BeamLink::BeamLink(Context& ctx, int fd, std::vector<uint8_t> self_pid, std::string name, size_t channel)
-    : ctx_(ctx), sock_(ctx.io), tick_timer_(ctx.io), self_pid_(std::move(self_pid)), name_(std::move(name)),
+    : ctx_(ctx), sock_(ctx.io), stream_(sock_), tick_timer_(ctx.io), self_pid_(std::move(self_pid)), name_(std::move(name)),
       channel_(channel), probe_timer_(ctx.io) {
     sock_.assign(asio::ip::tcp::v4(), fd);
     sock_.set_option(asio::ip::tcp::no_delay(true));
@@ -176,50 +176,44 @@ void BeamLink::schedule_tick() {
     tick_timer_.expires_after(tick_interval);
     tick_timer_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
         if (ec || self->closed_) return;
-        self->pending_.bytes().put_u32(0);  // an empty packet is a tick
+        self->stream_.out().bytes().put_u32(0);  // an empty packet is a tick
         self->flush();
         self->schedule_tick();
     });
 }
 
 void BeamLink::read() {
-    if (closed_ || reading_) return;
-    reading_ = true;
-    size_t free_bytes = 0;
-    uint8_t* p = rbuf_.prepare(free_bytes);
-    sock_.async_read_some(asio::buffer(p, std::min(free_bytes, max_read_chunk)),
-                          [self = shared_from_this()](const asio::error_code& ec, size_t n) {
-                              self->reading_ = false;
-                              if (ec) {
-                                  self->fail(ec == asio::error::eof ? "BEAM closed the connection" : ec.message());
-                                  return;
-                              }
-                              self->rbuf_.commit(n);
-                              self->last_answer_ = std::chrono::steady_clock::now();
-                              self->process();
-                          });
+    if (closed_) return;
+    stream_.read([self = shared_from_this()](const asio::error_code& ec, size_t n) {
+        if (self->closed_) return;
+        if (ec) {
+            self->fail(ec == asio::error::eof ? "BEAM closed the connection" : ec.message());
+            return;
+        }
+        self->stream_.in().commit(n);
+        self->last_answer_ = std::chrono::steady_clock::now();
+        self->process();
+    });
 }
 
 void BeamLink::process() {
     // Room for the largest message plus the request around it.
     const uint32_t max_packet = ctx_.config.max_message_bytes + (1u << 20);
-    const uint8_t* body = nullptr;
-    uint32_t len = 0;
-    for (;;) {
-        auto status = rbuf_.next(max_packet, body, len);
-        if (status == FrameBuffer::Status::need_more) break;
-        if (status == FrameBuffer::Status::too_large) {
+    bool all = stream_.frames(
+        [max_packet] { return max_packet; },
+        [this](const uint8_t* body, uint32_t len) {
+            if (len > 0) handle_packet(body, len);  // len 0 is a tick
+            return !closed_;
+        },
+        [this, max_packet](uint32_t len) {
             // The shim refuses such messages before they get here; one that
             // still comes (sent around the shim) is dropped, not the link.
             PLOG(ctx_.log, error, "BEAM sent a packet of %u bytes, over the limit of %u (max_message_size); dropped",
                  len, max_packet);
             ++oversized_dropped_;
-            rbuf_.skip_packet();
-            continue;
-        }
-        if (len > 0) handle_packet(body, len);  // len 0 is a tick
-        if (closed_) return;
-    }
+            return true;
+        });
+    if (!all) return;
     if (events_->on_beam_batch_end(*this))
         read();
     else
@@ -236,7 +230,7 @@ void BeamLink::handle_packet(const uint8_t* p, uint32_t len) {
     ShimMessage m = parse_shim_packet(p, len);
     switch (m.kind) {
         case ShimMessage::Kind::forward:
-            if (m.forward.message.size >= zero_copy_threshold) m.forward.keep = rbuf_.share();
+            if (m.forward.message.size >= zero_copy_threshold) m.forward.keep = stream_.in().share();
             events_->on_forward(m.forward);
             return;
         case ShimMessage::Kind::call:
@@ -256,20 +250,20 @@ void BeamLink::handle_packet(const uint8_t* p, uint32_t len) {
 }
 
 void BeamLink::begin_packet(size_t& at) {
-    at = pending_.bytes().size();
-    pending_.bytes().put_u32(0);
-    pending_.bytes().put_u8(pass_through);
+    at = stream_.out().bytes().size();
+    stream_.out().bytes().put_u32(0);
+    stream_.out().bytes().put_u8(pass_through);
 }
 
 void BeamLink::end_packet(size_t at) {
-    ByteBuffer& b = pending_.bytes();
+    ByteBuffer& b = stream_.out().bytes();
     ByteBuffer::store_u32(b.data() + at, static_cast<uint32_t>(b.size() - at - 4));
 }
 
 void BeamLink::deliver(Bytes server_ref, Bytes message, const SharedBytes& keep, LinkStats* from) {
     size_t at;
     begin_packet(at);
-    ByteBuffer& b = pending_.bytes();
+    ByteBuffer& b = stream_.out().bytes();
     b.put_u8(etf::version_magic);
     if (server_ref.data[0] == etf::new_pid || server_ref.data[0] == etf::pid) {
         // {SEND, '', ToPid}
@@ -288,7 +282,7 @@ void BeamLink::deliver(Bytes server_ref, Bytes message, const SharedBytes& keep,
     // The length counts the message, which may follow by reference.
     ByteBuffer::store_u32(b.data() + at, static_cast<uint32_t>(b.size() - at - 4 + message.size));
     if (keep && message.size >= zero_copy_threshold)
-        pending_.append_shared(message.data, message.size, keep);
+        stream_.out().append_shared(message.data, message.size, keep);
     else
         b.append(message.data, message.size);
     if (server_ref.data[0] != etf::new_pid && server_ref.data[0] != etf::pid) {
@@ -303,7 +297,7 @@ void BeamLink::send_to_name(std::string_view name, const ei_x_buff& term) {
     size_t at;
     begin_packet(at);
     const uint8_t head[] = {etf::version_magic, etf::small_tuple, 4, etf::small_integer, op_reg_send};
-    ByteBuffer& b = pending_.bytes();
+    ByteBuffer& b = stream_.out().bytes();
     b.append(head, sizeof head);
     b.append(self_pid_.data(), self_pid_.size());
     b.append(empty_atom, sizeof empty_atom);
@@ -319,7 +313,7 @@ void BeamLink::send_to_pid(Bytes pid, const ei_x_buff& term) {
     size_t at;
     begin_packet(at);
     const uint8_t head[] = {etf::version_magic, etf::small_tuple, 3, etf::small_integer, op_send};
-    ByteBuffer& b = pending_.bytes();
+    ByteBuffer& b = stream_.out().bytes();
     b.append(head, sizeof head);
     b.append(empty_atom, sizeof empty_atom);
     b.append(pid.data, pid.size);
@@ -329,27 +323,19 @@ void BeamLink::send_to_pid(Bytes pid, const ei_x_buff& term) {
 }
 
 void BeamLink::flush() {
-    if (writing_ || closed_ || pending_.empty()) return;
-    std::swap(pending_, inflight_);
-    writing_ = true;
-    gather_.clear();
-    inflight_.gather<asio::const_buffer>(gather_);
-    asio::async_write(sock_, gather_,
-                      [self = shared_from_this()](const asio::error_code& ec, size_t) {
-                          self->writing_ = false;
-                          self->inflight_.clear();
-                          self->inflight_.release_if_above(kept_buffer_capacity);
-                          if (ec) {
-                              self->fail("write to BEAM failed: " + ec.message());
-                              return;
-                          }
-                          if (!self->congested() && !self->drain_waiters_.empty()) {
-                              auto waiters = std::move(self->drain_waiters_);
-                              self->drain_waiters_.clear();
-                              for (auto& fn : waiters) fn();
-                          }
-                          self->flush();
-                      });
+    if (closed_) return;
+    stream_.write([self = shared_from_this()](const asio::error_code& ec) {
+        if (ec) {
+            self->fail("write to BEAM failed: " + ec.message());
+            return;
+        }
+        if (!self->congested() && !self->drain_waiters_.empty()) {
+            auto waiters = std::move(self->drain_waiters_);
+            self->drain_waiters_.clear();
+            for (auto& fn : waiters) fn();
+        }
+        self->flush();
+    });
 }
 
 }  // namespace partisan

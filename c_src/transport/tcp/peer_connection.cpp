@@ -24,7 +24,7 @@ std::shared_ptr<PeerConnection> PeerConnection::make_acceptor(Context& ctx, Peer
 }
 
 PeerConnection::PeerConnection(Context& ctx, PeerEvents& events, Side side, asio::ip::tcp::socket sock)
-    : ctx_(ctx), events_(events), side_(side), sock_(std::move(sock)), timer_(ctx.io), rbuf_(),
+    : ctx_(ctx), events_(events), side_(side), sock_(std::move(sock)), stream_(sock_), timer_(ctx.io),
       rng_(std::random_device{}()) {}
 
 std::string PeerConnection::describe() const {
@@ -74,7 +74,7 @@ void PeerConnection::connect_attempt() {
     asio::error_code ec;
     sock_.close(ec);
     sock_ = asio::ip::tcp::socket(ctx_.io);
-    rbuf_ = FrameBuffer();
+    stream_.reset_input();
     arm_deadline(std::chrono::milliseconds(ctx_.config.connect_timeout_ms + ctx_.config.handshake_timeout_ms));
     try_address(0);
 }
@@ -184,74 +184,63 @@ void PeerConnection::become_established() {
 }
 
 void PeerConnection::read() {
-    if (reading_ || state_ == State::closed) return;
-    reading_ = true;
-    size_t free_bytes = 0;
-    uint8_t* p = rbuf_.prepare(free_bytes);
-    sock_.async_read_some(asio::buffer(p, std::min(free_bytes, max_read_chunk)),
-                          [self = shared_from_this(), gen = generation_](const asio::error_code& ec, size_t n) {
-                              self->reading_ = false;
-                              if (gen != self->generation_ || self->state_ == State::closed) return;
-                              if (ec) {
-                                  self->fail(ec == asio::error::eof ? "closed by peer" : ec.message());
-                                  return;
-                              }
-                              self->rbuf_.commit(n);
-                              self->last_heard_ = std::chrono::steady_clock::now();
-                              self->process();
-                          });
+    if (state_ == State::closed) return;
+    stream_.read([self = shared_from_this(), gen = generation_](const asio::error_code& ec, size_t n) {
+        if (gen != self->generation_ || self->state_ == State::closed) return;
+        if (ec) {
+            self->fail(ec == asio::error::eof ? "closed by peer" : ec.message());
+            return;
+        }
+        self->stream_.in().commit(n);
+        self->last_heard_ = std::chrono::steady_clock::now();
+        self->process();
+    });
 }
 
 void PeerConnection::process() {
     const uint64_t gen = generation_;
-    const uint8_t* body = nullptr;
-    uint32_t len = 0;
-    for (;;) {
-        uint32_t max = established() ? max_frame_for(ctx_.config) : handshake::max_frame;
-        auto status = rbuf_.next(max, body, len);
-        if (status == FrameBuffer::Status::need_more) break;
-        if (status == FrameBuffer::Status::too_large) {
-            if (!established()) {
-                fail("frame exceeds the limit of " + std::to_string(max) + " bytes");
-                return;
-            }
-            // A peer configured with a larger max_message_size: drop that
-            // message, keep the connection and what follows on it.
-            PLOG(ctx_.log, warning, "connection %s: dropped a frame of %u bytes, over the limit of %u",
-                 describe().c_str(), len, max);
-            if (stats) ++stats->dropped;
-            rbuf_.skip_packet();
-            continue;
+    auto max = [this] { return established() ? max_frame_for(ctx_.config) : handshake::max_frame; };
+    auto oversized = [this, &max](uint32_t len) {
+        if (!established()) {
+            fail("frame exceeds the limit of " + std::to_string(max()) + " bytes");
+            return false;
         }
+        // A peer configured with a larger max_message_size: drop that
+        // message, keep the connection and what follows on it.
+        PLOG(ctx_.log, warning, "connection %s: dropped a frame of %u bytes, over the limit of %u", describe().c_str(),
+             len, max());
+        if (stats) ++stats->dropped;
+        return true;
+    };
+    auto frame = [this, gen](const uint8_t* body, uint32_t len) {
         if (len == 0) {
             fail("empty frame");
-            return;
+            return false;
         }
-        if (established()) {
-            if (body[0] == frame_ping || body[0] == frame_pong) {
-                // Heartbeats: the acceptor answers each ping; both sides only
-                // need to hear something (see heartbeat()).
-                if (len != 1) {
-                    fail("malformed heartbeat frame");
-                    return;
-                }
-                if (body[0] == frame_ping && side_ == Side::acceptor) {
-                    append_heartbeat_frame(pending_.bytes(), frame_pong);
-                    flush();
-                }
-                if (body[0] == frame_pong) ping_outstanding_ = false;
-            } else if (!events_.on_frame(*this, body, len)) {
-                fail("malformed frame (type " + std::to_string(body[0]) + ", " + std::to_string(len) + " bytes)");
-                return;
-            }
-        } else {
+        if (!established()) {
             on_handshake_frame(body, len);
             // Refused: nothing more is read; the connection closes once
             // the refusal is written.
-            if (refusing_) return;
+            if (refusing_) return false;
+        } else if (body[0] == frame_ping || body[0] == frame_pong) {
+            // Heartbeats: the acceptor answers each ping; both sides only
+            // need to hear something (see heartbeat()).
+            if (len != 1) {
+                fail("malformed heartbeat frame");
+                return false;
+            }
+            if (body[0] == frame_ping && side_ == Side::acceptor) {
+                append_heartbeat_frame(stream_.out().bytes(), frame_pong);
+                flush();
+            }
+            if (body[0] == frame_pong) ping_outstanding_ = false;
+        } else if (!events_.on_frame(*this, body, len)) {
+            fail("malformed frame (type " + std::to_string(body[0]) + ", " + std::to_string(len) + " bytes)");
+            return false;
         }
-        if (gen != generation_ || state_ == State::closed) return;
-    }
+        return gen == generation_ && state_ != State::closed;
+    };
+    if (!stream_.frames(max, frame, oversized)) return;
     if (events_.on_read_batch_end(*this))
         read();
     else
@@ -284,7 +273,7 @@ void PeerConnection::heartbeat() {
             fail("nothing heard for " + ms(last_heard_) + " ms (heartbeat timeout)");
             return;
         }
-    } else if (writing_ || !pending_.empty()) {
+    } else if (!stream_.drained()) {
         ping_outstanding_ = false;
         if (now - last_progress_ > limit) {
             fail("writes stalled for " + ms(last_progress_) + " ms (heartbeat timeout)");
@@ -296,7 +285,7 @@ void PeerConnection::heartbeat() {
             return;
         }
     } else {
-        append_heartbeat_frame(pending_.bytes(), frame_ping);
+        append_heartbeat_frame(stream_.out().bytes(), frame_ping);
         ping_outstanding_ = true;
         ping_sent_ = now;
         flush();
@@ -311,65 +300,57 @@ void PeerConnection::resume_reading() {
 }
 
 void PeerConnection::flush() {
-    if (writing_ || !established() || pending_.empty()) return;
-    std::swap(pending_, inflight_);
+    if (stream_.writing() || !established() || stream_.out().empty()) return;
     // Messages count as sent once written, not when queued.
     in_write_ = queued_;
     queued_ = {};
-    writing_ = true;
     last_progress_ = std::chrono::steady_clock::now();
-    gather_.clear();
-    inflight_.gather<asio::const_buffer>(gather_);
-    asio::async_write(sock_, gather_,
-                      [self = shared_from_this(), gen = generation_](const asio::error_code& ec, size_t) {
-                          self->writing_ = false;
-                          self->inflight_.clear();
-                          self->inflight_.release_if_above(kept_buffer_capacity);
-                          if (gen != self->generation_) {
-                              self->flush();  // a newer connection may be waiting to write
-                              return;
-                          }
-                          if (ec) {
-                              self->fail("write failed: " + ec.message());
-                              return;
-                          }
-                          self->last_progress_ = std::chrono::steady_clock::now();
-                          if (self->stats) {
-                              self->stats->messages_sent += self->in_write_.messages;
-                              self->stats->bytes_sent += self->in_write_.bytes;
-                          }
-                          self->in_write_ = {};
-                          self->release_latest();
-                          self->events_.on_write_done(*self);
-                          if (self->stopping_ && self->pending_.empty()) {
-                              self->close();
-                              return;
-                          }
-                          self->flush();
-                      });
+    stream_.write([self = shared_from_this(), gen = generation_](const asio::error_code& ec) {
+        if (gen != self->generation_) {
+            self->flush();  // a newer connection may be waiting to write
+            return;
+        }
+        if (ec) {
+            self->fail("write failed: " + ec.message());
+            return;
+        }
+        self->last_progress_ = std::chrono::steady_clock::now();
+        if (self->stats) {
+            self->stats->messages_sent += self->in_write_.messages;
+            self->stats->bytes_sent += self->in_write_.bytes;
+        }
+        self->in_write_ = {};
+        self->release_latest();
+        self->events_.on_write_done(*self);
+        if (self->stopping_ && self->stream_.out().empty()) {
+            self->close();
+            return;
+        }
+        self->flush();
+    });
 }
 
 void PeerConnection::enqueue_message(const uint8_t* ref, size_t ref_len, const uint8_t* payload,
                                      size_t payload_len, const SharedBytes& keep) {
     if (keep && payload_len >= zero_copy_threshold) {
         // The payload follows by reference, where it was read.
-        append_message_frame(pending_.bytes(), Bytes{ref, ref_len}, Bytes{}, payload_len);
-        pending_.append_shared(payload, payload_len, keep);
+        append_message_frame(stream_.out().bytes(), Bytes{ref, ref_len}, Bytes{}, payload_len);
+        stream_.out().append_shared(payload, payload_len, keep);
     } else {
-        append_message_frame(pending_.bytes(), Bytes{ref, ref_len}, Bytes{payload, payload_len});
+        append_message_frame(stream_.out().bytes(), Bytes{ref, ref_len}, Bytes{payload, payload_len});
     }
     queued_.add(payload_len);
 }
 
 void PeerConnection::enqueue_relay(std::string_view dest, const uint8_t* ref, size_t ref_len,
                                    const uint8_t* payload, size_t payload_len) {
-    append_relay_frame(pending_.bytes(), dest, Bytes{ref, ref_len}, Bytes{payload, payload_len});
+    append_relay_frame(stream_.out().bytes(), dest, Bytes{ref, ref_len}, Bytes{payload, payload_len});
     queued_.add(payload_len);
 }
 
 void PeerConnection::enqueue_monotonic(const uint8_t* ref, size_t ref_len, const uint8_t* payload,
                                        size_t payload_len) {
-    if (established() && !writing_ && pending_.empty()) {
+    if (established() && stream_.drained()) {
         enqueue_message(ref, ref_len, payload, payload_len);
         return;
     }
@@ -384,7 +365,7 @@ void PeerConnection::release_latest() {
     if (latest_.size() == 0 || !established()) return;
     queued_.messages += latest_.size();
     queued_.bytes += latest_.payload_bytes();
-    latest_.drain_into(pending_.bytes());
+    latest_.drain_into(stream_.out().bytes());
 }
 
 void PeerConnection::fail(const std::string& why) {
@@ -461,7 +442,7 @@ void PeerConnection::close() {
 
 void PeerConnection::close_after_flush() {
     stopping_ = true;
-    if (!established() || (pending_.empty() && !writing_)) close();
+    if (!established() || stream_.drained()) close();
 }
 
 }  // namespace partisan

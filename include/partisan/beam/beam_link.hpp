@@ -10,6 +10,7 @@
 #include "partisan/beam/name_watch.hpp"
 #include "partisan/beam/shim_protocol.hpp"
 #include "partisan/codec/wire.hpp"
+#include "partisan/io/framed_stream.hpp"
 
 #include <ei.h>
 
@@ -79,7 +80,7 @@ public:
     bool congested() const override { return queued_bytes() > high_water; }
     void when_drained(std::function<void()> fn) override { drain_waiters_.push_back(std::move(fn)); }
     void resume_reading() override;
-    size_t queued_bytes() const { return pending_.size() + inflight_.size(); }
+    size_t queued_bytes() const { return stream_.queued_bytes(); }
 
     const std::string& node_name() const { return name_; }
     // Packets from the BEAM over the size limit, dropped.
@@ -106,16 +107,12 @@ private:
 
     Context& ctx_;
     asio::ip::tcp::socket sock_;
+    FramedStream stream_;
     asio::steady_timer tick_timer_;
     std::vector<uint8_t> self_pid_;  // our pid, external format without version
     std::string name_;
     size_t channel_;
     BeamEvents* events_ = nullptr;
-    FrameBuffer rbuf_;
-    OutQueue pending_, inflight_;
-    std::vector<asio::const_buffer> gather_;  // reused for each write
-    bool writing_ = false;
-    bool reading_ = false;
     bool paused_ = false;
     bool closed_ = false;
     std::vector<std::function<void()>> drain_waiters_;

@@ -10,6 +10,7 @@
 #include "partisan/transport/tcp/handshake.hpp"
 #include "partisan/overlay/membership.hpp"
 #include "partisan/codec/peer_frames.hpp"
+#include "partisan/io/framed_stream.hpp"
 #include "partisan/transport/routing.hpp"
 #include "partisan/transport/transport.hpp"
 #include "partisan/codec/wire.hpp"
@@ -69,9 +70,9 @@ public:
     void close_after_flush();
 
     // Outgoing frames are appended here, then flush() starts a write.
-    ByteBuffer& queue() { return pending_.bytes(); }
+    ByteBuffer& queue() { return stream_.out().bytes(); }
     void flush();
-    size_t queued_bytes() const { return pending_.size() + inflight_.size() + latest_.bytes(); }
+    size_t queued_bytes() const { return stream_.queued_bytes() + latest_.bytes(); }
     // Messages queued or being written, not yet counted as sent.
     uint64_t queued_messages() const { return queued_.messages + in_write_.messages + latest_.size(); }
 
@@ -89,7 +90,7 @@ public:
     void enqueue_monotonic(const uint8_t* ref, size_t ref_len, const uint8_t* payload, size_t payload_len);
     void resume_reading();
     // The read buffer's memory, for forwarding a large frame body without a copy.
-    SharedBytes share_read_buffer() const override { return rbuf_.share(); }
+    SharedBytes share_read_buffer() const override { return stream_.in().share(); }
     // Breaks the socket as a network fault would (a dialer reconnects).
     void drop(const std::string& why) { fail(why); }
     // A dialer waiting out its back-off (or never started) tries again now.
@@ -148,6 +149,7 @@ private:
     Side side_;
     State state_ = State::idle;
     asio::ip::tcp::socket sock_;
+    FramedStream stream_;
     asio::steady_timer timer_;
     std::string peer_;
     std::string remote_;  // address of an accepted socket, for logs
@@ -155,15 +157,10 @@ private:
     std::vector<Address> addrs_;
     std::unique_ptr<handshake::Dialer> dialer_;
     std::unique_ptr<handshake::Acceptor> acceptor_;
-    FrameBuffer rbuf_;
-    OutQueue pending_, inflight_;
     ByteBuffer hs_out_;
     RefusalInfo refusal_;
     bool authenticated_ = false;  // the peer proved the secret (its name is known)
     bool refusing_ = false;       // a final refusal is being written; read no more
-    std::vector<asio::const_buffer> gather_;  // reused for each write
-    bool writing_ = false;
-    bool reading_ = false;
     bool paused_ = false;
     bool stopping_ = false;  // close once the queue is written
     uint64_t generation_ = 0;  // bumps per attempt; stale completions check it
@@ -177,7 +174,7 @@ private:
     bool ping_outstanding_ = false;
     // Monotonic channels: the newest unsent frame per destination (ref bytes).
     LatestPerDestination latest_;
-    // Messages (and their payload bytes) in `pending_`, and in the write
+    // Messages (and their payload bytes) queued in `stream_`, and in the write
     // under way: counted as sent when that write completes.
     struct Count {
         uint64_t messages = 0, bytes = 0;
