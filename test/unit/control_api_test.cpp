@@ -4,6 +4,8 @@
 #include "partisan/control/control_args.hpp"
 
 #include <catch2/catch.hpp>
+
+#include "test_support.hpp"
 #include <ei.h>
 
 #include <functional>
@@ -14,14 +16,7 @@ using namespace partisan;
 
 namespace {
 
-std::vector<uint8_t> encode(const std::function<void(ei_x_buff&)>& fill) {
-    ei_x_buff x;
-    ei_x_new(&x);
-    fill(x);
-    std::vector<uint8_t> out(x.buff, x.buff + x.index);
-    ei_x_free(&x);
-    return out;
-}
+using test::encode;
 
 etf::Reader reader(const std::vector<uint8_t>& term) { return etf::Reader(term.data(), term.size()); }
 

@@ -5,6 +5,8 @@
 #include "partisan/codec/etf.hpp"
 
 #include <catch2/catch.hpp>
+
+#include "test_support.hpp"
 #include <ei.h>
 
 #include <cstring>
@@ -19,14 +21,7 @@ namespace {
 
 using Bytes = std::vector<uint8_t>;
 
-std::vector<uint8_t> encode(void (*fill)(ei_x_buff&)) {
-    ei_x_buff x;
-    ei_x_new(&x);
-    fill(x);
-    std::vector<uint8_t> out(x.buff, x.buff + x.index);
-    ei_x_free(&x);
-    return out;
-}
+using test::encode;
 
 void nested(ei_x_buff& x) {
     ei_x_encode_tuple_header(&x, 5);

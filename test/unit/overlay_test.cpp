@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "test_support.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -23,10 +25,7 @@ struct FakeLinks : LinkView {
     std::vector<std::string> up_peers() const override { return {up_set.begin(), up_set.end()}; }
 };
 
-struct NullFd {
-    int fd = ::open("/dev/null", O_WRONLY);
-    ~NullFd() { ::close(fd); }
-};
+using test::NullFd;
 
 // One node's overlay with its own configuration, links and log.
 struct Node {

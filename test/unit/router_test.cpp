@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "test_support.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -100,10 +102,7 @@ struct FakeInbound : InboundLink {
     }
 };
 
-struct NullFd {
-    int fd = ::open("/dev/null", O_WRONLY);
-    ~NullFd() { ::close(fd); }
-};
+using test::NullFd;
 
 // A client node c1@h of a client-server cluster, two channels.
 struct Fixture {

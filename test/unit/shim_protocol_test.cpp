@@ -3,6 +3,8 @@
 #include "partisan/beam/shim_protocol.hpp"
 
 #include <catch2/catch.hpp>
+
+#include "test_support.hpp"
 #include <ei.h>
 
 #include <functional>
@@ -12,14 +14,7 @@ using namespace partisan;
 
 namespace {
 
-std::vector<uint8_t> encode(const std::function<void(ei_x_buff&)>& fill) {
-    ei_x_buff x;
-    ei_x_new(&x);
-    fill(x);
-    std::vector<uint8_t> out(x.buff, x.buff + x.index);
-    ei_x_free(&x);
-    return out;
-}
+using test::encode;
 
 }  // namespace
 
