@@ -18,9 +18,6 @@
 %% a relay (a client's fellow clients under `client_server'). The data
 %% path checks a destination against every row. Node up/down events are
 %% passed on to `partisan_monitor'.
-%%
-%% A ready message without links (`{'$partisan_ready', Addrs}', the older
-%% form) routes every channel to the main node name.
 -module(partisan_cnode).
 -behaviour(gen_server).
 
@@ -240,10 +237,6 @@ handle_info({'EXIT', Port, Reason}, #state{port = Port} = State) ->
     ?LOG_ERROR(#{what => cnode_port_closed, reason => Reason, cnode => State#state.cnode}),
     {stop, {cnode_port_closed, Reason},
      reply_waiters({error, {cnode_port_closed, Reason}}, State#state{port = undefined})};
-handle_info({'$partisan_ready', Addrs}, State) when is_list(Addrs) ->
-    %% The older form, without per-channel links: everything goes to the
-    %% main node name.
-    handle_info({'$partisan_ready', Addrs, []}, State);
 handle_info({'$partisan_ready', Addrs, LinkList}, #state{cnode = CNode} = State)
   when is_list(Addrs), is_list(LinkList) ->
     Links = links(CNode, State#state.config, LinkList),
@@ -280,10 +273,6 @@ handle_info({timeout, TRef, ready_timeout}, #state{ready_timer = TRef} = State) 
 handle_info({'$partisan_members', Members, Reachable}, State)
   when is_list(Members), is_list(Reachable) ->
     set_members(Members, Reachable),
-    {noreply, State};
-handle_info({'$partisan_members', Members}, State) when is_list(Members) ->
-    %% The older form: every member is reached directly.
-    set_members(Members, Members),
     {noreply, State};
 handle_info({'$partisan_contacts', Contacts}, State) when is_list(Contacts) ->
     partisan_rejoin:contacts(Contacts),

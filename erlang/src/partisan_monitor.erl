@@ -25,8 +25,7 @@
          on_down/2,
          monitor_nodes/2,
          node_event/2,
-         cnode_started/1,
-         up_nodes/0]).
+         cnode_started/1]).
 
 -export([init/1,
          handle_call/3,
@@ -86,11 +85,6 @@ node_event(Event, Node) when (Event =:= up orelse Event =:= down), is_atom(Node)
 cnode_started(Pid) when is_pid(Pid) ->
     gen_server:cast(?SERVER, {cnode_started, Pid}).
 
-%% @doc The nodes reported up and not down since.
--spec up_nodes() -> [node()] | {error, not_running}.
-up_nodes() ->
-    call(up_nodes).
-
 call(Request) ->
     try
         gen_server:call(?SERVER, Request, 10000)
@@ -141,8 +135,6 @@ handle_call({monitor_nodes, false, Pid}, _From, #state{subscribers = Subs} = Sta
         error ->
             {reply, ok, State}
     end;
-handle_call(up_nodes, _From, #state{up = Up} = State) ->
-    {reply, lists:sort(maps:keys(Up)), State};
 handle_call(Request, _From, State) ->
     {reply, {error, {bad_request, Request}}, State}.
 
