@@ -200,11 +200,7 @@ leave(Other) ->
 %% (a client reaches other clients through a server).
 -spec members() -> [node()].
 members() ->
-    try ets:select(?MEMBERS, [{{'$1', true}, [], ['$1']}]) of
-        Nodes -> lists:usort([node() | Nodes])
-    catch
-        error:badarg -> [node()]
-    end.
+    partisan_members:members().
 
 %% @doc The members this node links to but cannot reach now, with how
 %% long: `unreachable' while its connections are retried (up to every
@@ -224,15 +220,8 @@ unreachable() ->
 
 %% @doc Whether `Node' is a member (see {@link members/0}).
 -spec member(node()) -> boolean().
-member(Node) when Node =:= node() ->
-    true;
 member(Node) ->
-    try ets:lookup(?MEMBERS, Node) of
-        [{_, true}] -> true;
-        _ -> false
-    catch
-        error:badarg -> false
-    end.
+    partisan_members:is_member(Node).
 
 %% @doc Runs `Fun' each time `Node' (or, with `any', any node) comes up:
 %% it became reachable through the local C-node (joined, or connected
@@ -434,7 +423,7 @@ local_send(Ref, Msg) ->
 remote_send(Node, Channel, PartitionKey, Ref, Msg) ->
     case persistent_term:get(?LINKS_KEY, undefined) of
         #{Channel := Link} ->
-            case reachable(Node) of
+            case partisan_members:is_reachable(Node) of
                 true ->
                     send_sized(Link, Node, Channel, PartitionKey, Ref, Msg);
                 false ->
@@ -460,7 +449,7 @@ send_sized(Link, Node, Channel, PartitionKey, Ref, Msg) ->
                       {value, K} ->
                           {'$fwd', Node, Channel, key(K), ?FLAG_PARTITION_KEY, Ref, Msg}
                   end,
-            case erlang:send({partisan, Link}, Fwd, [noconnect]) of
+            case erlang:send({?CNODE_PROCESS, Link}, Fwd, [noconnect]) of
                 ok -> ok;
                 noconnect -> {error, not_running}
             end
@@ -472,14 +461,6 @@ check_callback(Node, Fun) when is_atom(Node), is_function(Fun, 0);
     ok;
 check_callback(_, _) ->
     erlang:error(badarg).
-
-%% Members and the nodes reached through a relay.
-reachable(Node) ->
-    try
-        ets:member(?MEMBERS, Node)
-    catch
-        error:badarg -> false
-    end.
 
 key(K) when is_integer(K) ->
     abs(K) rem ?KEY_RANGE;

@@ -1,23 +1,18 @@
 %% @private
 %% @doc Owner of the C-node OS process (see docs/SHIM_INTERFACE.md).
 %%
-%% Opens the port running `priv/partisan_cnode', writes the secrets on its
-%% stdin, waits for `{'$partisan_ready', Addrs, [{Channel, LinkNode}]}',
-%% then publishes the map `#{Channel => LinkNode}' (the C-node's BEAM link
-%% of each channel) in `persistent_term' (key `{partisan, links}') so
-%% that the data path (`partisan:forward_message/3,4,5') sends straight
-%% from the calling process to the link of its channel. Keeps the member
-%% list in the protected ETS table `partisan_members' and relays control
-%% calls (join, leave, members, stats, fault injection) to the C-node's
-%% main node name.
-%%
-%% The table holds one row `{Node, IsMember}' per node the C-node can
-%% reach (the `Reachable' list of `{'$partisan_members', Members,
-%% Reachable}'): `IsMember' is `true' for the nodes of `Members' (what
-%% `partisan:members/0' shows) and `false' for nodes reached only through
-%% a relay (a client's fellow clients under `client_server'). The data
-%% path checks a destination against every row. Node up/down events are
-%% passed on to `partisan_monitor'.
+%% Opens the port running `priv/partisan_cnode' (`partisan_cnode_os'),
+%% which writes the secrets on its stdin, logs the C-node's output lines
+%% with `logger' (parsed by `partisan_cnode_log'), waits for
+%% `{'$partisan_ready', Addrs, [{Channel, LinkNode}]}', then publishes the
+%% map `#{Channel => LinkNode}' (the C-node's BEAM link of each channel)
+%% in `persistent_term' (`?LINKS_KEY') so that the data path
+%% (`partisan:forward_message/3,4,5') sends straight from the calling
+%% process to the link of its channel. Relays control calls (join, leave,
+%% members, stats, fault injection; `partisan_cnode_calls') to the
+%% C-node's main node name, and the C-node's events to `partisan_members'
+%% (the member table), `partisan_monitor' (node up/down) and
+%% `partisan_rejoin' (contacts).
 -module(partisan_cnode).
 -behaviour(gen_server).
 
@@ -40,19 +35,10 @@
          terminate/2,
          code_change/3]).
 
--define(SERVER, ?MODULE).
-%% How long the C-node may take to answer a control call.
--define(CALL_TIMEOUT, 5000).
 %% How long the ready message waits for all links to show as connected.
 -define(LINK_WAIT, 2000).
 %% How long terminate/2 waits for the C-node to drop its connection.
 -define(EXIT_WAIT, 3000).
-%% A cluster secret shorter than this is logged as weak.
--define(MIN_SECRET_BYTES, 16).
-%% Last C-node output lines kept for error reports.
--define(KEEP_LINES, 20).
-%% Longest C-node output line assembled from {noeol, _} pieces.
--define(MAX_LINE, 65536).
 
 -record(state, {port :: port() | undefined,
                 os_pid :: non_neg_integer() | undefined,
@@ -63,9 +49,8 @@
                 links = #{} :: #{atom() => node()},
                 ready_timer :: reference() | undefined,
                 waiters = [] :: [gen_server:from()],
-                pending = #{} :: #{reference() => {gen_server:from(), reference()}},
-                partial = <<>> :: binary(),
-                last_lines = [] :: [binary()]}).
+                calls = partisan_cnode_calls:new() :: partisan_cnode_calls:calls(),
+                log = partisan_cnode_log:new() :: partisan_cnode_log:log()}).
 
 -type state() :: #state{}.
 
@@ -75,7 +60,7 @@
 
 -spec start_link() -> {ok, pid()} | {error, term()}.
 start_link() ->
-    gen_server:start_link({local, ?SERVER}, ?MODULE, [], []).
+    gen_server:start_link({local, ?CNODE_SERVER}, ?MODULE, [], []).
 
 %% @doc Waits until the C-node is ready (or failed to get ready).
 -spec await_ready(timeout()) -> ok | {error, term()}.
@@ -86,12 +71,14 @@ await_ready(Timeout) ->
 %% `{leave, Node}', `members', `stats').
 -spec control(term()) -> term().
 control(Request) ->
-    safe_call({control, Request}, ?CALL_TIMEOUT + 5000).
+    safe_call({control, Request}, ?CNODE_CALL_TIMEOUT + 5000).
 
+%% @doc The C-node's name, OS pid, addresses, topology, channels, links.
 -spec status() -> map() | {error, not_running}.
 status() ->
     safe_call(status, 5000).
 
+%% @doc This node's spec (see `partisan:node_spec/0').
 -spec node_spec() -> map() | {error, not_running}.
 node_spec() ->
     safe_call(node_spec, 5000).
@@ -108,7 +95,7 @@ cnode_name(Node, OsPid) ->
 
 safe_call(Request, Timeout) ->
     try
-        gen_server:call(?SERVER, Request, Timeout)
+        gen_server:call(?CNODE_SERVER, Request, Timeout)
     catch
         exit:{noproc, _} -> {error, not_running};
         exit:{normal, _} -> {error, not_running};
@@ -138,31 +125,18 @@ init([]) ->
     end.
 
 init(Node, Config) ->
-    case executable() of
+    case partisan_cnode_os:executable() of
         {ok, Path} ->
             CNode = cnode_name(Node, os:getpid()),
             Args = partisan_config:cnode_args(Config, Node, CNode),
             wait_gone(previous_links(CNode), ?EXIT_WAIT),
-            ets:new(?MEMBERS, [named_table, protected, set, {read_concurrency, true}]),
-            true = ets:insert(?MEMBERS, {Node, true}),
+            ok = partisan_members:cnode_started(self()),
             partisan_monitor:cnode_started(self()),
             persistent_term:put(?CHANNELS_KEY, partisan_config:channels(Config)),
             persistent_term:put(?MAX_SIZE_KEY, maps:get(max_message_size, Config)),
-            ?LOG_INFO(#{what => starting_cnode, path => Path, args => Args}),
-            Port = open_port({spawn_executable, Path},
-                             [{args, Args}, {line, 4096}, stderr_to_stdout,
-                              exit_status, use_stdio, binary]),
-            OsPid = case erlang:port_info(Port, os_pid) of
-                        {os_pid, P} -> P;
-                        undefined -> undefined
-                    end,
-            warn_if_weak(Config),
+            partisan_cnode_os:warn_if_weak(Config),
             Secrets = partisan_config:secrets_input(erlang:get_cookie(), Config),
-            try
-                true = port_command(Port, Secrets)
-            catch
-                error:badarg -> ok    % it exited at once: exit_status tells why
-            end,
+            {Port, OsPid} = partisan_cnode_os:start(Path, Args, Secrets),
             #{ready_timeout := ReadyTimeout} = Config,
             TRef = erlang:start_timer(ReadyTimeout, self(), ready_timeout),
             {ok, #state{port = Port, os_pid = OsPid, cnode = CNode,
@@ -180,14 +154,10 @@ handle_call(await_ready, From, #state{waiters = Waiters} = State) ->
     {noreply, State#state{waiters = [From | Waiters]}};
 handle_call({control, _Request}, _From, #state{ready = false} = State) ->
     {reply, {error, not_running}, State};
-handle_call({control, Request}, From, #state{cnode = CNode, pending = Pending} = State) ->
-    Ref = make_ref(),
-    case erlang:send({partisan, CNode}, {'$call', self(), Ref, Request}, [noconnect]) of
-        ok ->
-            TRef = erlang:start_timer(?CALL_TIMEOUT, self(), {call_timeout, Ref}),
-            {noreply, State#state{pending = Pending#{Ref => {From, TRef}}}};
-        noconnect ->
-            {reply, {error, not_running}, State}
+handle_call({control, Request}, From, #state{cnode = CNode, calls = Calls0} = State) ->
+    case partisan_cnode_calls:send(CNode, Request, From, Calls0) of
+        {ok, Calls} -> {noreply, State#state{calls = Calls}};
+        noconnect -> {reply, {error, not_running}, State}
     end;
 handle_call(status, _From, #state{ready = false} = State) ->
     {reply, {error, not_running}, State};
@@ -217,22 +187,17 @@ handle_cast(Msg, State) ->
     {noreply, State}.
 
 -spec handle_info(term(), state()) -> {noreply, state()} | {stop, term(), state()}.
-handle_info({Port, {data, {eol, Piece}}}, #state{port = Port, partial = Partial} = State) ->
-    Line = <<Partial/binary, Piece/binary>>,
-    {noreply, log_line(Line, State#state{partial = <<>>})};
-handle_info({Port, {data, {noeol, Piece}}}, #state{port = Port, partial = Partial} = State) ->
-    Line = <<Partial/binary, Piece/binary>>,
-    case byte_size(Line) >= ?MAX_LINE of
-        true -> {noreply, log_line(Line, State#state{partial = <<>>})};
-        false -> {noreply, State#state{partial = Line}}
-    end;
-handle_info({Port, {exit_status, Status}}, #state{port = Port} = State0) ->
-    State = flush_partial(State0),
-    Lines = lists:reverse(State#state.last_lines),
+handle_info({Port, {data, Data}}, #state{port = Port, log = Log0} = State) ->
+    {Lines, Log} = partisan_cnode_log:data(Data, Log0),
+    log_lines(Lines),
+    {noreply, State#state{log = Log}};
+handle_info({Port, {exit_status, Status}}, #state{port = Port, log = Log0} = State) ->
+    {Lines, Log} = partisan_cnode_log:flush(Log0),
+    log_lines(Lines),
     ?LOG_ERROR(#{what => cnode_exited, exit_status => Status, cnode => State#state.cnode,
-                 last_output => Lines}),
+                 last_output => partisan_cnode_log:last_lines(Log)}),
     Reason = {cnode_exit, Status},
-    {stop, Reason, reply_waiters({error, Reason}, State#state{port = undefined})};
+    {stop, Reason, reply_waiters({error, Reason}, State#state{port = undefined, log = Log})};
 handle_info({'EXIT', Port, Reason}, #state{port = Port} = State) ->
     ?LOG_ERROR(#{what => cnode_port_closed, reason => Reason, cnode => State#state.cnode}),
     {stop, {cnode_port_closed, Reason},
@@ -263,16 +228,15 @@ handle_info({'$partisan_ready', Addrs, LinkList}, #state{cnode = CNode} = State)
             end,
             {noreply, State#state{listen_addrs = Addrs, links = Links}}
     end;
-handle_info({timeout, TRef, ready_timeout}, #state{ready_timer = TRef} = State) ->
+handle_info({timeout, TRef, ready_timeout}, #state{ready_timer = TRef, log = Log} = State) ->
     #{ready_timeout := Timeout} = State#state.config,
-    Lines = lists:reverse(State#state.last_lines),
     ?LOG_ERROR(#{what => cnode_not_ready, timeout => Timeout, cnode => State#state.cnode,
-                 last_output => Lines}),
+                 last_output => partisan_cnode_log:last_lines(Log)}),
     Reason = {cnode_not_ready, Timeout},
     {stop, Reason, reply_waiters({error, Reason}, State#state{ready_timer = undefined})};
 handle_info({'$partisan_members', Members, Reachable}, State)
   when is_list(Members), is_list(Reachable) ->
-    set_members(Members, Reachable),
+    ok = partisan_members:set(Members, Reachable),
     {noreply, State};
 handle_info({'$partisan_contacts', Contacts}, State) when is_list(Contacts) ->
     partisan_rejoin:contacts(Contacts),
@@ -280,12 +244,12 @@ handle_info({'$partisan_contacts', Contacts}, State) when is_list(Contacts) ->
 handle_info({'$partisan_nodeup', Node}, State) when is_atom(Node) ->
     ?LOG_INFO(#{what => nodeup, node => Node}),
     %% Reachable now; whether it is a member the members event tells.
-    _ = ets:insert_new(?MEMBERS, {Node, false}),
+    ok = partisan_members:node_up(Node),
     partisan_monitor:node_event(up, Node),
     {noreply, State};
 handle_info({'$partisan_nodedown', Node}, State) when is_atom(Node) ->
     ?LOG_INFO(#{what => nodedown, node => Node}),
-    Node =/= node() andalso ets:delete(?MEMBERS, Node),
+    ok = partisan_members:node_down(Node),
     partisan_monitor:node_event(down, Node),
     {noreply, State};
 handle_info({nodedown, Link}, #state{cnode = CNode, links = Links} = State)
@@ -300,28 +264,14 @@ handle_info({nodedown, Link}, #state{cnode = CNode, links = Links} = State)
         false ->
             {noreply, State}
     end;
-handle_info({cnode_disconnected, Link}, #state{cnode = CNode} = State) ->
+handle_info({cnode_disconnected, Link}, #state{cnode = CNode, log = Log} = State) ->
     ?LOG_ERROR(#{what => cnode_disconnected, cnode => CNode, link => Link,
-                 last_output => lists:reverse(State#state.last_lines)}),
+                 last_output => partisan_cnode_log:last_lines(Log)}),
     {stop, {cnode_disconnected, Link}, State};
-handle_info({timeout, TRef, {call_timeout, Ref}}, #state{pending = Pending} = State) ->
-    case maps:take(Ref, Pending) of
-        {{From, TRef}, Rest} ->
-            gen_server:reply(From, {error, timeout}),
-            {noreply, State#state{pending = Rest}};
-        _ ->
-            {noreply, State}
-    end;
-handle_info({Ref, Reply}, #state{pending = Pending} = State) when is_reference(Ref) ->
-    case maps:take(Ref, Pending) of
-        {{From, TRef}, Rest} ->
-            cancel_timer(TRef),
-            gen_server:reply(From, Reply),
-            {noreply, State#state{pending = Rest}};
-        error ->
-            ?LOG_DEBUG(#{what => late_cnode_reply, reply => Reply}),
-            {noreply, State}
-    end;
+handle_info({timeout, TRef, {call_timeout, Ref}}, #state{calls = Calls} = State) ->
+    {noreply, State#state{calls = partisan_cnode_calls:timeout(Ref, TRef, Calls)}};
+handle_info({Ref, Reply}, #state{calls = Calls} = State) when is_reference(Ref) ->
+    {noreply, State#state{calls = partisan_cnode_calls:answer(Ref, Reply, Calls)}};
 handle_info(Msg, State) ->
     ?LOG_WARNING(#{what => unexpected_message, msg => Msg}),
     {noreply, State}.
@@ -351,31 +301,6 @@ code_change(_OldVsn, State, _Extra) ->
 %%====================================================================
 %% Internal
 %%====================================================================
-
-%% The C-node binary: `priv/partisan_cnode', unless the environment variable
-%% PARTISAN_CNODE names another build (the sanitizer test run uses it).
-executable() ->
-    case os:getenv("PARTISAN_CNODE") of
-        false -> priv_executable();
-        "" -> priv_executable();
-        Path -> check_executable(Path)
-    end.
-
-priv_executable() ->
-    PrivDir = case code:priv_dir(partisan) of
-                  {error, bad_name} ->
-                      filename:join(filename:dirname(filename:dirname(code:which(?MODULE))),
-                                    "priv");
-                  Dir ->
-                      Dir
-              end,
-    check_executable(filename:join(PrivDir, "partisan_cnode")).
-
-check_executable(Path) ->
-    case filelib:is_regular(Path) of
-        true -> {ok, Path};
-        false -> {error, {cnode_not_found, Path}}
-    end.
 
 %% Waits (bounded) until none of Nodes is connected to this BEAM any more.
 wait_gone(Nodes, Timeout) ->
@@ -430,51 +355,11 @@ monitor_links(CNode, Links) ->
     [true = erlang:monitor_node(L, true) || L <- lists:usort([CNode | maps:values(Links)])],
     ok.
 
-set_members(Members0, Reachable0) ->
-    Self = node(),
-    Members = lists:usort([Self | [N || N <- Members0, is_atom(N)]]),
-    Reachable = lists:usort([N || N <- Reachable0, is_atom(N)]) -- Members,
-    New = lists:sort([{N, true} || N <- Members] ++ [{N, false} || N <- Reachable]),
-    Old = lists:sort(ets:tab2list(?MEMBERS)),
-    case New =:= Old of
-        true ->
-            ok;
-        false ->
-            Keep = [N || {N, _} <- New],
-            [ets:delete(?MEMBERS, N) || {N, _} <- Old, not lists:member(N, Keep)],
-            true = ets:insert(?MEMBERS, New -- Old),
-            ?LOG_INFO(#{what => members, members => Members, relayed => Reachable}),
-            ok
-    end.
-
-log_line(Line, #state{last_lines = Last} = State) ->
-    {Level, Text} = parse_line(Line),
-    ?LOG(Level, "partisan_cnode: ~ts", [Text]),
-    Kept = lists:sublist([Line | Last], ?KEEP_LINES),
-    State#state{last_lines = Kept}.
-
-flush_partial(#state{partial = <<>>} = State) ->
-    State;
-flush_partial(#state{partial = Partial} = State) ->
-    log_line(Partial, State#state{partial = <<>>}).
-
-parse_line(Line) ->
-    case binary:split(Line, <<" ">>) of
-        [<<"debug">>, Text] -> {debug, Text};
-        [<<"info">>, Text] -> {info, Text};
-        [<<"notice">>, Text] -> {notice, Text};
-        [<<"warning">>, Text] -> {warning, Text};
-        [<<"error">>, Text] -> {error, Text};
-        _ -> {info, Line}
-    end.
-
-%% Anyone who sees a handshake on the wire can try to guess the secret
-%% offline: a short one deserves a warning (never the secret itself).
-warn_if_weak(#{cluster_secret := Secret}) when byte_size(Secret) < ?MIN_SECRET_BYTES ->
-    ?LOG_WARNING(#{what => weak_cluster_secret, bytes => byte_size(Secret),
-                   advice => "use a cluster secret of at least 16 random bytes"});
-warn_if_weak(_) ->
-    ok.
+log_lines(Lines) ->
+    lists:foreach(fun(Line) ->
+                          {Level, Text} = partisan_cnode_log:parse(Line),
+                          ?LOG(Level, "partisan_cnode: ~ts", [Text])
+                  end, Lines).
 
 reply_waiters(Reply, #state{waiters = Waiters} = State) ->
     [gen_server:reply(From, Reply) || From <- lists:reverse(Waiters)],

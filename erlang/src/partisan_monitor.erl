@@ -8,6 +8,7 @@
 %% survive a restart of the C-node. When the `partisan_cnode' server
 %% stops (its C-node died or the application stops), every node that was
 %% up is reported down, as `net_kernel' does when distribution stops.
+%% Restarted on its own, it takes the nodes up from `partisan_members'.
 %%
 %% Each callback runs in a process of its own (spawned per event), so a
 %% slow or crashing callback never blocks this server or the C-node
@@ -110,12 +111,8 @@ register_callback(Event, Node, Fun) when (is_atom(Node) orelse Node =:= any),
 -spec init([]) -> {ok, state()}.
 init([]) ->
     %% Restarted while a partisan_cnode runs: take its current view.
-    State = #state{cnode = monitor_cnode(whereis(partisan_cnode), undefined)},
-    Up = try ets:select(?MEMBERS, [{{'$1', '_'}, [], ['$1']}]) of
-             Nodes -> maps:from_list([{N, true} || N <- Nodes, N =/= node()])
-         catch
-             error:badarg -> #{}
-         end,
+    State = #state{cnode = monitor_cnode(whereis(?CNODE_SERVER), undefined)},
+    Up = maps:from_list([{N, true} || N <- partisan_members:reachable(), N =/= node()]),
     {ok, State#state{up = Up}}.
 
 -spec handle_call(term(), gen_server:from(), state()) -> {reply, term(), state()}.
