@@ -13,6 +13,14 @@
 %% C-node's main node name, and the C-node's events to `partisan_members'
 %% (the member table), `partisan_monitor' (node up/down) and
 %% `partisan_rejoin' (contacts).
+%%
+%% Waits are event-driven: the server subscribes to hidden node up/down
+%% events (`net_kernel:monitor_nodes/2'). It opens the port only once the
+%% links of an earlier C-node of this BEAM are gone (the new one takes the
+%% same names), and reports ready only once every link of the new one is
+%% a connected node. A link that goes down later means the C-node is
+%% gone or lost a channel: the server stops and the supervisor restarts
+%% it.
 -module(partisan_cnode).
 -behaviour(gen_server).
 
@@ -37,17 +45,29 @@
 
 %% How long the ready message waits for all links to show as connected.
 -define(LINK_WAIT, 2000).
-%% How long terminate/2 waits for the C-node to drop its connection.
+%% How long the links of an earlier C-node may take to go, at start and
+%% in terminate/2.
 -define(EXIT_WAIT, 3000).
+%% How long after one of its links went down the C-node is given up.
+-define(DISCONNECT_GRACE, 1000).
+
+-type addr() :: {inet:ip_address(), inet:port_number()}.
 
 -record(state, {port :: port() | undefined,
                 os_pid :: non_neg_integer() | undefined,
                 cnode :: node(),
-                config :: partisan_config:config(),
+                config :: partisan_config:config(),        % redacted
+                %% Until the port is open: what opens it (holds the
+                %% secrets, so a closure: a state dump shows no secret).
+                opener :: fun(() -> {port(), non_neg_integer() | undefined})
+                        | undefined,
+                %% Waiting for the links of an earlier C-node to go (then
+                %% `open') or for those of a ready message to connect.
+                wait :: partisan_cnode_links:wait() | undefined,
                 ready = false :: boolean(),
-                listen_addrs = [] :: [{inet:ip_address(), inet:port_number()}],
-                links = #{} :: #{atom() => node()},
                 ready_timer :: reference() | undefined,
+                listen_addrs = [] :: [addr()],
+                links = #{} :: #{atom() => node()},
                 waiters = [] :: [gen_server:from()],
                 calls = partisan_cnode_calls:new() :: partisan_cnode_calls:calls(),
                 log = partisan_cnode_log:new() :: partisan_cnode_log:log()}).
@@ -112,7 +132,7 @@ safe_call(Request, Timeout) ->
 -spec init([]) -> {ok, state()} | {stop, term()}.
 init([]) ->
     process_flag(trap_exit, true),
-    %% A previous incarnation killed without terminate/2 may have left these.
+    %% A previous incarnation killed without terminate/2 may have left this.
     _ = persistent_term:erase(?LINKS_KEY),
     case node() of
         nonode@nohost ->
@@ -127,21 +147,26 @@ init([]) ->
 init(Node, Config) ->
     case partisan_cnode_os:executable() of
         {ok, Path} ->
+            %% Subscribed first, so that no nodeup/nodedown of a link is
+            %% missed between a look at nodes(hidden) and the event.
+            ok = net_kernel:monitor_nodes(true, [{node_type, hidden}]),
             CNode = cnode_name(Node, os:getpid()),
             Args = partisan_config:cnode_args(Config, Node, CNode),
-            wait_gone(previous_links(CNode), ?EXIT_WAIT),
             ok = partisan_members:cnode_started(self()),
             partisan_monitor:cnode_started(self()),
             persistent_term:put(?CHANNELS_KEY, partisan_config:channels(Config)),
             persistent_term:put(?MAX_SIZE_KEY, maps:get(max_message_size, Config)),
             partisan_cnode_os:warn_if_weak(Config),
-            Secrets = partisan_config:secrets_input(erlang:get_cookie(), Config),
-            {Port, OsPid} = partisan_cnode_os:start(Path, Args, Secrets),
-            #{ready_timeout := ReadyTimeout} = Config,
-            TRef = erlang:start_timer(ReadyTimeout, self(), ready_timeout),
-            {ok, #state{port = Port, os_pid = OsPid, cnode = CNode,
-                        config = partisan_config:redact(Config),
-                        ready_timer = TRef}};
+            Opener = fun() ->
+                             Secrets = partisan_config:secrets_input(erlang:get_cookie(), Config),
+                             partisan_cnode_os:start(Path, Args, Secrets)
+                     end,
+            State = #state{cnode = CNode, config = partisan_config:redact(Config),
+                           opener = Opener},
+            %% The new C-node takes the names of an earlier one's links:
+            %% those must be gone first.
+            Previous = partisan_cnode_links:previous(CNode),
+            {ok, await(partisan_cnode_links:await(down, Previous, ?EXIT_WAIT, open), State)};
         {error, Reason} ->
             {stop, Reason}
     end.
@@ -187,6 +212,7 @@ handle_cast(Msg, State) ->
     {noreply, State}.
 
 -spec handle_info(term(), state()) -> {noreply, state()} | {stop, term(), state()}.
+%% The port: output lines, exit.
 handle_info({Port, {data, Data}}, #state{port = Port, log = Log0} = State) ->
     {Lines, Log} = partisan_cnode_log:data(Data, Log0),
     log_lines(Lines),
@@ -202,31 +228,38 @@ handle_info({'EXIT', Port, Reason}, #state{port = Port} = State) ->
     ?LOG_ERROR(#{what => cnode_port_closed, reason => Reason, cnode => State#state.cnode}),
     {stop, {cnode_port_closed, Reason},
      reply_waiters({error, {cnode_port_closed, Reason}}, State#state{port = undefined})};
-handle_info({'$partisan_ready', Addrs, LinkList}, #state{cnode = CNode} = State)
+%% Start-up: the earlier C-node's links go, the new one gets ready. The
+%% ready message comes on one link once the C-node connected all of them,
+%% but this BEAM may register the last connections a moment after their
+%% handshake: the server waits (bounded) for the nodeup of every link, so
+%% that the first sends find it.
+handle_info({'$partisan_ready', Addrs, LinkList},
+            #state{cnode = CNode, opener = undefined} = State0)
   when is_list(Addrs), is_list(LinkList) ->
-    Links = links(CNode, State#state.config, LinkList),
-    case State#state.ready of
-        false ->
-            cancel_timer(State#state.ready_timer),
-            await_links(CNode, Links),
-            monitor_links(CNode, Links),
-            persistent_term:put(?LINKS_KEY, Links),
-            ?LOG_INFO(#{what => cnode_ready, cnode => CNode, listen_addrs => Addrs,
-                        links => Links, os_pid => State#state.os_pid}),
-            partisan_rejoin:cnode_ready(),
-            {noreply, reply_waiters(ok, State#state{ready = true, ready_timer = undefined,
-                                                    listen_addrs = Addrs, links = Links})};
-        true ->
-            ?LOG_INFO(#{what => cnode_listen_addrs, listen_addrs => Addrs, links => Links}),
-            case Links =:= State#state.links of
-                true ->
-                    ok;
+    Links = partisan_cnode_links:links(CNode, partisan_config:channels(State0#state.config),
+                                       LinkList),
+    State = case State0#state.ready of
                 false ->
-                    await_links(CNode, Links),
-                    monitor_links(CNode, Links),
-                    persistent_term:put(?LINKS_KEY, Links)
+                    cancel_timer(State0#state.ready_timer),
+                    State0#state{ready_timer = undefined};
+                true ->
+                    State0
             end,
-            {noreply, State#state{listen_addrs = Addrs, links = Links}}
+    Wait = partisan_cnode_links:await(up, partisan_cnode_links:all(CNode, Links), ?LINK_WAIT,
+                                      {ready, Addrs, Links}),
+    {noreply, await(Wait, cancel_wait(State))};
+handle_info({timeout, TRef, partisan_link_wait}, #state{wait = Wait} = State)
+  when Wait =/= undefined ->
+    case partisan_cnode_links:timeout(TRef, Wait) of
+        {Nodes, Then} ->
+            What = case Then of
+                       open -> cnode_still_connected;
+                       {ready, _, _} -> cnode_links_missing
+                   end,
+            ?LOG_WARNING(#{what => What, nodes => Nodes}),
+            {noreply, then(Then, State#state{wait = undefined})};
+        stale ->
+            {noreply, State}
     end;
 handle_info({timeout, TRef, ready_timeout}, #state{ready_timer = TRef, log = Log} = State) ->
     #{ready_timeout := Timeout} = State#state.config,
@@ -234,6 +267,17 @@ handle_info({timeout, TRef, ready_timeout}, #state{ready_timer = TRef, log = Log
                  last_output => partisan_cnode_log:last_lines(Log)}),
     Reason = {cnode_not_ready, Timeout},
     {stop, Reason, reply_waiters({error, Reason}, State#state{ready_timer = undefined})};
+%% Hidden nodes (net_kernel:monitor_nodes/2): the C-node's links.
+handle_info({nodeup, Node, _Info}, State) when is_atom(Node) ->
+    {noreply, wait_event(up, Node, State)};
+handle_info({nodedown, Node, _Info}, State) when is_atom(Node) ->
+    link_down(Node, State),
+    {noreply, wait_event(down, Node, State)};
+handle_info({cnode_disconnected, Link}, #state{cnode = CNode, log = Log} = State) ->
+    ?LOG_ERROR(#{what => cnode_disconnected, cnode => CNode, link => Link,
+                 last_output => partisan_cnode_log:last_lines(Log)}),
+    {stop, {cnode_disconnected, Link}, State};
+%% The C-node's events.
 handle_info({'$partisan_members', Members, Reachable}, State)
   when is_list(Members), is_list(Reachable) ->
     ok = partisan_members:set(Members, Reachable),
@@ -252,22 +296,7 @@ handle_info({'$partisan_nodedown', Node}, State) when is_atom(Node) ->
     ok = partisan_members:node_down(Node),
     partisan_monitor:node_event(down, Node),
     {noreply, State};
-handle_info({nodedown, Link}, #state{cnode = CNode, links = Links} = State)
-  when is_atom(Link) ->
-    case Link =:= CNode orelse lists:member(Link, maps:values(Links)) of
-        true ->
-            %% Usually the C-node exited: its exit status follows, and
-            %% says more. A C-node that lost one of its links is restarted
-            %% too (that link's channel is dead without it).
-            _ = erlang:send_after(1000, self(), {cnode_disconnected, Link}),
-            {noreply, State};
-        false ->
-            {noreply, State}
-    end;
-handle_info({cnode_disconnected, Link}, #state{cnode = CNode, log = Log} = State) ->
-    ?LOG_ERROR(#{what => cnode_disconnected, cnode => CNode, link => Link,
-                 last_output => partisan_cnode_log:last_lines(Log)}),
-    {stop, {cnode_disconnected, Link}, State};
+%% Answers to control calls.
 handle_info({timeout, TRef, {call_timeout, Ref}}, #state{calls = Calls} = State) ->
     {noreply, State#state{calls = partisan_cnode_calls:timeout(Ref, TRef, Calls)}};
 handle_info({Ref, Reply}, #state{calls = Calls} = State) when is_reference(Ref) ->
@@ -286,13 +315,18 @@ terminate(_Reason, #state{port = Port, cnode = CNode, ready = Ready, links = Lin
         _ -> catch port_close(Port)
     end,
     %% Closing the port closes the C-node's stdin, which makes it exit; wait
-    %% a little for its connection to go so that a restarted server (same
-    %% C-node name) does not meet the old one.
+    %% a little for its links to go (their nodedown events) so that a
+    %% restarted server and whoever looks at nodes(hidden) do not meet them.
     case Ready of
-        true -> wait_gone(lists:usort([CNode | maps:values(Links)]), ?EXIT_WAIT);
-        false -> ok
-    end,
-    ok.
+        true ->
+            case partisan_cnode_links:await_gone(partisan_cnode_links:all(CNode, Links),
+                                                 ?EXIT_WAIT) of
+                [] -> ok;
+                Nodes -> ?LOG_WARNING(#{what => cnode_still_connected, nodes => Nodes})
+            end;
+        false ->
+            ok
+    end.
 
 -spec code_change(term(), state(), term()) -> {ok, state()}.
 code_change(_OldVsn, State, _Extra) ->
@@ -302,57 +336,73 @@ code_change(_OldVsn, State, _Extra) ->
 %% Internal
 %%====================================================================
 
-%% Waits (bounded) until none of Nodes is connected to this BEAM any more.
-wait_gone(Nodes, Timeout) ->
-    wait_hidden(fun(Hidden) -> [N || N <- Hidden, lists:member(N, Nodes)] end,
-                erlang:monotonic_time(millisecond) + Timeout, cnode_still_connected).
+%% Starts the C-node and hands it the secrets; the ready timer runs from
+%% here.
+open(#state{opener = Opener, config = #{ready_timeout := ReadyTimeout}} = State) ->
+    {Port, OsPid} = Opener(),
+    TRef = erlang:start_timer(ReadyTimeout, self(), ready_timeout),
+    State#state{port = Port, os_pid = OsPid, opener = undefined, ready_timer = TRef}.
 
-%% The hidden nodes that may be links of an earlier C-node of this BEAM
-%% (same main name, or a name made from it) left by an incarnation of this
-%% server that was killed without terminate/2.
-previous_links(CNode) ->
-    [Alive, Host] = string:split(atom_to_list(CNode), "@"),
-    [N || N <- nodes(hidden),
-          case string:split(atom_to_list(N), "@") of
-              [A, Host] -> lists:prefix(Alive, A);
-              _ -> false
-          end].
+await({done, Then}, State) ->
+    then(Then, State);
+await({wait, Wait}, State) ->
+    State#state{wait = Wait}.
 
-%% The channel -> link node map from the ready message: every configured
-%% channel gets a link (the main node name when the C-node named none).
-links(CNode, Config, LinkList) ->
-    Default = maps:map(fun(_, _) -> CNode end, partisan_config:channels(Config)),
-    Given = maps:from_list([{C, L} || {C, L} <- LinkList, is_atom(C), is_atom(L)]),
-    maps:merge(Default, Given).
+wait_event(_Event, _Node, #state{wait = undefined} = State) ->
+    State;
+wait_event(Event, Node, #state{wait = Wait} = State) ->
+    await(partisan_cnode_links:event(Event, Node, Wait), State).
 
-%% The ready message comes on one link once the C-node connected all of
-%% them, but this BEAM may register the last connections a moment after
-%% their handshake: wait (bounded) until every link is a connected node,
-%% so that monitor_node/2 and the first sends find it.
-await_links(CNode, Links) ->
-    Nodes = lists:usort([CNode | maps:values(Links)]),
-    wait_hidden(fun(Hidden) -> Nodes -- Hidden end,
-                erlang:monotonic_time(millisecond) + ?LINK_WAIT, cnode_links_missing).
+cancel_wait(#state{wait = undefined} = State) ->
+    State;
+cancel_wait(#state{wait = Wait} = State) ->
+    partisan_cnode_links:cancel(Wait),
+    State#state{wait = undefined}.
 
-%% Polls nodes(hidden) until Pending(nodes(hidden)) is [] or the deadline
-%% passes; then logs What with the nodes still pending, and goes on.
-wait_hidden(Pending, Deadline, What) ->
-    case Pending(nodes(hidden)) of
-        [] ->
+then(open, State) ->
+    open(State);
+then({ready, Addrs, Links}, State) ->
+    links_ready(Addrs, Links, State).
+
+links_ready(Addrs, Links, #state{cnode = CNode, ready = false} = State) ->
+    persistent_term:put(?LINKS_KEY, Links),
+    ?LOG_INFO(#{what => cnode_ready, cnode => CNode, listen_addrs => Addrs,
+                links => Links, os_pid => State#state.os_pid}),
+    partisan_rejoin:cnode_ready(),
+    check_links(CNode, Links),
+    reply_waiters(ok, State#state{ready = true, listen_addrs = Addrs, links = Links});
+links_ready(Addrs, Links, #state{cnode = CNode, ready = true} = State) ->
+    ?LOG_INFO(#{what => cnode_listen_addrs, listen_addrs => Addrs, links => Links}),
+    case Links =:= State#state.links of
+        true ->
             ok;
-        Nodes ->
-            case erlang:monotonic_time(millisecond) >= Deadline of
-                true ->
-                    ?LOG_WARNING(#{what => What, nodes => Nodes}),
-                    ok;
-                false ->
-                    timer:sleep(5),
-                    wait_hidden(Pending, Deadline, What)
-            end
-    end.
+        false ->
+            persistent_term:put(?LINKS_KEY, Links),
+            check_links(CNode, Links)
+    end,
+    State#state{listen_addrs = Addrs, links = Links}.
 
-monitor_links(CNode, Links) ->
-    [true = erlang:monitor_node(L, true) || L <- lists:usort([CNode | maps:values(Links)])],
+%% A link still not connected once ready is as good as down.
+check_links(CNode, Links) ->
+    Hidden = nodes(hidden),
+    [disconnected(L) || L <- partisan_cnode_links:all(CNode, Links),
+                        not lists:member(L, Hidden)],
+    ok.
+
+%% A link of a ready C-node went down.
+link_down(Node, #state{ready = true, cnode = CNode, links = Links}) ->
+    case lists:member(Node, partisan_cnode_links:all(CNode, Links)) of
+        true -> disconnected(Node);
+        false -> ok
+    end;
+link_down(_Node, _State) ->
+    ok.
+
+%% Usually the C-node exited: its exit status follows, and says more. A
+%% C-node that lost one of its links is restarted too (that link's
+%% channel is dead without it).
+disconnected(Link) ->
+    _ = erlang:send_after(?DISCONNECT_GRACE, self(), {cnode_disconnected, Link}),
     ok.
 
 log_lines(Lines) ->
