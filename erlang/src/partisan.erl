@@ -266,6 +266,8 @@ monitor_nodes(_) ->
 %% default channel `undefined').
 -spec channels() -> [channel()].
 channels() ->
+    %% Published by partisan_cnode until the application stops; read from
+    %% the environment only when partisan is not running.
     case persistent_term:get(?CHANNELS_KEY, undefined) of
         undefined ->
             case partisan_config:load() of
@@ -527,6 +529,7 @@ parse_addr({Ip, Port}) when is_integer(Port), Port > 0, Port =< 65535 ->
 parse_addr(_) ->
     throw(bad_addr).
 
+%% As partisan_config's ip/1 (not exported), but throwing bad_addr.
 parse_ip(Ip) when is_tuple(Ip) ->
     case inet:ntoa(Ip) of
         {error, _} -> throw(bad_addr);

@@ -1,12 +1,15 @@
 %% @private
 %% @doc Owner of the C-node OS process (see docs/SHIM_INTERFACE.md).
 %%
-%% Opens the port running `priv/partisan_cnode' (`partisan_cnode_os'),
-%% which writes the secrets on its stdin, logs the C-node's output lines
-%% with `logger' (parsed by `partisan_cnode_log'), waits for
-%% `{'$partisan_ready', Addrs, [{Channel, LinkNode}]}', then publishes the
-%% map `#{Channel => LinkNode}' (the C-node's BEAM link of each channel)
-%% in `persistent_term' (`?LINKS_KEY') so that the data path
+%% Loads the configuration (while partisan runs, the only place that
+%% does; at every start, so a restarted C-node gets the current
+%% environment), opens the port
+%% running `priv/partisan_cnode' (`partisan_cnode_os'), which writes the
+%% secrets on its stdin, logs the C-node's output lines with `logger'
+%% (parsed by `partisan_cnode_log'), waits for `{'$partisan_ready', Addrs,
+%% [{Channel, LinkNode}]}', then publishes the map `#{Channel =>
+%% LinkNode}' (the C-node's BEAM link of each channel) in
+%% `persistent_term' (`?LINKS_KEY') so that the data path
 %% (`partisan:forward_message/3,4,5') sends straight from the calling
 %% process to the link of its channel. Relays control calls (join, leave,
 %% members, stats, fault injection; `partisan_cnode_calls') to the
@@ -33,7 +36,8 @@
          control/1,
          status/0,
          node_spec/0,
-         cnode_name/2]).
+         cnode_name/2,
+         cleanup/0]).
 
 %% gen_server callbacks
 -export([init/1,
@@ -82,7 +86,8 @@
 start_link() ->
     gen_server:start_link({local, ?CNODE_SERVER}, ?MODULE, [], []).
 
-%% @doc Waits until the C-node is ready (or failed to get ready).
+%% @doc Waits until the C-node is ready (or failed to get ready, which the
+%% server tells within its `ready_timeout').
 -spec await_ready(timeout()) -> ok | {error, term()}.
 await_ready(Timeout) ->
     safe_call(await_ready, Timeout).
@@ -112,6 +117,17 @@ cnode_name(Node, OsPid) when is_integer(OsPid) ->
 cnode_name(Node, OsPid) ->
     [Alive, Host] = string:split(atom_to_list(Node), "@"),
     list_to_atom("partisan_" ++ Alive ++ "_" ++ OsPid ++ "@" ++ Host).
+
+%% @doc Erases what this server publishes in `persistent_term' (the
+%% configuration parts outlive restarts of the server, so that
+%% `partisan:channels/0' needs no reload): called once the application
+%% stopped.
+-spec cleanup() -> ok.
+cleanup() ->
+    _ = persistent_term:erase(?LINKS_KEY),
+    _ = persistent_term:erase(?CHANNELS_KEY),
+    _ = persistent_term:erase(?MAX_SIZE_KEY),
+    ok.
 
 safe_call(Request, Timeout) ->
     try
@@ -308,8 +324,6 @@ handle_info(Msg, State) ->
 -spec terminate(term(), state()) -> ok.
 terminate(_Reason, #state{port = Port, cnode = CNode, ready = Ready, links = Links}) ->
     _ = persistent_term:erase(?LINKS_KEY),
-    _ = persistent_term:erase(?CHANNELS_KEY),
-    _ = persistent_term:erase(?MAX_SIZE_KEY),
     case Port of
         undefined -> ok;
         _ -> catch port_close(Port)
