@@ -230,9 +230,10 @@ member(Node) ->
 %% `Fun' takes no argument, the node, or the node and a
 %% {@type node_event_info()} map (`#{event => up, channels => [...]}').
 %% Each call runs in a new process, so `Fun' may block; a crash is
-%% caught and logged. A node already up when `Fun' is registered does
-%% not trigger it. Registrations last until the application stops (they
-%% survive restarts of the C-node). Bad arguments raise `badarg'.
+%% logged (a crash report) and harms nothing else. A node already up
+%% when `Fun' is registered does not trigger it. Registrations last until
+%% the application stops (they survive restarts of the C-node). Bad
+%% arguments raise `badarg'.
 -spec on_up(node() | any, node_callback()) -> ok | {error, not_running}.
 on_up(Node, Fun) ->
     check_callback(Node, Fun),

@@ -10,11 +10,12 @@
 %% up is reported down, as `net_kernel' does when distribution stops.
 %% Restarted on its own, it takes the nodes up from `partisan_members'.
 %%
-%% Each callback runs in a process of its own (spawned per event), so a
-%% slow or crashing callback never blocks this server or the C-node
-%% relay; a crash is caught and logged. Subscribers get `{nodeup, Node}'
-%% / `{nodedown, Node}' messages from this server, so they arrive in the
-%% order the events happened.
+%% Each callback runs in a process of its own (`proc_lib:spawn/1' per
+%% event), so a slow or crashing callback never blocks this server or the
+%% C-node relay; a crash is logged as a crash report (its process
+%% dictionary names the event and the node). Subscribers get
+%% `{nodeup, Node}' / `{nodedown, Node}' messages from this server, so
+%% they arrive in the order the events happened.
 -module(partisan_monitor).
 -behaviour(gen_server).
 
@@ -209,19 +210,16 @@ dispatch(Event, Node, #state{callbacks = Cbs, subscribers = Subs} = State) ->
             ok;
         _ ->
             Info = #{event => Event, channels => partisan:channels()},
-            [spawn(fun() -> run(Fun, Event, Node, Info) end) || Fun <- Matching]
+            [proc_lib:spawn(fun() -> run(Fun, Event, Node, Info) end) || Fun <- Matching]
     end,
     State.
 
+%% No catch: a crash ends this process with a crash report (proc_lib),
+%% which shows this dictionary entry.
 run(Fun, Event, Node, Info) ->
-    try
-        if
-            is_function(Fun, 0) -> Fun();
-            is_function(Fun, 1) -> Fun(Node);
-            is_function(Fun, 2) -> Fun(Node, Info)
-        end
-    catch
-        Class:Reason:Stack ->
-            ?LOG_ERROR(#{what => node_callback_crashed, event => Event, node => Node,
-                         class => Class, reason => Reason, stacktrace => Stack})
+    put(partisan_node_callback, #{event => Event, node => Node}),
+    if
+        is_function(Fun, 0) -> Fun();
+        is_function(Fun, 1) -> Fun(Node);
+        is_function(Fun, 2) -> Fun(Node, Info)
     end.
