@@ -3,13 +3,12 @@
 %%
 %% Loads the configuration (while partisan runs, the only place that
 %% does; at every start, so a restarted C-node gets the current
-%% environment), opens the port
-%% running `priv/partisan_cnode' (`partisan_cnode_os'), which writes the
-%% secrets on its stdin, logs the C-node's output lines with `logger'
-%% (parsed by `partisan_cnode_log'), waits for `{'$partisan_ready', Addrs,
-%% [{Channel, LinkNode}]}', then publishes the map `#{Channel =>
-%% LinkNode}' (the C-node's BEAM link of each channel) in
-%% `persistent_term' (`?LINKS_KEY') so that the data path
+%% environment), opens the port running `priv/partisan_cnode'
+%% (`partisan_cnode_os'), which writes the secrets on its stdin, logs the
+%% C-node's output lines with `logger' (parsed by `partisan_cnode_log'),
+%% waits for `{'$partisan_ready', Addrs, [{Channel, LinkNode}]}', then
+%% publishes the map `#{Channel => LinkNode}' (the C-node's BEAM link of
+%% each channel) in `persistent_term' (`?LINKS_KEY') so that the data path
 %% (`partisan:forward_message/3,4,5') sends straight from the calling
 %% process to the link of its channel. Relays control calls (join, leave,
 %% members, stats, fault injection; `partisan_cnode_calls') to the
