@@ -200,11 +200,7 @@ leave(Other) ->
 %% (a client reaches other clients through a server).
 -spec members() -> [node()].
 members() ->
-    try ets:select(?MEMBERS, [{{'$1', true}, [], ['$1']}]) of
-        Nodes -> lists:usort([node() | Nodes])
-    catch
-        error:badarg -> [node()]
-    end.
+    partisan_members:members().
 
 %% @doc The members this node links to but cannot reach now, with how
 %% long: `unreachable' while its connections are retried (up to every
@@ -224,15 +220,8 @@ unreachable() ->
 
 %% @doc Whether `Node' is a member (see {@link members/0}).
 -spec member(node()) -> boolean().
-member(Node) when Node =:= node() ->
-    true;
 member(Node) ->
-    try ets:lookup(?MEMBERS, Node) of
-        [{_, true}] -> true;
-        _ -> false
-    catch
-        error:badarg -> false
-    end.
+    partisan_members:is_member(Node).
 
 %% @doc Runs `Fun' each time `Node' (or, with `any', any node) comes up:
 %% it became reachable through the local C-node (joined, or connected
@@ -241,9 +230,10 @@ member(Node) ->
 %% `Fun' takes no argument, the node, or the node and a
 %% {@type node_event_info()} map (`#{event => up, channels => [...]}').
 %% Each call runs in a new process, so `Fun' may block; a crash is
-%% caught and logged. A node already up when `Fun' is registered does
-%% not trigger it. Registrations last until the application stops (they
-%% survive restarts of the C-node). Bad arguments raise `badarg'.
+%% logged (a crash report) and harms nothing else. A node already up
+%% when `Fun' is registered does not trigger it. Registrations last until
+%% the application stops (they survive restarts of the C-node). Bad
+%% arguments raise `badarg'.
 -spec on_up(node() | any, node_callback()) -> ok | {error, not_running}.
 on_up(Node, Fun) ->
     check_callback(Node, Fun),
@@ -277,6 +267,8 @@ monitor_nodes(_) ->
 %% default channel `undefined').
 -spec channels() -> [channel()].
 channels() ->
+    %% Published by partisan_cnode until the application stops; read from
+    %% the environment only when partisan is not running.
     case persistent_term:get(?CHANNELS_KEY, undefined) of
         undefined ->
             case partisan_config:load() of
@@ -434,7 +426,7 @@ local_send(Ref, Msg) ->
 remote_send(Node, Channel, PartitionKey, Ref, Msg) ->
     case persistent_term:get(?LINKS_KEY, undefined) of
         #{Channel := Link} ->
-            case reachable(Node) of
+            case partisan_members:is_reachable(Node) of
                 true ->
                     send_sized(Link, Node, Channel, PartitionKey, Ref, Msg);
                 false ->
@@ -460,7 +452,7 @@ send_sized(Link, Node, Channel, PartitionKey, Ref, Msg) ->
                       {value, K} ->
                           {'$fwd', Node, Channel, key(K), ?FLAG_PARTITION_KEY, Ref, Msg}
                   end,
-            case erlang:send({partisan, Link}, Fwd, [noconnect]) of
+            case erlang:send({?CNODE_PROCESS, Link}, Fwd, [noconnect]) of
                 ok -> ok;
                 noconnect -> {error, not_running}
             end
@@ -472,14 +464,6 @@ check_callback(Node, Fun) when is_atom(Node), is_function(Fun, 0);
     ok;
 check_callback(_, _) ->
     erlang:error(badarg).
-
-%% Members and the nodes reached through a relay.
-reachable(Node) ->
-    try
-        ets:member(?MEMBERS, Node)
-    catch
-        error:badarg -> false
-    end.
 
 key(K) when is_integer(K) ->
     abs(K) rem ?KEY_RANGE;
@@ -546,6 +530,7 @@ parse_addr({Ip, Port}) when is_integer(Port), Port > 0, Port =< 65535 ->
 parse_addr(_) ->
     throw(bad_addr).
 
+%% As partisan_config's ip/1 (not exported), but throwing bad_addr.
 parse_ip(Ip) when is_tuple(Ip) ->
     case inet:ntoa(Ip) of
         {error, _} -> throw(bad_addr);

@@ -1,26 +1,28 @@
 %% @private
 %% @doc Owner of the C-node OS process (see docs/SHIM_INTERFACE.md).
 %%
-%% Opens the port running `priv/partisan_cnode', writes the secrets on its
-%% stdin, waits for `{'$partisan_ready', Addrs, [{Channel, LinkNode}]}',
-%% then publishes the map `#{Channel => LinkNode}' (the C-node's BEAM link
-%% of each channel) in `persistent_term' (key `{partisan, links}') so
-%% that the data path (`partisan:forward_message/3,4,5') sends straight
-%% from the calling process to the link of its channel. Keeps the member
-%% list in the protected ETS table `partisan_members' and relays control
-%% calls (join, leave, members, stats, fault injection) to the C-node's
-%% main node name.
+%% Loads the configuration (while partisan runs, the only place that
+%% does; at every start, so a restarted C-node gets the current
+%% environment), opens the port running `priv/partisan_cnode'
+%% (`partisan_cnode_os'), which writes the secrets on its stdin, logs the
+%% C-node's output lines with `logger' (parsed by `partisan_cnode_log'),
+%% waits for `{'$partisan_ready', Addrs, [{Channel, LinkNode}]}', then
+%% publishes the map `#{Channel => LinkNode}' (the C-node's BEAM link of
+%% each channel) in `persistent_term' (`?LINKS_KEY') so that the data path
+%% (`partisan:forward_message/3,4,5') sends straight from the calling
+%% process to the link of its channel. Relays control calls (join, leave,
+%% members, stats, fault injection; `partisan_cnode_calls') to the
+%% C-node's main node name, and the C-node's events to `partisan_members'
+%% (the member table), `partisan_monitor' (node up/down) and
+%% `partisan_rejoin' (contacts).
 %%
-%% The table holds one row `{Node, IsMember}' per node the C-node can
-%% reach (the `Reachable' list of `{'$partisan_members', Members,
-%% Reachable}'): `IsMember' is `true' for the nodes of `Members' (what
-%% `partisan:members/0' shows) and `false' for nodes reached only through
-%% a relay (a client's fellow clients under `client_server'). The data
-%% path checks a destination against every row. Node up/down events are
-%% passed on to `partisan_monitor'.
-%%
-%% A ready message without links (`{'$partisan_ready', Addrs}', the older
-%% form) routes every channel to the main node name.
+%% Waits are event-driven: the server subscribes to hidden node up/down
+%% events (`net_kernel:monitor_nodes/2'). It opens the port only once the
+%% links of an earlier C-node of this BEAM are gone (the new one takes the
+%% same names), and reports ready only once every link of the new one is
+%% a connected node. A link that goes down later means the C-node is
+%% gone or lost a channel: the server stops and the supervisor restarts
+%% it.
 -module(partisan_cnode).
 -behaviour(gen_server).
 
@@ -33,7 +35,8 @@
          control/1,
          status/0,
          node_spec/0,
-         cnode_name/2]).
+         cnode_name/2,
+         cleanup/0]).
 
 %% gen_server callbacks
 -export([init/1,
@@ -43,32 +46,34 @@
          terminate/2,
          code_change/3]).
 
--define(SERVER, ?MODULE).
-%% How long the C-node may take to answer a control call.
--define(CALL_TIMEOUT, 5000).
 %% How long the ready message waits for all links to show as connected.
 -define(LINK_WAIT, 2000).
-%% How long terminate/2 waits for the C-node to drop its connection.
+%% How long the links of an earlier C-node may take to go, at start and
+%% in terminate/2.
 -define(EXIT_WAIT, 3000).
-%% A cluster secret shorter than this is logged as weak.
--define(MIN_SECRET_BYTES, 16).
-%% Last C-node output lines kept for error reports.
--define(KEEP_LINES, 20).
-%% Longest C-node output line assembled from {noeol, _} pieces.
--define(MAX_LINE, 65536).
+%% How long after one of its links went down the C-node is given up.
+-define(DISCONNECT_GRACE, 1000).
+
+-type addr() :: {inet:ip_address(), inet:port_number()}.
 
 -record(state, {port :: port() | undefined,
                 os_pid :: non_neg_integer() | undefined,
                 cnode :: node(),
-                config :: partisan_config:config(),
+                config :: partisan_config:config(),        % redacted
+                %% Until the port is open: what opens it (holds the
+                %% secrets, so a closure: a state dump shows no secret).
+                opener :: fun(() -> {port(), non_neg_integer() | undefined})
+                        | undefined,
+                %% Waiting for the links of an earlier C-node to go (then
+                %% `open') or for those of a ready message to connect.
+                wait :: partisan_cnode_links:wait() | undefined,
                 ready = false :: boolean(),
-                listen_addrs = [] :: [{inet:ip_address(), inet:port_number()}],
-                links = #{} :: #{atom() => node()},
                 ready_timer :: reference() | undefined,
+                listen_addrs = [] :: [addr()],
+                links = #{} :: #{atom() => node()},
                 waiters = [] :: [gen_server:from()],
-                pending = #{} :: #{reference() => {gen_server:from(), reference()}},
-                partial = <<>> :: binary(),
-                last_lines = [] :: [binary()]}).
+                calls = partisan_cnode_calls:new() :: partisan_cnode_calls:calls(),
+                log = partisan_cnode_log:new() :: partisan_cnode_log:log()}).
 
 -type state() :: #state{}.
 
@@ -78,9 +83,10 @@
 
 -spec start_link() -> {ok, pid()} | {error, term()}.
 start_link() ->
-    gen_server:start_link({local, ?SERVER}, ?MODULE, [], []).
+    gen_server:start_link({local, ?CNODE_SERVER}, ?MODULE, [], []).
 
-%% @doc Waits until the C-node is ready (or failed to get ready).
+%% @doc Waits until the C-node is ready (or failed to get ready, which the
+%% server tells within its `ready_timeout').
 -spec await_ready(timeout()) -> ok | {error, term()}.
 await_ready(Timeout) ->
     safe_call(await_ready, Timeout).
@@ -89,12 +95,14 @@ await_ready(Timeout) ->
 %% `{leave, Node}', `members', `stats').
 -spec control(term()) -> term().
 control(Request) ->
-    safe_call({control, Request}, ?CALL_TIMEOUT + 5000).
+    safe_call({control, Request}, ?CNODE_CALL_TIMEOUT + 5000).
 
+%% @doc The C-node's name, OS pid, addresses, topology, channels, links.
 -spec status() -> map() | {error, not_running}.
 status() ->
     safe_call(status, 5000).
 
+%% @doc This node's spec (see `partisan:node_spec/0').
 -spec node_spec() -> map() | {error, not_running}.
 node_spec() ->
     safe_call(node_spec, 5000).
@@ -109,9 +117,20 @@ cnode_name(Node, OsPid) ->
     [Alive, Host] = string:split(atom_to_list(Node), "@"),
     list_to_atom("partisan_" ++ Alive ++ "_" ++ OsPid ++ "@" ++ Host).
 
+%% @doc Erases what this server publishes in `persistent_term' (the
+%% configuration parts outlive restarts of the server, so that
+%% `partisan:channels/0' needs no reload): called once the application
+%% stopped.
+-spec cleanup() -> ok.
+cleanup() ->
+    _ = persistent_term:erase(?LINKS_KEY),
+    _ = persistent_term:erase(?CHANNELS_KEY),
+    _ = persistent_term:erase(?MAX_SIZE_KEY),
+    ok.
+
 safe_call(Request, Timeout) ->
     try
-        gen_server:call(?SERVER, Request, Timeout)
+        gen_server:call(?CNODE_SERVER, Request, Timeout)
     catch
         exit:{noproc, _} -> {error, not_running};
         exit:{normal, _} -> {error, not_running};
@@ -128,7 +147,7 @@ safe_call(Request, Timeout) ->
 -spec init([]) -> {ok, state()} | {stop, term()}.
 init([]) ->
     process_flag(trap_exit, true),
-    %% A previous incarnation killed without terminate/2 may have left these.
+    %% A previous incarnation killed without terminate/2 may have left this.
     _ = persistent_term:erase(?LINKS_KEY),
     case node() of
         nonode@nohost ->
@@ -141,36 +160,28 @@ init([]) ->
     end.
 
 init(Node, Config) ->
-    case executable() of
+    case partisan_cnode_os:executable() of
         {ok, Path} ->
+            %% Subscribed first, so that no nodeup/nodedown of a link is
+            %% missed between a look at nodes(hidden) and the event.
+            ok = net_kernel:monitor_nodes(true, [{node_type, hidden}]),
             CNode = cnode_name(Node, os:getpid()),
             Args = partisan_config:cnode_args(Config, Node, CNode),
-            wait_gone(previous_links(CNode), ?EXIT_WAIT),
-            ets:new(?MEMBERS, [named_table, protected, set, {read_concurrency, true}]),
-            true = ets:insert(?MEMBERS, {Node, true}),
+            ok = partisan_members:cnode_started(self()),
             partisan_monitor:cnode_started(self()),
             persistent_term:put(?CHANNELS_KEY, partisan_config:channels(Config)),
             persistent_term:put(?MAX_SIZE_KEY, maps:get(max_message_size, Config)),
-            ?LOG_INFO(#{what => starting_cnode, path => Path, args => Args}),
-            Port = open_port({spawn_executable, Path},
-                             [{args, Args}, {line, 4096}, stderr_to_stdout,
-                              exit_status, use_stdio, binary]),
-            OsPid = case erlang:port_info(Port, os_pid) of
-                        {os_pid, P} -> P;
-                        undefined -> undefined
-                    end,
-            warn_if_weak(Config),
-            Secrets = partisan_config:secrets_input(erlang:get_cookie(), Config),
-            try
-                true = port_command(Port, Secrets)
-            catch
-                error:badarg -> ok    % it exited at once: exit_status tells why
-            end,
-            #{ready_timeout := ReadyTimeout} = Config,
-            TRef = erlang:start_timer(ReadyTimeout, self(), ready_timeout),
-            {ok, #state{port = Port, os_pid = OsPid, cnode = CNode,
-                        config = partisan_config:redact(Config),
-                        ready_timer = TRef}};
+            partisan_cnode_os:warn_if_weak(Config),
+            Opener = fun() ->
+                             Secrets = partisan_config:secrets_input(erlang:get_cookie(), Config),
+                             partisan_cnode_os:start(Path, Args, Secrets)
+                     end,
+            State = #state{cnode = CNode, config = partisan_config:redact(Config),
+                           opener = Opener},
+            %% The new C-node takes the names of an earlier one's links:
+            %% those must be gone first.
+            Previous = partisan_cnode_links:previous(CNode),
+            {ok, await(partisan_cnode_links:await(down, Previous, ?EXIT_WAIT, open), State)};
         {error, Reason} ->
             {stop, Reason}
     end.
@@ -183,14 +194,10 @@ handle_call(await_ready, From, #state{waiters = Waiters} = State) ->
     {noreply, State#state{waiters = [From | Waiters]}};
 handle_call({control, _Request}, _From, #state{ready = false} = State) ->
     {reply, {error, not_running}, State};
-handle_call({control, Request}, From, #state{cnode = CNode, pending = Pending} = State) ->
-    Ref = make_ref(),
-    case erlang:send({partisan, CNode}, {'$call', self(), Ref, Request}, [noconnect]) of
-        ok ->
-            TRef = erlang:start_timer(?CALL_TIMEOUT, self(), {call_timeout, Ref}),
-            {noreply, State#state{pending = Pending#{Ref => {From, TRef}}}};
-        noconnect ->
-            {reply, {error, not_running}, State}
+handle_call({control, Request}, From, #state{cnode = CNode, calls = Calls0} = State) ->
+    case partisan_cnode_calls:send(CNode, Request, From, Calls0) of
+        {ok, Calls} -> {noreply, State#state{calls = Calls}};
+        noconnect -> {reply, {error, not_running}, State}
     end;
 handle_call(status, _From, #state{ready = false} = State) ->
     {reply, {error, not_running}, State};
@@ -220,70 +227,75 @@ handle_cast(Msg, State) ->
     {noreply, State}.
 
 -spec handle_info(term(), state()) -> {noreply, state()} | {stop, term(), state()}.
-handle_info({Port, {data, {eol, Piece}}}, #state{port = Port, partial = Partial} = State) ->
-    Line = <<Partial/binary, Piece/binary>>,
-    {noreply, log_line(Line, State#state{partial = <<>>})};
-handle_info({Port, {data, {noeol, Piece}}}, #state{port = Port, partial = Partial} = State) ->
-    Line = <<Partial/binary, Piece/binary>>,
-    case byte_size(Line) >= ?MAX_LINE of
-        true -> {noreply, log_line(Line, State#state{partial = <<>>})};
-        false -> {noreply, State#state{partial = Line}}
-    end;
-handle_info({Port, {exit_status, Status}}, #state{port = Port} = State0) ->
-    State = flush_partial(State0),
-    Lines = lists:reverse(State#state.last_lines),
+%% The port: output lines, exit.
+handle_info({Port, {data, Data}}, #state{port = Port, log = Log0} = State) ->
+    {Lines, Log} = partisan_cnode_log:data(Data, Log0),
+    log_lines(Lines),
+    {noreply, State#state{log = Log}};
+handle_info({Port, {exit_status, Status}}, #state{port = Port, log = Log0} = State) ->
+    {Lines, Log} = partisan_cnode_log:flush(Log0),
+    log_lines(Lines),
     ?LOG_ERROR(#{what => cnode_exited, exit_status => Status, cnode => State#state.cnode,
-                 last_output => Lines}),
+                 last_output => partisan_cnode_log:last_lines(Log)}),
     Reason = {cnode_exit, Status},
-    {stop, Reason, reply_waiters({error, Reason}, State#state{port = undefined})};
+    {stop, Reason, reply_waiters({error, Reason}, State#state{port = undefined, log = Log})};
 handle_info({'EXIT', Port, Reason}, #state{port = Port} = State) ->
     ?LOG_ERROR(#{what => cnode_port_closed, reason => Reason, cnode => State#state.cnode}),
     {stop, {cnode_port_closed, Reason},
      reply_waiters({error, {cnode_port_closed, Reason}}, State#state{port = undefined})};
-handle_info({'$partisan_ready', Addrs}, State) when is_list(Addrs) ->
-    %% The older form, without per-channel links: everything goes to the
-    %% main node name.
-    handle_info({'$partisan_ready', Addrs, []}, State);
-handle_info({'$partisan_ready', Addrs, LinkList}, #state{cnode = CNode} = State)
+%% Start-up: the earlier C-node's links go, the new one gets ready. The
+%% ready message comes on one link once the C-node connected all of them,
+%% but this BEAM may register the last connections a moment after their
+%% handshake: the server waits (bounded) for the nodeup of every link, so
+%% that the first sends find it.
+handle_info({'$partisan_ready', Addrs, LinkList},
+            #state{cnode = CNode, opener = undefined} = State0)
   when is_list(Addrs), is_list(LinkList) ->
-    Links = links(CNode, State#state.config, LinkList),
-    case State#state.ready of
-        false ->
-            cancel_timer(State#state.ready_timer),
-            await_links(CNode, Links),
-            monitor_links(CNode, Links),
-            persistent_term:put(?LINKS_KEY, Links),
-            ?LOG_INFO(#{what => cnode_ready, cnode => CNode, listen_addrs => Addrs,
-                        links => Links, os_pid => State#state.os_pid}),
-            partisan_rejoin:cnode_ready(),
-            {noreply, reply_waiters(ok, State#state{ready = true, ready_timer = undefined,
-                                                    listen_addrs = Addrs, links = Links})};
-        true ->
-            ?LOG_INFO(#{what => cnode_listen_addrs, listen_addrs => Addrs, links => Links}),
-            case Links =:= State#state.links of
-                true ->
-                    ok;
+    Links = partisan_cnode_links:links(CNode, partisan_config:channels(State0#state.config),
+                                       LinkList),
+    State = case State0#state.ready of
                 false ->
-                    await_links(CNode, Links),
-                    monitor_links(CNode, Links),
-                    persistent_term:put(?LINKS_KEY, Links)
+                    cancel_timer(State0#state.ready_timer),
+                    State0#state{ready_timer = undefined};
+                true ->
+                    State0
             end,
-            {noreply, State#state{listen_addrs = Addrs, links = Links}}
+    Wait = partisan_cnode_links:await(up, partisan_cnode_links:all(CNode, Links), ?LINK_WAIT,
+                                      {ready, Addrs, Links}),
+    {noreply, await(Wait, cancel_wait(State))};
+handle_info({timeout, TRef, partisan_link_wait}, #state{wait = Wait} = State)
+  when Wait =/= undefined ->
+    case partisan_cnode_links:timeout(TRef, Wait) of
+        {Nodes, Then} ->
+            What = case Then of
+                       open -> cnode_still_connected;
+                       {ready, _, _} -> cnode_links_missing
+                   end,
+            ?LOG_WARNING(#{what => What, nodes => Nodes}),
+            {noreply, then(Then, State#state{wait = undefined})};
+        stale ->
+            {noreply, State}
     end;
-handle_info({timeout, TRef, ready_timeout}, #state{ready_timer = TRef} = State) ->
+handle_info({timeout, TRef, ready_timeout}, #state{ready_timer = TRef, log = Log} = State) ->
     #{ready_timeout := Timeout} = State#state.config,
-    Lines = lists:reverse(State#state.last_lines),
     ?LOG_ERROR(#{what => cnode_not_ready, timeout => Timeout, cnode => State#state.cnode,
-                 last_output => Lines}),
+                 last_output => partisan_cnode_log:last_lines(Log)}),
     Reason = {cnode_not_ready, Timeout},
     {stop, Reason, reply_waiters({error, Reason}, State#state{ready_timer = undefined})};
+%% Hidden nodes (net_kernel:monitor_nodes/2): the C-node's links.
+handle_info({nodeup, Node, _Info}, State) when is_atom(Node) ->
+    {noreply, wait_event(up, Node, State)};
+handle_info({nodedown, Node, _Info}, State) when is_atom(Node) ->
+    link_down(Node, State),
+    {noreply, wait_event(down, Node, State)};
+handle_info({cnode_disconnected, Link}, #state{cnode = CNode, log = Log} = State) ->
+    ?LOG_ERROR(#{what => cnode_disconnected, cnode => CNode, link => Link,
+                 last_output => partisan_cnode_log:last_lines(Log)}),
+    {stop, {cnode_disconnected, Link}, State};
+%% The C-node's events.
 handle_info({'$partisan_members', Members, Reachable}, State)
   when is_list(Members), is_list(Reachable) ->
-    set_members(Members, Reachable),
-    {noreply, State};
-handle_info({'$partisan_members', Members}, State) when is_list(Members) ->
-    %% The older form: every member is reached directly.
-    set_members(Members, Members),
+    ok = partisan_members:set(Members, Reachable),
     {noreply, State};
 handle_info({'$partisan_contacts', Contacts}, State) when is_list(Contacts) ->
     partisan_rejoin:contacts(Contacts),
@@ -291,48 +303,19 @@ handle_info({'$partisan_contacts', Contacts}, State) when is_list(Contacts) ->
 handle_info({'$partisan_nodeup', Node}, State) when is_atom(Node) ->
     ?LOG_INFO(#{what => nodeup, node => Node}),
     %% Reachable now; whether it is a member the members event tells.
-    _ = ets:insert_new(?MEMBERS, {Node, false}),
+    ok = partisan_members:node_up(Node),
     partisan_monitor:node_event(up, Node),
     {noreply, State};
 handle_info({'$partisan_nodedown', Node}, State) when is_atom(Node) ->
     ?LOG_INFO(#{what => nodedown, node => Node}),
-    Node =/= node() andalso ets:delete(?MEMBERS, Node),
+    ok = partisan_members:node_down(Node),
     partisan_monitor:node_event(down, Node),
     {noreply, State};
-handle_info({nodedown, Link}, #state{cnode = CNode, links = Links} = State)
-  when is_atom(Link) ->
-    case Link =:= CNode orelse lists:member(Link, maps:values(Links)) of
-        true ->
-            %% Usually the C-node exited: its exit status follows, and
-            %% says more. A C-node that lost one of its links is restarted
-            %% too (that link's channel is dead without it).
-            _ = erlang:send_after(1000, self(), {cnode_disconnected, Link}),
-            {noreply, State};
-        false ->
-            {noreply, State}
-    end;
-handle_info({cnode_disconnected, Link}, #state{cnode = CNode} = State) ->
-    ?LOG_ERROR(#{what => cnode_disconnected, cnode => CNode, link => Link,
-                 last_output => lists:reverse(State#state.last_lines)}),
-    {stop, {cnode_disconnected, Link}, State};
-handle_info({timeout, TRef, {call_timeout, Ref}}, #state{pending = Pending} = State) ->
-    case maps:take(Ref, Pending) of
-        {{From, TRef}, Rest} ->
-            gen_server:reply(From, {error, timeout}),
-            {noreply, State#state{pending = Rest}};
-        _ ->
-            {noreply, State}
-    end;
-handle_info({Ref, Reply}, #state{pending = Pending} = State) when is_reference(Ref) ->
-    case maps:take(Ref, Pending) of
-        {{From, TRef}, Rest} ->
-            cancel_timer(TRef),
-            gen_server:reply(From, Reply),
-            {noreply, State#state{pending = Rest}};
-        error ->
-            ?LOG_DEBUG(#{what => late_cnode_reply, reply => Reply}),
-            {noreply, State}
-    end;
+%% Answers to control calls.
+handle_info({timeout, TRef, {call_timeout, Ref}}, #state{calls = Calls} = State) ->
+    {noreply, State#state{calls = partisan_cnode_calls:timeout(Ref, TRef, Calls)}};
+handle_info({Ref, Reply}, #state{calls = Calls} = State) when is_reference(Ref) ->
+    {noreply, State#state{calls = partisan_cnode_calls:answer(Ref, Reply, Calls)}};
 handle_info(Msg, State) ->
     ?LOG_WARNING(#{what => unexpected_message, msg => Msg}),
     {noreply, State}.
@@ -340,20 +323,23 @@ handle_info(Msg, State) ->
 -spec terminate(term(), state()) -> ok.
 terminate(_Reason, #state{port = Port, cnode = CNode, ready = Ready, links = Links}) ->
     _ = persistent_term:erase(?LINKS_KEY),
-    _ = persistent_term:erase(?CHANNELS_KEY),
-    _ = persistent_term:erase(?MAX_SIZE_KEY),
     case Port of
         undefined -> ok;
         _ -> catch port_close(Port)
     end,
     %% Closing the port closes the C-node's stdin, which makes it exit; wait
-    %% a little for its connection to go so that a restarted server (same
-    %% C-node name) does not meet the old one.
+    %% a little for its links to go (their nodedown events) so that a
+    %% restarted server and whoever looks at nodes(hidden) do not meet them.
     case Ready of
-        true -> wait_gone(lists:usort([CNode | maps:values(Links)]), ?EXIT_WAIT);
-        false -> ok
-    end,
-    ok.
+        true ->
+            case partisan_cnode_links:await_gone(partisan_cnode_links:all(CNode, Links),
+                                                 ?EXIT_WAIT) of
+                [] -> ok;
+                Nodes -> ?LOG_WARNING(#{what => cnode_still_connected, nodes => Nodes})
+            end;
+        false ->
+            ok
+    end.
 
 -spec code_change(term(), state(), term()) -> {ok, state()}.
 code_change(_OldVsn, State, _Extra) ->
@@ -363,129 +349,80 @@ code_change(_OldVsn, State, _Extra) ->
 %% Internal
 %%====================================================================
 
-%% The C-node binary: `priv/partisan_cnode', unless the environment variable
-%% PARTISAN_CNODE names another build (the sanitizer test run uses it).
-executable() ->
-    case os:getenv("PARTISAN_CNODE") of
-        false -> priv_executable();
-        "" -> priv_executable();
-        Path -> check_executable(Path)
-    end.
+%% Starts the C-node and hands it the secrets; the ready timer runs from
+%% here.
+open(#state{opener = Opener, config = #{ready_timeout := ReadyTimeout}} = State) ->
+    {Port, OsPid} = Opener(),
+    TRef = erlang:start_timer(ReadyTimeout, self(), ready_timeout),
+    State#state{port = Port, os_pid = OsPid, opener = undefined, ready_timer = TRef}.
 
-priv_executable() ->
-    PrivDir = case code:priv_dir(partisan) of
-                  {error, bad_name} ->
-                      filename:join(filename:dirname(filename:dirname(code:which(?MODULE))),
-                                    "priv");
-                  Dir ->
-                      Dir
-              end,
-    check_executable(filename:join(PrivDir, "partisan_cnode")).
+await({done, Then}, State) ->
+    then(Then, State);
+await({wait, Wait}, State) ->
+    State#state{wait = Wait}.
 
-check_executable(Path) ->
-    case filelib:is_regular(Path) of
-        true -> {ok, Path};
-        false -> {error, {cnode_not_found, Path}}
-    end.
+wait_event(_Event, _Node, #state{wait = undefined} = State) ->
+    State;
+wait_event(Event, Node, #state{wait = Wait} = State) ->
+    await(partisan_cnode_links:event(Event, Node, Wait), State).
 
-%% Waits (bounded) until none of Nodes is connected to this BEAM any more.
-wait_gone(Nodes, Timeout) ->
-    wait_hidden(fun(Hidden) -> [N || N <- Hidden, lists:member(N, Nodes)] end,
-                erlang:monotonic_time(millisecond) + Timeout, cnode_still_connected).
+cancel_wait(#state{wait = undefined} = State) ->
+    State;
+cancel_wait(#state{wait = Wait} = State) ->
+    partisan_cnode_links:cancel(Wait),
+    State#state{wait = undefined}.
 
-%% The hidden nodes that may be links of an earlier C-node of this BEAM
-%% (same main name, or a name made from it) left by an incarnation of this
-%% server that was killed without terminate/2.
-previous_links(CNode) ->
-    [Alive, Host] = string:split(atom_to_list(CNode), "@"),
-    [N || N <- nodes(hidden),
-          case string:split(atom_to_list(N), "@") of
-              [A, Host] -> lists:prefix(Alive, A);
-              _ -> false
-          end].
+then(open, State) ->
+    open(State);
+then({ready, Addrs, Links}, State) ->
+    links_ready(Addrs, Links, State).
 
-%% The channel -> link node map from the ready message: every configured
-%% channel gets a link (the main node name when the C-node named none).
-links(CNode, Config, LinkList) ->
-    Default = maps:map(fun(_, _) -> CNode end, partisan_config:channels(Config)),
-    Given = maps:from_list([{C, L} || {C, L} <- LinkList, is_atom(C), is_atom(L)]),
-    maps:merge(Default, Given).
-
-%% The ready message comes on one link once the C-node connected all of
-%% them, but this BEAM may register the last connections a moment after
-%% their handshake: wait (bounded) until every link is a connected node,
-%% so that monitor_node/2 and the first sends find it.
-await_links(CNode, Links) ->
-    Nodes = lists:usort([CNode | maps:values(Links)]),
-    wait_hidden(fun(Hidden) -> Nodes -- Hidden end,
-                erlang:monotonic_time(millisecond) + ?LINK_WAIT, cnode_links_missing).
-
-%% Polls nodes(hidden) until Pending(nodes(hidden)) is [] or the deadline
-%% passes; then logs What with the nodes still pending, and goes on.
-wait_hidden(Pending, Deadline, What) ->
-    case Pending(nodes(hidden)) of
-        [] ->
-            ok;
-        Nodes ->
-            case erlang:monotonic_time(millisecond) >= Deadline of
-                true ->
-                    ?LOG_WARNING(#{what => What, nodes => Nodes}),
-                    ok;
-                false ->
-                    timer:sleep(5),
-                    wait_hidden(Pending, Deadline, What)
-            end
-    end.
-
-monitor_links(CNode, Links) ->
-    [true = erlang:monitor_node(L, true) || L <- lists:usort([CNode | maps:values(Links)])],
-    ok.
-
-set_members(Members0, Reachable0) ->
-    Self = node(),
-    Members = lists:usort([Self | [N || N <- Members0, is_atom(N)]]),
-    Reachable = lists:usort([N || N <- Reachable0, is_atom(N)]) -- Members,
-    New = lists:sort([{N, true} || N <- Members] ++ [{N, false} || N <- Reachable]),
-    Old = lists:sort(ets:tab2list(?MEMBERS)),
-    case New =:= Old of
+links_ready(Addrs, Links, #state{cnode = CNode, ready = false} = State) ->
+    persistent_term:put(?LINKS_KEY, Links),
+    ?LOG_INFO(#{what => cnode_ready, cnode => CNode, listen_addrs => Addrs,
+                links => Links, os_pid => State#state.os_pid}),
+    partisan_rejoin:cnode_ready(),
+    check_links(CNode, Links),
+    reply_waiters(ok, State#state{ready = true, listen_addrs = Addrs, links = Links});
+links_ready(Addrs, Links, #state{cnode = CNode, ready = true} = State) ->
+    ?LOG_INFO(#{what => cnode_listen_addrs, listen_addrs => Addrs, links => Links}),
+    case Links =:= State#state.links of
         true ->
             ok;
         false ->
-            Keep = [N || {N, _} <- New],
-            [ets:delete(?MEMBERS, N) || {N, _} <- Old, not lists:member(N, Keep)],
-            true = ets:insert(?MEMBERS, New -- Old),
-            ?LOG_INFO(#{what => members, members => Members, relayed => Reachable}),
-            ok
-    end.
+            persistent_term:put(?LINKS_KEY, Links),
+            check_links(CNode, Links)
+    end,
+    State#state{listen_addrs = Addrs, links = Links}.
 
-log_line(Line, #state{last_lines = Last} = State) ->
-    {Level, Text} = parse_line(Line),
-    ?LOG(Level, "partisan_cnode: ~ts", [Text]),
-    Kept = lists:sublist([Line | Last], ?KEEP_LINES),
-    State#state{last_lines = Kept}.
-
-flush_partial(#state{partial = <<>>} = State) ->
-    State;
-flush_partial(#state{partial = Partial} = State) ->
-    log_line(Partial, State#state{partial = <<>>}).
-
-parse_line(Line) ->
-    case binary:split(Line, <<" ">>) of
-        [<<"debug">>, Text] -> {debug, Text};
-        [<<"info">>, Text] -> {info, Text};
-        [<<"notice">>, Text] -> {notice, Text};
-        [<<"warning">>, Text] -> {warning, Text};
-        [<<"error">>, Text] -> {error, Text};
-        _ -> {info, Line}
-    end.
-
-%% Anyone who sees a handshake on the wire can try to guess the secret
-%% offline: a short one deserves a warning (never the secret itself).
-warn_if_weak(#{cluster_secret := Secret}) when byte_size(Secret) < ?MIN_SECRET_BYTES ->
-    ?LOG_WARNING(#{what => weak_cluster_secret, bytes => byte_size(Secret),
-                   advice => "use a cluster secret of at least 16 random bytes"});
-warn_if_weak(_) ->
+%% A link still not connected once ready is as good as down.
+check_links(CNode, Links) ->
+    Hidden = nodes(hidden),
+    [disconnected(L) || L <- partisan_cnode_links:all(CNode, Links),
+                        not lists:member(L, Hidden)],
     ok.
+
+%% A link of a ready C-node went down.
+link_down(Node, #state{ready = true, cnode = CNode, links = Links}) ->
+    case lists:member(Node, partisan_cnode_links:all(CNode, Links)) of
+        true -> disconnected(Node);
+        false -> ok
+    end;
+link_down(_Node, _State) ->
+    ok.
+
+%% Usually the C-node exited: its exit status follows, and says more. A
+%% C-node that lost one of its links is restarted too (that link's
+%% channel is dead without it).
+disconnected(Link) ->
+    _ = erlang:send_after(?DISCONNECT_GRACE, self(), {cnode_disconnected, Link}),
+    ok.
+
+log_lines(Lines) ->
+    lists:foreach(fun(Line) ->
+                          {Level, Text} = partisan_cnode_log:parse(Line),
+                          ?LOG(Level, "partisan_cnode: ~ts", [Text])
+                  end, Lines).
 
 reply_waiters(Reply, #state{waiters = Waiters} = State) ->
     [gen_server:reply(From, Reply) || From <- lists:reverse(Waiters)],

@@ -8,12 +8,14 @@
 %% survive a restart of the C-node. When the `partisan_cnode' server
 %% stops (its C-node died or the application stops), every node that was
 %% up is reported down, as `net_kernel' does when distribution stops.
+%% Restarted on its own, it takes the nodes up from `partisan_members'.
 %%
-%% Each callback runs in a process of its own (spawned per event), so a
-%% slow or crashing callback never blocks this server or the C-node
-%% relay; a crash is caught and logged. Subscribers get `{nodeup, Node}'
-%% / `{nodedown, Node}' messages from this server, so they arrive in the
-%% order the events happened.
+%% Each callback runs in a process of its own (`proc_lib:spawn/1' per
+%% event), so a slow or crashing callback never blocks this server or the
+%% C-node relay; a crash is logged as a crash report (its process
+%% dictionary names the event and the node). Subscribers get
+%% `{nodeup, Node}' / `{nodedown, Node}' messages from this server, so
+%% they arrive in the order the events happened.
 -module(partisan_monitor).
 -behaviour(gen_server).
 
@@ -25,8 +27,7 @@
          on_down/2,
          monitor_nodes/2,
          node_event/2,
-         cnode_started/1,
-         up_nodes/0]).
+         cnode_started/1]).
 
 -export([init/1,
          handle_call/3,
@@ -86,11 +87,6 @@ node_event(Event, Node) when (Event =:= up orelse Event =:= down), is_atom(Node)
 cnode_started(Pid) when is_pid(Pid) ->
     gen_server:cast(?SERVER, {cnode_started, Pid}).
 
-%% @doc The nodes reported up and not down since.
--spec up_nodes() -> [node()] | {error, not_running}.
-up_nodes() ->
-    call(up_nodes).
-
 call(Request) ->
     try
         gen_server:call(?SERVER, Request, 10000)
@@ -116,12 +112,8 @@ register_callback(Event, Node, Fun) when (is_atom(Node) orelse Node =:= any),
 -spec init([]) -> {ok, state()}.
 init([]) ->
     %% Restarted while a partisan_cnode runs: take its current view.
-    State = #state{cnode = monitor_cnode(whereis(partisan_cnode), undefined)},
-    Up = try ets:select(?MEMBERS, [{{'$1', '_'}, [], ['$1']}]) of
-             Nodes -> maps:from_list([{N, true} || N <- Nodes, N =/= node()])
-         catch
-             error:badarg -> #{}
-         end,
+    State = #state{cnode = monitor_cnode(whereis(?CNODE_SERVER), undefined)},
+    Up = maps:from_list([{N, true} || N <- partisan_members:reachable(), N =/= node()]),
     {ok, State#state{up = Up}}.
 
 -spec handle_call(term(), gen_server:from(), state()) -> {reply, term(), state()}.
@@ -141,8 +133,6 @@ handle_call({monitor_nodes, false, Pid}, _From, #state{subscribers = Subs} = Sta
         error ->
             {reply, ok, State}
     end;
-handle_call(up_nodes, _From, #state{up = Up} = State) ->
-    {reply, lists:sort(maps:keys(Up)), State};
 handle_call(Request, _From, State) ->
     {reply, {error, {bad_request, Request}}, State}.
 
@@ -220,19 +210,16 @@ dispatch(Event, Node, #state{callbacks = Cbs, subscribers = Subs} = State) ->
             ok;
         _ ->
             Info = #{event => Event, channels => partisan:channels()},
-            [spawn(fun() -> run(Fun, Event, Node, Info) end) || Fun <- Matching]
+            [proc_lib:spawn(fun() -> run(Fun, Event, Node, Info) end) || Fun <- Matching]
     end,
     State.
 
+%% No catch: a crash ends this process with a crash report (proc_lib),
+%% which shows this dictionary entry.
 run(Fun, Event, Node, Info) ->
-    try
-        if
-            is_function(Fun, 0) -> Fun();
-            is_function(Fun, 1) -> Fun(Node);
-            is_function(Fun, 2) -> Fun(Node, Info)
-        end
-    catch
-        Class:Reason:Stack ->
-            ?LOG_ERROR(#{what => node_callback_crashed, event => Event, node => Node,
-                         class => Class, reason => Reason, stacktrace => Stack})
+    put(partisan_node_callback, #{event => Event, node => Node}),
+    if
+        is_function(Fun, 0) -> Fun();
+        is_function(Fun, 1) -> Fun(Node);
+        is_function(Fun, 2) -> Fun(Node, Info)
     end.

@@ -1,9 +1,10 @@
 %% @private
-%% @doc Top supervisor of `partisan': owns the `partisan_monitor' server
-%% (node up/down subscriptions) and the `partisan_rejoin' server (the
-%% cluster to rejoin after a C-node restart), both started first so that
-%% they outlive restarts of the C-node, and the `partisan_cnode' server,
-%% which owns the C-node OS process.
+%% @doc Top supervisor of `partisan': owns the `partisan_members' server
+%% (the member table), the `partisan_monitor' server (node up/down
+%% subscriptions) and the `partisan_rejoin' server (the cluster to rejoin
+%% after a C-node restart), started first so that they outlive restarts
+%% of the C-node, and the `partisan_cnode' server, which owns the C-node
+%% OS process.
 -module(partisan_sup).
 -behaviour(supervisor).
 
@@ -17,6 +18,12 @@ start_link() ->
 -spec init([]) -> {ok, {supervisor:sup_flags(), [supervisor:child_spec()]}}.
 init([]) ->
     SupFlags = #{strategy => one_for_one, intensity => 5, period => 60},
+    Members = #{id => partisan_members,
+                start => {partisan_members, start_link, []},
+                restart => permanent,
+                shutdown => 5000,
+                type => worker,
+                modules => [partisan_members]},
     Monitor = #{id => partisan_monitor,
                 start => {partisan_monitor, start_link, []},
                 restart => permanent,
@@ -35,4 +42,4 @@ init([]) ->
               shutdown => 5000,
               type => worker,
               modules => [partisan_cnode]},
-    {ok, {SupFlags, [Monitor, Rejoin, CNode]}}.
+    {ok, {SupFlags, [Members, Monitor, Rejoin, CNode]}}.
