@@ -81,9 +81,10 @@
 -type channel() :: atom().
 -type listen_addr() :: #{ip := inet:ip_address(), port := inet:port_number()}.
 -type channel_spec() :: #{parallelism := pos_integer(), monotonic := boolean()}.
+%% What node_spec/0 returns; join/1 needs only `name' and `listen_addrs'.
 -type node_spec() :: #{name := node(),
                        listen_addrs := [listen_addr()],
-                       channels := #{channel() => channel_spec()}}.
+                       channels => #{channel() => channel_spec()}}.
 -type channel_stats() :: #{connections := non_neg_integer(),
                            messages_sent := non_neg_integer(),
                            bytes_sent := non_neg_integer(),
