@@ -28,9 +28,10 @@ void Router::forward(const ForwardRequest& req) {
     }
     OutMessage m{static_cast<size_t>(ch), req.key, (req.flags & ForwardRequest::flag_pinned) != 0, req.server_ref,
                  req.message, req.keep};
-    std::string node(req.node);
-    if (transport_.send(node, m)) return;
+    // No string is made for a neighbour: this runs once per message.
+    if (transport_.send(req.node, m)) return;
     // No links to the destination: hand it to a peer that relays for us.
+    std::string node(req.node);
     if (auto via = overlay_.relay_for(node)) {
         transport_.relay(*via, req.node, m);
         return;

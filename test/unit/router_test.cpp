@@ -43,9 +43,9 @@ struct RecordingTransport : Transport {
     std::vector<std::string> up_peers() const override { return {up_set.begin(), up_set.end()}; }
     std::vector<std::string> unreachable_for(std::chrono::milliseconds) const override { return {}; }
     void set_available(bool) override {}
-    bool send(const std::string& peer, const OutMessage& m) override {
-        if (!neighbours.count(peer)) return false;
-        sent.push_back({peer, "", m.channel, m.key, m.pinned, copy(m.ref), copy(m.payload)});
+    bool send(std::string_view peer, const OutMessage& m) override {
+        if (!neighbours.count(std::string(peer))) return false;
+        sent.push_back({std::string(peer), "", m.channel, m.key, m.pinned, copy(m.ref), copy(m.payload)});
         return true;
     }
     void relay(const std::string& via, std::string_view dest, const OutMessage& m) override {

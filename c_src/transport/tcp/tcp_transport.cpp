@@ -193,7 +193,7 @@ LinkStats* TcpTransport::stats_for(const std::string& peer, size_t channel) {
     return &it->second[channel];
 }
 
-bool TcpTransport::send(const std::string& peer, const OutMessage& m) {
+bool TcpTransport::send(std::string_view peer, const OutMessage& m) {
     auto it = peers_.find(peer);
     if (it == peers_.end()) return false;
     PeerConnection& conn = pick_link(it->second, m.channel, m.key, m.pinned);

@@ -102,7 +102,7 @@ public:
     // ---- data
     // Queues a message for a neighbour; false (nothing queued) when it is
     // none. Dropped (counted) when its links are down and too much waits.
-    virtual bool send(const std::string& peer, const OutMessage& m) = 0;
+    virtual bool send(std::string_view peer, const OutMessage& m) = 0;
     // Queues a message for `dest` with neighbour `via`, which passes it on.
     virtual void relay(const std::string& via, std::string_view dest, const OutMessage& m) = 0;
     // Passes on a relayed message on the same channel and link index as it

@@ -40,7 +40,7 @@ public:
     std::vector<std::string> up_peers() const override;
     std::vector<std::string> unreachable_for(std::chrono::milliseconds limit) const override;
     void set_available(bool available) override;
-    bool send(const std::string& peer, const OutMessage& m) override;
+    bool send(std::string_view peer, const OutMessage& m) override;
     void relay(const std::string& via, std::string_view dest, const OutMessage& m) override;
     bool pass_on(InboundLink& from, const std::string& to, Bytes ref, Bytes payload) override;
     void send_control(const std::string& peer, const ByteBuffer& frame) override;
