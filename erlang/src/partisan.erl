@@ -44,6 +44,9 @@
 %% {@link monitor_nodes/1} notify of nodes coming up and going down.
 -module(partisan).
 
+%% Over 400 lines on purpose: one job (the public API), a third of it the
+%% edoc users read; its option and node-spec parsing serve only it.
+
 -include("partisan_internal.hrl").
 
 -export([node_spec/0,

@@ -24,6 +24,10 @@
 %% gone or lost a channel: the server stops and the supervisor restarts
 %% it.
 -module(partisan_cnode).
+
+%% Over 400 lines on purpose: one job (the gen_server owning the C-node
+%% port and its lifecycle); the pieces with a job of their own are in
+%% partisan_cnode_log, _os, _links and _calls and partisan_members.
 -behaviour(gen_server).
 
 -include_lib("kernel/include/logger.hrl").

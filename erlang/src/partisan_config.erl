@@ -2,7 +2,7 @@
 %% turns it into the C-node's command line.
 %%
 %% The limits and defaults of every key that is a C-node option are those
-%% of the C-node's option table (c_src/config_schema.cpp), which the C-node
+%% of the C-node's option table (c_src/core/config_schema.cpp), which the C-node
 %% prints as the module `partisan_config_schema' (generated, committed,
 %% checked against the binary by partisan_config_SUITE); `partisan_cnode
 %% --help' lists them too. So this module accepts exactly the values the
@@ -82,6 +82,10 @@
 %%
 %% Bad values give `{error, {bad_config, {Key, Value}}}'.
 -module(partisan_config).
+
+%% Over 400 lines on purpose: one job (application env to C-node argv);
+%% the conversions that cannot come from the generated schema (addresses,
+%% channels, node specs, secret sources) and their doc are here.
 
 -export([load/0,
          channels/1,
