@@ -1,5 +1,7 @@
 #include "partisan/core/names.hpp"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 
 namespace partisan {
@@ -16,6 +18,11 @@ bool valid_channel_name(std::string_view name) {
     if (name.empty() || name.size() > 255) return false;
     return std::none_of(name.begin(), name.end(),
                         [](char c) { return c == ':' || static_cast<unsigned char>(c) < 0x20; });
+}
+
+bool valid_ip_address(const std::string& ip) {
+    in6_addr buf{};
+    return inet_pton(AF_INET, ip.c_str(), &buf) == 1 || inet_pton(AF_INET6, ip.c_str(), &buf) == 1;
 }
 
 }  // namespace partisan

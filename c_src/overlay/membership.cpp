@@ -2,8 +2,6 @@
 
 #include "partisan/core/names.hpp"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <tuple>
 
@@ -21,11 +19,6 @@ int rank(Status s) {
         case Status::left: return 2;
     }
     return 0;
-}
-
-bool valid_ip(const std::string& ip) {
-    in6_addr buf{};
-    return inet_pton(AF_INET, ip.c_str(), &buf) == 1 || inet_pton(AF_INET6, ip.c_str(), &buf) == 1;
 }
 
 }  // namespace
@@ -187,7 +180,7 @@ bool Membership::decode(const uint8_t* p, size_t n, std::vector<MemberEntry>& ou
         if (naddrs > max_addrs) return false;
         for (size_t k = 0; k < naddrs; ++k) {
             Address a;
-            if (!str(a.ip) || !valid_ip(a.ip) || !need(2)) return false;
+            if (!str(a.ip) || !valid_ip_address(a.ip) || !need(2)) return false;
             a.port = load_u16(p + pos);
             pos += 2;
             if (a.port == 0) return false;

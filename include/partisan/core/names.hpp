@@ -2,6 +2,7 @@
 // from outside (a handshake, gossip, the command line).
 #pragma once
 
+#include <string>
 #include <string_view>
 
 namespace partisan {
@@ -13,5 +14,8 @@ bool valid_node_name(std::string_view name);
 
 // 1..255 bytes, no ':' (the command line's separator) and no control bytes.
 bool valid_channel_name(std::string_view name);
+
+// An IPv4 or IPv6 literal (no host names: peers are dialed as they say).
+bool valid_ip_address(const std::string& ip);
 
 }  // namespace partisan
