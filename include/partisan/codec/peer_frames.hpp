@@ -10,7 +10,15 @@
 
 namespace partisan {
 
-enum PeerFrame : uint8_t { frame_message = 1, frame_gossip = 2, frame_ping = 3, frame_pong = 4, frame_relay = 5 };
+enum PeerFrame : uint8_t {
+    frame_message = 1,
+    frame_gossip = 2,
+    frame_ping = 3,
+    frame_pong = 4,
+    frame_relay = 5,
+    frame_hyparview = 6,  // peer-to-peer membership (hyparview_frames.hpp): [6][kind][fields]
+    frame_plumtree = 7,   // broadcast (plumtree_frames.hpp): [7][kind][fields]
+};
 
 // MESSAGE: [u16 ref length][ref][payload]. With `by_reference`, the
 // payload's bytes are not appended: that many follow by reference
