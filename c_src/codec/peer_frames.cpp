@@ -24,8 +24,9 @@ bool parse_gossip(const uint8_t* p, size_t n, std::vector<MemberEntry>& entries)
     return Membership::decode(p, n, entries);
 }
 
-void append_relay_frame(ByteBuffer& out, std::string_view dest, Bytes ref, Bytes payload) {
+void append_relay_frame(ByteBuffer& out, std::string_view dest, uint8_t hops, Bytes ref, Bytes payload) {
     size_t at = begin_frame(out, frame_relay);
+    out.put_u8(hops);
     out.put_u8(static_cast<uint8_t>(dest.size()));
     out.append(dest);
     out.put_u16(static_cast<uint16_t>(ref.size));
@@ -46,8 +47,10 @@ bool parse_addressed(const uint8_t* p, size_t n, std::string_view decoder, Bytes
            etf::is_valid_term(payload.data, payload.size, node);
 }
 
-bool parse_relay(const uint8_t* p, size_t n, std::string_view& dest, Bytes& ref, Bytes& payload) {
-    if (n < 1) return false;
+bool parse_relay(const uint8_t* p, size_t n, std::string_view& dest, uint8_t& hops, Bytes& ref, Bytes& payload) {
+    if (n < 2 || p[0] == 0) return false;
+    hops = *p++;
+    --n;
     size_t name_len = p[0];
     if (1 + name_len > n) return false;
     dest = std::string_view(reinterpret_cast<const char*>(p + 1), name_len);

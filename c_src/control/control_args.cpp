@@ -83,4 +83,15 @@ bool arg_atom(etf::Reader r, std::string_view& out) { return r.atom(out) && r.at
 
 bool arg_uint(etf::Reader r, uint64_t& out) { return r.uint(out) && r.at_end(); }
 
+bool arg_term(etf::Reader r, Bytes& out) {
+    const uint8_t* start = r.here();
+    if (!r.skip() || !r.at_end()) return false;
+    out = Bytes{start, static_cast<size_t>(r.here() - start)};
+    return true;
+}
+
+bool arg_server_ref(etf::Reader r, Bytes& out) {
+    return arg_term(r, out) && (etf::is_atom(out.data, out.size) || etf::is_pid(out.data, out.size));
+}
+
 }  // namespace partisan

@@ -110,7 +110,7 @@ std::vector<OptionSpec> make_options() {
         integer<&Config::advertise_port>("advertise-port", "advertise_port", 0, 65535,
                                          "port given to other nodes; 0: the listen port"),
         text<&Config::topology>("topology", "topology", T::one_of, "who links to whom",
-                                {"full_mesh", "static", "client_server"}),
+                                {"full_mesh", "static", "client_server", "peer_to_peer"}),
         text<&Config::role>("role", "role", T::one_of, "this node's role under client_server", {"server", "client"}),
         repeated("static-peer", "static_peers", "static topology: NAME=IP:PORT, repeatable"),
         repeated("channel", "channels", "NAME[:PARALLELISM[:monotonic]], repeatable"),
@@ -137,6 +137,29 @@ std::vector<OptionSpec> make_options() {
                                         "a member unreachable this long is marked down, ms; 0: never"),
         integer<&Config::max_message_bytes>("max-message-bytes", "max_message_size", 1024, max_message_limit,
                                             "largest message accepted, bytes of the encoded term"),
+        integer<&Config::max_active_size>("max-active-size", "max_active_size", 1, 64,
+                                          "peer_to_peer: active view (linked neighbours) at most"),
+        integer<&Config::max_passive_size>("max-passive-size", "max_passive_size", 1, 1024,
+                                           "peer_to_peer: passive view (known, not linked) at most"),
+        integer<&Config::arwl>("arwl", "arwl", 1, 32, "peer_to_peer: active random walk length (joins, shuffles)"),
+        integer<&Config::prwl>("prwl", "prwl", 0, 32,
+                               "peer_to_peer: passive random walk length (a join enters passive views there)"),
+        integer<&Config::shuffle_interval_ms>("shuffle-interval-ms", "shuffle_interval", 1, max_int32,
+                                              "peer_to_peer: passive view shuffle period, ms"),
+        integer<&Config::shuffle_k_active>("shuffle-k-active", "shuffle_k_active", 0, 32,
+                                           "peer_to_peer: active view entries in a shuffle"),
+        integer<&Config::shuffle_k_passive>("shuffle-k-passive", "shuffle_k_passive", 0, 32,
+                                            "peer_to_peer: passive view entries in a shuffle"),
+        integer<&Config::random_promotion_interval_ms>(
+            "random-promotion-interval-ms", "random_promotion_interval", 1, max_int32,
+            "peer_to_peer: period of asking a passive peer in while the active view has room, ms"),
+        integer<&Config::announce_interval_ms>("announce-interval-ms", "announce_interval", 100, max_int32,
+                                               "peer_to_peer: period of broadcasting this node's presence (routes), ms"),
+        integer<&Config::lazy_tick_period_ms>("lazy-tick-period-ms", "lazy_tick_period", 1, max_int32,
+                                              "broadcast: IHAVE batching period, ms"),
+        integer<&Config::graft_timeout_ms>("graft-timeout-ms", "graft_timeout", 1, max_int32,
+                                           "broadcast: wait for an announced message before grafting, ms"),
+        integer<&Config::max_hops>("max-hops", "max_hops", 1, 255, "hops a relayed message may take"),
         integer<&Config::connect_timeout_ms>("connect-timeout-ms", "", 1, max_int32, "TCP connect timeout, ms"),
         integer<&Config::handshake_timeout_ms>("handshake-timeout-ms", "", 1, max_int32,
                                                "peer handshake timeout, ms"),
@@ -151,6 +174,7 @@ const std::vector<OptionSpec>& options_table() {
 
 constexpr OptionRule rules[] = {
     {"heartbeat-timeout-ms", "heartbeat-interval-ms"},
+    {"arwl", "prwl"},
 };
 
 std::string range_text(const OptionSpec& o) {

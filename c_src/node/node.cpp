@@ -29,12 +29,16 @@ uint64_t now_micros() {
 Node::Node(Context& ctx)
     : ctx_(ctx),
       transport_(std::make_unique<TcpTransport>(ctx, *this)),
-      gossip_timer_(ctx.io),
+      overlay_timer_(ctx.io),
+      broadcast_timer_(ctx.io),
       housekeeping_timer_(ctx.io) {
     // The listener is bound: the overlay puts our addresses in what it tells.
-    overlay_ = make_overlay(OverlayContext{ctx.config, ctx.log, *transport_, transport_->local_addresses(), now_micros()});
+    uint64_t incarnation = now_micros();
+    overlay_ = make_overlay(OverlayContext{ctx.config, ctx.log, *transport_, transport_->local_addresses(), incarnation});
     if (!overlay_) throw std::runtime_error("unknown topology " + ctx.config.topology);
     router_ = std::make_unique<Router>(ctx, *transport_, *overlay_);
+    broadcast_ = std::make_unique<BroadcastService>(ctx.config, ctx.log, overlay_->self(), incarnation,
+                                                    overlay_->broadcast_relays(), steady_millis, *this);
     register_operations();
 }
 
@@ -49,7 +53,8 @@ void Node::attach(std::vector<std::shared_ptr<BeamLink>> links) {
 
 void Node::start() {
     transport_->start();
-    if (overlay_->dynamic()) schedule_gossip();
+    if (overlay_->dynamic()) schedule_overlay_tick();
+    schedule_broadcast_tick();
     schedule_housekeeping();
     if (ctx_.config.beam_timeout_ms > 0)
         shim_link().start_probing(std::chrono::milliseconds(ctx_.config.beam_timeout_ms));
@@ -66,7 +71,8 @@ void Node::start() {
 void Node::shutdown() {
     if (stopped_) return;
     stopped_ = true;
-    gossip_timer_.cancel();
+    overlay_timer_.cancel();
+    broadcast_timer_.cancel();
     housekeeping_timer_.cancel();
     for (auto& [node, joins] : pending_joins_)
         for (auto& j : joins) j.timer->cancel();
@@ -92,16 +98,32 @@ void Node::on_peer_up(const std::string& peer) {
     finish_joins(peer, {});
 }
 
-void Node::on_peer_down(const std::string&, const std::string&) { update_members(); }
+void Node::on_peer_down(const std::string& peer, const std::string&) {
+    OverlayOutput out;
+    overlay_->peer_down(peer, out);
+    apply(out);
+    update_members();
+}
 
 void Node::on_connect_failed(const std::string& peer, const std::string& why, const RefusalInfo& refusal) {
+    OverlayOutput out;
+    overlay_->connect_failed(peer, out);
+    apply(out);
     finish_joins(peer, why, &refusal);
+}
+
+void Node::on_announce(const NodeRef& origin, const std::string& via, uint16_t hops) {
+    OverlayOutput out;
+    overlay_->on_announce(origin, via, hops, out);
+    apply(out);
+    update_members();  // a new route makes a node reachable
 }
 
 bool Node::on_frame(InboundLink& from, const uint8_t* body, uint32_t len) {
     switch (body[0]) {
         case frame_message: return router_->on_message_frame(from, body, len);
         case frame_relay: return router_->on_relay_frame(from, body, len);
+        case frame_plumtree: return broadcast_->on_frame(from.peer(), body, len);
         default: break;
     }
     if (!overlay_->handles_frame(body[0])) return false;
@@ -115,7 +137,10 @@ void Node::apply(OverlayOutput& out, InboundLink* from) {
     // Frames first: a leave's gossip goes out before its links close.
     for (auto& [peer, frame] : out.to_peers) transport_->send_control(peer, frame);
     if (out.answer && from) transport_->answer(*from, *out.answer);
+    if (from)
+        for (auto& frame : out.replies) transport_->reply(*from, frame);
     if (out.neighbours_changed) reconcile();
+    if (out.announce) broadcast_->announce(NodeRef{overlay_->self(), transport_->local_addresses()});
 }
 
 // ---- membership -------------------------------------------------------------
@@ -136,7 +161,8 @@ void Node::report_contacts() {
 
 void Node::update_members() {
     std::vector<std::string> now{overlay_->self()};
-    for (auto& name : transport_->up_peers()) now.push_back(std::move(name));
+    for (auto& name : transport_->up_peers())
+        if (overlay_->member_link(name)) now.push_back(std::move(name));
     std::sort(now.begin(), now.end());
     // Reachable: the members, plus nodes a connected peer relays to.
     std::vector<std::string> reachable = now;
@@ -149,6 +175,10 @@ void Node::update_members() {
     std::set_difference(now.begin(), now.end(), members_.begin(), members_.end(), std::back_inserter(up));
     std::set_difference(members_.begin(), members_.end(), now.begin(), now.end(), std::back_inserter(down));
     members_ = now;
+    // Broadcasts run over the member links.
+    for (const auto& n : down) broadcast_->neighbour_down(n);
+    for (const auto& n : up)
+        if (n != overlay_->self()) broadcast_->neighbour_up(n);
     if (beam_links_.empty()) return;
     BeamLink& beam = shim_link();
     for (const auto& n : down) {
@@ -184,14 +214,23 @@ void Node::check_unreachable() {
     apply(out);
 }
 
-void Node::schedule_gossip() {
-    gossip_timer_.expires_after(std::chrono::milliseconds(ctx_.config.gossip_interval_ms));
-    gossip_timer_.async_wait([this](const asio::error_code& ec) {
+void Node::schedule_broadcast_tick() {
+    broadcast_timer_.expires_after(broadcast_->tick_interval());
+    broadcast_timer_.async_wait([this](const asio::error_code& ec) {
+        if (ec || stopped_) return;
+        broadcast_->tick();
+        schedule_broadcast_tick();
+    });
+}
+
+void Node::schedule_overlay_tick() {
+    overlay_timer_.expires_after(overlay_->tick_interval());
+    overlay_timer_.async_wait([this](const asio::error_code& ec) {
         if (ec || stopped_) return;
         OverlayOutput out;
         overlay_->tick(out);
         apply(out);
-        schedule_gossip();
+        schedule_overlay_tick();
     });
 }
 
@@ -238,6 +277,36 @@ void Node::register_operations() {
         std::vector<Address> addrs;
         if (!arg_node(args[0], node) || !arg_addresses(args[1], 1, max_join_addresses, addrs)) return false;
         if (not_static(call)) join(call, node, addrs);
+        return true;
+    });
+    // broadcast(Channel, ServerRef, Message): to ServerRef on every member.
+    control_.add("broadcast", 3, [this](const ControlArgs& args, ControlCall& call) {
+        std::string_view channel;
+        Bytes ref, message;
+        if (!arg_atom(args[0], channel) || !arg_server_ref(args[1], ref) || !arg_term(args[2], message)) return false;
+        auto refused = broadcast_->broadcast(channel, ref, message);
+        if (refused.empty())
+            call.ok();
+        else
+            call.error(refused.c_str());
+        return true;
+    });
+    // #{active => [Node], passive => [Node]}: a topology without views
+    // links its members, and knows no others.
+    control_.add("views", 0, [this](const ControlArgs&, ControlCall& call) {
+        auto views = overlay_->views();
+        if (!views) {
+            views.emplace();
+            for (const auto& m : members_)
+                if (m != overlay_->self()) views->active.push_back(m);
+        }
+        call.ok([&](ei_x_buff& x) {
+            ei_x_encode_map_header(&x, 2);
+            ei_x_encode_atom(&x, "active");
+            encode_atoms(x, views->active);
+            ei_x_encode_atom(&x, "passive");
+            encode_atoms(x, views->passive);
+        });
         return true;
     });
     // The transport's own: stats, unreachable, fault injection.

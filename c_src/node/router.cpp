@@ -33,7 +33,7 @@ void Router::forward(const ForwardRequest& req) {
     // No links to the destination: hand it to a peer that relays for us.
     std::string node(req.node);
     if (auto via = overlay_.relay_for(node)) {
-        transport_.relay(*via, req.node, m);
+        transport_.relay(*via, req.node, static_cast<uint8_t>(ctx_.config.max_hops), m);
         return;
     }
     // A burst to a node that just left: the logger rate-limits this line.
@@ -58,17 +58,24 @@ bool Router::on_message_frame(InboundLink& from, const uint8_t* body, uint32_t l
 bool Router::on_relay_frame(InboundLink& from, const uint8_t* body, uint32_t len) {
     // A message for another node, sent to us to pass on (we are its relay).
     std::string_view dest_view;
+    uint8_t hops = 0;
     Bytes ref, payload;
-    if (!parse_relay(body + 1, len - 1, dest_view, ref, payload)) return false;
+    if (!parse_relay(body + 1, len - 1, dest_view, hops, ref, payload)) return false;
     std::string dest(dest_view);
     if (dest == overlay_.self()) {
         deliver_local(from, ref, payload);
         return true;
     }
-    if (!transport_.pass_on(from, dest, ref, payload)) {
-        ++from.link_stats().dropped;
-        PLOG(ctx_.log, warning, "relayed message for %s dropped: no link to it", dest.c_str());
+    // Our neighbour: the last hop. Else the next relay, while hops remain.
+    if (transport_.pass_on(from, dest, {}, 0, ref, payload)) return true;
+    const char* why = "no route to it";
+    if (hops <= 1) {
+        why = "hop limit reached";
+    } else if (auto via = overlay_.relay_for(dest); via && *via != from.peer()) {
+        if (transport_.pass_on(from, *via, dest, static_cast<uint8_t>(hops - 1), ref, payload)) return true;
     }
+    ++from.link_stats().dropped;
+    PLOG(ctx_.log, warning, "relayed message for %s dropped: %s", dest.c_str(), why);
     return true;
 }
 
@@ -87,6 +94,12 @@ bool Router::read_batch_end(InboundLink& from) {
     if (!beam.congested()) return true;
     beam.when_drained(from.resumer());
     return false;
+}
+
+void Router::deliver_broadcast(size_t channel, Bytes ref, Bytes message) {
+    if (channel >= beams_.size()) return;
+    beams_[channel]->deliver(ref, message, {}, nullptr);
+    beams_[channel]->flush();
 }
 
 void Router::drained(size_t channel) {

@@ -9,6 +9,8 @@ class FullMeshOverlay : public CrdtOverlay {
 public:
     explicit FullMeshOverlay(const OverlayContext& ctx) : CrdtOverlay(ctx, NodeRole::server) {}
     const char* name() const override { return "full_mesh"; }
+    // The sender links to every member: a broadcast needs no tree.
+    bool broadcast_relays() const override { return false; }
 
 protected:
     bool links_to(const MemberEntry&, const MemberEntry&) const override { return true; }

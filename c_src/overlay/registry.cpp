@@ -9,6 +9,7 @@ namespace partisan {
 std::unique_ptr<Overlay> make_full_mesh_overlay(const OverlayContext& ctx);
 std::unique_ptr<Overlay> make_static_overlay(const OverlayContext& ctx);
 std::unique_ptr<Overlay> make_client_server_overlay(const OverlayContext& ctx);
+std::unique_ptr<Overlay> make_peer_to_peer_overlay(const OverlayContext& ctx);
 
 namespace {
 
@@ -17,11 +18,17 @@ const std::map<std::string, OverlayFactory>& registry() {
         {"full_mesh", make_full_mesh_overlay},
         {"static", make_static_overlay},
         {"client_server", make_client_server_overlay},
+        {"peer_to_peer", make_peer_to_peer_overlay},
     };
     return overlays;
 }
 
 }  // namespace
+
+std::chrono::milliseconds steady_millis() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(steady_clock::now().time_since_epoch());
+}
 
 std::unique_ptr<Overlay> make_overlay(const OverlayContext& ctx) {
     auto it = registry().find(ctx.config.topology);

@@ -21,8 +21,8 @@
 %% traffic per peer.
 %%
 %% The topology is chosen in the application environment (`topology':
-%% `full_mesh', `static' or `client_server', see {@link partisan_config});
-%% the same calls work on each:
+%% `full_mesh', `static', `client_server' or `peer_to_peer'; see
+%% {@link partisan_config}); the same calls work on each:
 %% <ul>
 %% <li>`full_mesh': every node connects to every member; membership is a
 %%     CRDT gossiped every `gossip_interval' ms to `gossip_fanout' peers.</li>
@@ -36,7 +36,17 @@
 %%     C-node to the servers. A message from a client to another client is
 %%     relayed by a server: such messages are not ordered; messages
 %%     between a client and a server are.</li>
+%% <li>`peer_to_peer': HyParView. Each node links to a small active view
+%%     (`max_active_size', 6) and knows a larger passive view
+%%     (`max_passive_size', 30) that replaces failed neighbours;
+%%     {@link members/0} is this node and its active view,
+%%     {@link views/0} shows both views. A message for a node that is no
+%%     neighbour is relayed hop by hop (at most `max_hops') along routes
+%%     learned from the nodes' periodic announcements; see the README for
+%%     what that means for ordering.</li>
 %% </ul>
+%% {@link broadcast/4} reaches every node of the cluster under each
+%% topology (Plumtree where links are partial).
 %%
 %% Failure detection: a peer whose connections drop, or that does not
 %% answer heartbeats within `heartbeat_timeout' ms (a hung C-node), is
@@ -68,7 +78,10 @@
          forward_message/5,
          cast_message/3,
          cast_message/4,
-         cast_message/5]).
+         cast_message/5,
+         broadcast/2,
+         broadcast/4,
+         views/0]).
 
 -export_type([node_spec/0,
               listen_addr/0,
@@ -399,6 +412,57 @@ cast_message(Node, ServerRef, Msg, Opts) ->
           ok | {error, forward_error()}.
 cast_message(Node, Channel, ServerRef, Msg, Opts) ->
     forward_message(Node, Channel, ServerRef, {'$gen_cast', Msg}, Opts).
+
+%%====================================================================
+%% Broadcast and views
+%%====================================================================
+
+%% @equiv broadcast(undefined, ServerRef, Msg, #{})
+-spec broadcast(atom(), term()) -> ok | {error, forward_error()}.
+broadcast(ServerRef, Msg) ->
+    broadcast(?DEFAULT_CHANNEL, ServerRef, Msg, #{}).
+
+%% @doc Delivers `Msg' once to the process registered as `ServerRef' on
+%% every node of the cluster, this one included, under every topology:
+%% full mesh sends it straight to each member; the others push it along a
+%% Plumtree broadcast tree over their links (eager push to tree
+%% neighbours, lazy IHAVE to the rest, GRAFT to repair), so it also
+%% reaches nodes this node has no link to. Delivery is asynchronous and
+%% best effort: a node that is unreachable while the message travels
+%% misses it. `Channel' picks the BEAM link it is delivered on at each
+%% node; no options are taken yet (`Opts' must be empty).
+-spec broadcast(channel(), atom(), term(), forward_opts()) -> ok | {error, forward_error()}.
+broadcast(Channel, ServerRef, Msg, Opts) when is_atom(Channel), is_atom(ServerRef),
+                                              (Opts =:= #{} orelse Opts =:= []) ->
+    Size = erlang:external_size(Msg),
+    case persistent_term:get(?MAX_SIZE_KEY, infinity) of
+        Limit when Size > Limit ->
+            {error, {too_large, Size, Limit}};
+        _ ->
+            case partisan_cnode:control({broadcast, Channel, ServerRef, Msg}) of
+                ok -> ok;
+                {error, unknown_channel} -> {error, {unknown_channel, Channel}};
+                {error, _} = Error -> Error
+            end
+    end;
+broadcast(Channel, ServerRef, _Msg, Opts) when is_atom(Channel), is_atom(ServerRef) ->
+    {error, {bad_option, Opts}};
+broadcast(Channel, ServerRef, _Msg, _Opts) when is_atom(Channel) ->
+    {error, {bad_server_ref, ServerRef}};
+broadcast(Channel, _ServerRef, _Msg, _Opts) ->
+    {error, {bad_option, {channel, Channel}}}.
+
+%% @doc The peer-to-peer views of this node: `active' (the neighbours it
+%% links to) and `passive' (known nodes that replace a failed neighbour).
+%% Under the other topologies `active' is the members this node links to
+%% and `passive' is empty.
+-spec views() -> #{active := [node()], passive := [node()]} | {error, not_running | timeout | term()}.
+views() ->
+    case partisan_cnode:control(views) of
+        {ok, #{active := _, passive := _} = Views} -> Views;
+        {error, _} = Error -> Error;
+        Other -> {error, {bad_reply, Other}}
+    end.
 
 %%====================================================================
 %% Internal

@@ -22,8 +22,10 @@
 %% <li>`topology': `full_mesh' (every node connects to
 %%     every member; membership is gossiped), `static' (a node connects
 %%     only to its `static_peers'; `join' and `leave' return
-%%     `{error, not_supported}') or `client_server' (servers connect to
-%%     all servers, clients only to servers; see `role').</li>
+%%     `{error, not_supported}'), `client_server' (servers connect to
+%%     all servers, clients only to servers; see `role') or
+%%     `peer_to_peer' (HyParView views, Plumtree broadcast, relayed
+%%     messages; see the options below).</li>
 %% <li>`role': `server' or `client', this node's role under
 %%     the `client_server' topology (ignored under the others).</li>
 %% <li>`static_peers' (`[]'): the peers of the `static' topology, each a
@@ -69,6 +71,20 @@
 %% <li>`gossip_interval': membership gossip period, ms.</li>
 %% <li>`gossip_fanout': peers gossiped to per period.</li>
 %% <li>`max_message_size': largest encoded message, bytes.</li>
+%% <li>`peer_to_peer' options (HyParView; defaults as the paper and the
+%%     original library): `max_active_size' (6) and `max_passive_size'
+%%     (30), the views' bounds; `arwl' (6) and `prwl' (3), the random walk
+%%     lengths of joins and shuffles (`arwl' must exceed `prwl');
+%%     `shuffle_interval' (10000 ms), `shuffle_k_active' (3) and
+%%     `shuffle_k_passive' (4), the passive view shuffle;
+%%     `random_promotion_interval' (5000 ms), how often a node with room
+%%     in its active view asks a passive node in; `announce_interval'
+%%     (10000 ms), how often a node broadcasts its presence, from which
+%%     the others learn their route to it.</li>
+%% <li>Broadcast (Plumtree, every topology): `lazy_tick_period' (200 ms),
+%%     the batching of IHAVE announcements; `graft_timeout' (1000 ms), the
+%%     wait for an announced message before it is pulled.</li>
+%% <li>`max_hops' (16): nodes a relayed message may pass.</li>
 %% <li>`cookie' (`erlang'): source of the cluster secret shared by the
 %%     C-nodes: `erlang' (this node's cookie), `{file, Path}' (the first
 %%     line of the file, without its line end) or a binary, string or atom
@@ -100,7 +116,7 @@
                           monotonic := boolean()}.
 -type channels() :: #{atom() => channel_opts()}.
 -type log_level() :: debug | info | notice | warning | error.
--type topology() :: full_mesh | static | client_server.
+-type topology() :: full_mesh | static | client_server | peer_to_peer.
 -type role() :: server | client.
 -type static_peer() :: {node(), inet:ip_address(), inet:port_number()}.
 -type config() :: #{listen_ip := inet:ip_address(),
@@ -220,7 +236,7 @@ topology_args(client_server, Role, _, _) ->
 topology_args(static, _, StaticPeers, BeamNode) ->
     lists:append([["--static-peer", static_peer_arg(P)]
                   || {Node, _, _} = P <- StaticPeers, Node =/= BeamNode]);
-topology_args(full_mesh, _, _, _) ->
+topology_args(_FullMeshOrPeerToPeer, _, _, _) ->
     [].
 
 static_peer_arg({Node, Ip, Port}) ->

@@ -20,7 +20,7 @@
 -define(RESPONSE, 16#12).
 -define(ACCEPT, 16#13).
 -define(REFUSE, 16#14).
--define(VERSION, 2).
+-define(VERSION, 3).
 
 %% A connection to Ip:Port from the source address Src (`any' for the
 %% default one), framed with a 4-byte length as the protocol is.
@@ -57,9 +57,9 @@ authenticate(Ip, Port, Self, Target, Secret, Spec) ->
         {ok, <<?CHALLENGE, ?VERSION:16, NL, Target:NL/binary, NonceA:16/binary>>} ->
             T = <<(str(Self))/binary, (str(Target))/binary, (str(<<"undefined">>))/binary, 0:16,
                   (crypto:hash(sha256, Spec))/binary, NonceD/binary, NonceA/binary>>,
-            MacD = crypto:mac(hmac, sha256, Secret, <<"partisan-v2-dialer", 0, T/binary>>),
+            MacD = crypto:mac(hmac, sha256, Secret, <<"partisan-v3-dialer", 0, T/binary>>),
             ok = gen_tcp:send(S, <<?RESPONSE, MacD/binary>>),
-            MacA = crypto:mac(hmac, sha256, Secret, <<"partisan-v2-acceptor", 0, T/binary>>),
+            MacA = crypto:mac(hmac, sha256, Secret, <<"partisan-v3-acceptor", 0, T/binary>>),
             case gen_tcp:recv(S, 0, 5000) of
                 {ok, <<?ACCEPT, MacA/binary>>} -> {ok, S};
                 Other -> gen_tcp:close(S), {error, {no_accept, Other}}

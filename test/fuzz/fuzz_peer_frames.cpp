@@ -20,6 +20,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size < 1) return 0;
     Bytes ref, payload;
     std::string_view dest;
+    uint8_t hops = 0;
     switch (data[0]) {
         case frame_message:
             if (parse_addressed(data + 1, size - 1, "a@host", ref, payload)) {
@@ -29,9 +30,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             }
             break;
         case frame_relay:
-            if (parse_relay(data + 1, size - 1, dest, ref, payload)) {
+            if (parse_relay(data + 1, size - 1, dest, hops, ref, payload)) {
                 ByteBuffer b;
-                append_relay_frame(b, dest, ref, payload);
+                append_relay_frame(b, dest, hops, ref, payload);
                 same_as(b, data, size);
             }
             break;

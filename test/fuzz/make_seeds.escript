@@ -62,7 +62,7 @@ message_frame(Ref, Payload) ->
 peer_frames() ->
     [message_frame(server, {hello, <<"x">>}),
      message_frame(pid(), [1, 2, 3]),
-     <<5, 6, "b@host", (binary:part(message_frame(server, ok), 1, byte_size(message_frame(server, ok)) - 1))/binary>>,
+     <<5, 16, 6, "b@host", (binary:part(message_frame(server, ok), 1, byte_size(message_frame(server, ok)) - 1))/binary>>,
      <<2, (gossip_body([{<<"b@host">>, 1, 0, [{<<"127.0.0.1">>, 4000}]}]))/binary>>,
      <<3>>, <<4>>].
 

@@ -1,4 +1,4 @@
-// The challenge-response handshake (protocol version 2), run in memory
+// The challenge-response handshake (protocol version 3), run in memory
 // between a dialer and an acceptor.
 #include "partisan/transport/tcp/handshake.hpp"
 

@@ -67,9 +67,9 @@ OverlayOutput deliver(Node& to, const std::string& from, const ByteBuffer& frame
 
 }  // namespace
 
-TEST_CASE("the registry knows the three topologies and nothing else") {
+TEST_CASE("the registry knows the four topologies and nothing else") {
     auto names = overlay_names();
-    REQUIRE(names == std::vector<std::string>{"client_server", "full_mesh", "static"});
+    REQUIRE(names == std::vector<std::string>{"client_server", "full_mesh", "peer_to_peer", "static"});
     Config c;
     c.topology = "ring";
     NullFd null;

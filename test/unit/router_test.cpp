@@ -28,6 +28,8 @@ struct RecordingTransport : Transport {
         uint64_t key;
         bool pinned;
         std::vector<uint8_t> ref, payload;
+        std::string dest = {};  // passed on as a RELAY for it (empty: as a MESSAGE)
+        unsigned hops = 0;
     };
     std::vector<Sent> sent, relayed, passed_on;
     int flushes = 0;
@@ -48,16 +50,20 @@ struct RecordingTransport : Transport {
         sent.push_back({std::string(peer), "", m.channel, m.key, m.pinned, copy(m.ref), copy(m.payload)});
         return true;
     }
-    void relay(const std::string& via, std::string_view dest, const OutMessage& m) override {
-        relayed.push_back({std::string(dest), via, m.channel, m.key, m.pinned, copy(m.ref), copy(m.payload)});
+    void relay(const std::string& via, std::string_view dest, uint8_t hops, const OutMessage& m) override {
+        relayed.push_back({std::string(dest), via, m.channel, m.key, m.pinned, copy(m.ref), copy(m.payload),
+                           std::string(dest), hops});
     }
-    bool pass_on(InboundLink& from, const std::string& to, Bytes ref, Bytes payload) override {
+    bool pass_on(InboundLink& from, const std::string& to, std::string_view dest, uint8_t hops, Bytes ref,
+                 Bytes payload) override {
         if (!neighbours.count(to)) return false;
-        passed_on.push_back({to, from.peer(), from.channel_index(), 0, false, copy(ref), copy(payload)});
+        passed_on.push_back(
+            {to, from.peer(), from.channel_index(), 0, false, copy(ref), copy(payload), std::string(dest), hops});
         return true;
     }
     void send_control(const std::string&, const ByteBuffer&) override {}
     void answer(InboundLink&, const ByteBuffer&) override {}
+    void reply(InboundLink&, const ByteBuffer&) override {}
     void flush_batch() override { ++flushes; }
     bool congested(size_t channel) const override { return congested_channels.count(channel) > 0; }
     void partition(const std::vector<std::string>&) override {}
@@ -190,6 +196,7 @@ TEST_CASE("router: a client's message to another client goes through a connected
     REQUIRE(f.transport.relayed.size() == 1);
     REQUIRE(f.transport.relayed[0].via == "s@h");
     REQUIRE(f.transport.relayed[0].peer == "c2@h");
+    REQUIRE(f.transport.relayed[0].hops == f.ctx.config.max_hops);
 }
 
 TEST_CASE("router: MESSAGE frames reach the BEAM link of their channel") {
@@ -211,10 +218,10 @@ TEST_CASE("router: MESSAGE frames reach the BEAM link of their channel") {
 TEST_CASE("router: RELAY frames are delivered here or passed on") {
     Fixture f;
     FakeInbound in("c2@h", 0);
-    auto relay_to = [&](const std::string& dest) {
+    auto relay_to = [&](const std::string& dest, uint8_t hops = 16) {
         ByteBuffer b;
         uint8_t payload[] = {97, 9};
-        append_relay_frame(b, dest, Bytes{f.server.data(), f.server.size()}, Bytes{payload, sizeof payload});
+        append_relay_frame(b, dest, hops, Bytes{f.server.data(), f.server.size()}, Bytes{payload, sizeof payload});
         return std::vector<uint8_t>(b.data() + 4, b.data() + b.size());
     };
     auto here = relay_to("c1@h");
@@ -225,9 +232,13 @@ TEST_CASE("router: RELAY frames are delivered here or passed on") {
     REQUIRE(f.router->on_relay_frame(in, on.data(), static_cast<uint32_t>(on.size())));
     REQUIRE(f.transport.passed_on.size() == 1);
     REQUIRE(f.transport.passed_on[0].peer == "c3@h");
+    REQUIRE(f.transport.passed_on[0].dest.empty());  // the last hop: a MESSAGE
     auto nowhere = relay_to("c9@h");
     REQUIRE(f.router->on_relay_frame(in, nowhere.data(), static_cast<uint32_t>(nowhere.size())));
     REQUIRE(in.stats.dropped == 1);
+    // A relay with no hop left is not a RELAY frame at all.
+    auto spent = relay_to("c3@h", 0);
+    REQUIRE_FALSE(f.router->on_relay_frame(in, spent.data(), static_cast<uint32_t>(spent.size())));
 }
 
 TEST_CASE("router: flow control both ways, per channel") {

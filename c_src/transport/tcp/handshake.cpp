@@ -15,9 +15,9 @@ namespace partisan::handshake {
 namespace {
 
 constexpr size_t max_name = 255;
-const char* const dialer_label = "partisan-v2-dialer";
-const char* const acceptor_label = "partisan-v2-acceptor";
-const char* const refuse_label = "partisan-v2-refuse";
+const char* const dialer_label = "partisan-v3-dialer";
+const char* const acceptor_label = "partisan-v3-acceptor";
+const char* const refuse_label = "partisan-v3-refuse";
 
 void put_str(ByteBuffer& b, std::string_view s) {
     s = s.substr(0, max_name);

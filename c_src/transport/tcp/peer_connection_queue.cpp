@@ -48,9 +48,9 @@ void PeerConnection::enqueue_message(const uint8_t* ref, size_t ref_len, const u
     queued_.add(payload_len);
 }
 
-void PeerConnection::enqueue_relay(std::string_view dest, const uint8_t* ref, size_t ref_len,
+void PeerConnection::enqueue_relay(std::string_view dest, uint8_t hops, const uint8_t* ref, size_t ref_len,
                                    const uint8_t* payload, size_t payload_len) {
-    append_relay_frame(stream_.out().bytes(), dest, Bytes{ref, ref_len}, Bytes{payload, payload_len});
+    append_relay_frame(stream_.out().bytes(), dest, hops, Bytes{ref, ref_len}, Bytes{payload, payload_len});
     queued_.add(payload_len);
 }
 

@@ -64,6 +64,7 @@ void TcpTransport::set_neighbours(const std::vector<Neighbour>& neighbours) {
         }
         for (auto& l : it->second.links) l->set_addresses(n.addrs);
         set_probing(it->second, n.down);
+        set_control_only(it->second, n.control_only);
     }
     for (auto it = peers_.begin(); it != peers_.end();) {
         if (std::any_of(neighbours.begin(), neighbours.end(), [&](const Neighbour& n) { return n.name == it->first; })) {
@@ -89,6 +90,7 @@ void TcpTransport::add_peer(const Neighbour& n) {
             peer.links.push_back(std::move(link));
         }
     }
+    peer.control_only = n.control_only;
     auto& added = peers_.emplace(n.name, std::move(peer)).first->second;
     set_probing(added, n.down);
     // The control link connects at once; the others once it is up.
@@ -142,6 +144,7 @@ void TcpTransport::set_available(bool available) {
 }
 
 void TcpTransport::start_other_links(Peer& peer) {
+    if (peer.control_only) return;
     // One per connect_interval, so a node that many nodes discover at the
     // same moment is not hit by nodes x channels x parallelism connects.
     for (size_t i = 1; i < peer.links.size(); ++i) connect_queue_.push_back(peer.links[i]);
@@ -158,6 +161,14 @@ void TcpTransport::set_probing(Peer& peer, bool down) {
         peer.unreachable_since = std::chrono::steady_clock::now();
         peer.links[0]->retry_now();
     }
+}
+
+void TcpTransport::set_control_only(Peer& peer, bool control_only) {
+    // A short-lived peer that became a neighbour gets its channel links;
+    // the reverse only happens when the overlay drops and re-adds it.
+    if (control_only == peer.control_only) return;
+    peer.control_only = control_only;
+    if (!control_only && peer.up) start_other_links(peer);
 }
 
 void TcpTransport::pace_connects() {
@@ -195,7 +206,7 @@ LinkStats* TcpTransport::stats_for(const std::string& peer, size_t channel) {
 
 bool TcpTransport::send(std::string_view peer, const OutMessage& m) {
     auto it = peers_.find(peer);
-    if (it == peers_.end()) return false;
+    if (it == peers_.end() || it->second.control_only) return false;
     PeerConnection& conn = pick_link(it->second, m.channel, m.key, m.pinned);
     if (ctx_.config.channels[m.channel].monotonic) {
         conn.enqueue_monotonic(m.ref.data, m.ref.size, m.payload.data, m.payload.size);
@@ -211,23 +222,27 @@ bool TcpTransport::send(std::string_view peer, const OutMessage& m) {
     return true;
 }
 
-void TcpTransport::relay(const std::string& via, std::string_view dest, const OutMessage& m) {
+void TcpTransport::relay(const std::string& via, std::string_view dest, uint8_t hops, const OutMessage& m) {
     auto it = peers_.find(via);
-    if (it == peers_.end()) return;
+    if (it == peers_.end() || it->second.control_only) return;
     PeerConnection& conn = pick_link(it->second, m.channel, m.key, m.pinned);
-    conn.enqueue_relay(dest, m.ref.data, m.ref.size, m.payload.data, m.payload.size);
+    conn.enqueue_relay(dest, hops, m.ref.data, m.ref.size, m.payload.data, m.payload.size);
     queued(conn);
 }
 
-bool TcpTransport::pass_on(InboundLink& from, const std::string& to, Bytes ref, Bytes payload) {
+bool TcpTransport::pass_on(InboundLink& from, const std::string& to, std::string_view dest, uint8_t hops, Bytes ref,
+                           Bytes payload) {
     auto it = peers_.find(to);
-    if (it == peers_.end()) return false;
+    if (it == peers_.end() || it->second.control_only) return false;
     // Same channel and connection index as it came in on: FIFO from the
     // sender through us to the destination.
     size_t channel = from.channel_index();
     size_t index = from.link_index() % ctx_.config.channels[channel].parallelism;
     PeerConnection& out = *it->second.links[channel_offset_[channel] + index];
-    out.enqueue_message(ref.data, ref.size, payload.data, payload.size);
+    if (dest.empty())
+        out.enqueue_message(ref.data, ref.size, payload.data, payload.size);
+    else
+        out.enqueue_relay(dest, hops, ref.data, ref.size, payload.data, payload.size);
     queued(out);
     return true;
 }
@@ -244,6 +259,12 @@ void TcpTransport::answer(InboundLink& from, const ByteBuffer& frame) {
     auto* c = dynamic_cast<PeerConnection*>(&from);
     if (!c || c->answered) return;
     c->answered = true;
+    reply(from, frame);
+}
+
+void TcpTransport::reply(InboundLink& from, const ByteBuffer& frame) {
+    auto* c = dynamic_cast<PeerConnection*>(&from);
+    if (!c) return;
     c->queue().append(frame.data(), frame.size());
     c->flush();
 }

@@ -28,8 +28,9 @@ void append_message_frame(ByteBuffer& out, Bytes ref, Bytes payload, size_t by_r
 void append_heartbeat_frame(ByteBuffer& out, PeerFrame type);
 // GOSSIP: the sender's membership (membership.hpp encoding).
 void append_gossip_frame(ByteBuffer& out, const Membership& membership);
-// RELAY: [u8 dest length][dest][u16 ref length][ref][payload].
-void append_relay_frame(ByteBuffer& out, std::string_view dest, Bytes ref, Bytes payload);
+// RELAY: [u8 hops][u8 dest length][dest][u16 ref length][ref][payload].
+// `hops` (at least 1) is how many more nodes may pass it on.
+void append_relay_frame(ByteBuffer& out, std::string_view dest, uint8_t hops, Bytes ref, Bytes payload);
 
 // The tail of MESSAGE and RELAY frames, [u16 ref length][ref][payload].
 // True when well formed: `ref` one pid or atom and `payload` exactly one
@@ -41,6 +42,6 @@ bool parse_addressed(const uint8_t* p, size_t n, std::string_view decoder, Bytes
 bool parse_gossip(const uint8_t* p, size_t n, std::vector<MemberEntry>& entries);
 // A RELAY frame's body after its type byte; its terms are checked for the
 // destination's BEAM.
-bool parse_relay(const uint8_t* p, size_t n, std::string_view& dest, Bytes& ref, Bytes& payload);
+bool parse_relay(const uint8_t* p, size_t n, std::string_view& dest, uint8_t& hops, Bytes& ref, Bytes& payload);
 
 }  // namespace partisan

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "partisan/codec/etf.hpp"
+#include "partisan/codec/wire.hpp"
 #include "partisan/overlay/membership.hpp"
 
 #include <string>
@@ -20,5 +21,9 @@ bool arg_nodes(etf::Reader r, uint32_t min, uint32_t max, std::vector<std::strin
 bool arg_addresses(etf::Reader r, uint32_t min, uint32_t max, std::vector<Address>& out);
 bool arg_atom(etf::Reader r, std::string_view& out);
 bool arg_uint(etf::Reader r, uint64_t& out);
+// Any one term, as its encoded bytes (the request was checked whole).
+bool arg_term(etf::Reader r, Bytes& out);
+// A registered name or a pid, as its encoded bytes.
+bool arg_server_ref(etf::Reader r, Bytes& out);
 
 }  // namespace partisan

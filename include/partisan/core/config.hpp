@@ -34,7 +34,7 @@ struct Config {
     uint16_t listen_port = 0;
     std::string advertise_ip;  // empty: the listen ip
     uint16_t advertise_port = 0;  // 0: the listen port (else e.g. a relay's port)
-    std::string topology = "full_mesh";  // full_mesh | static | client_server
+    std::string topology = "full_mesh";  // full_mesh | static | client_server | peer_to_peer
     std::string role = "server";          // client_server: server | client
     std::vector<StaticPeer> static_peers;
     unsigned connect_interval_ms = 20;
@@ -58,6 +58,23 @@ struct Config {
     unsigned beam_timeout_ms = 10000;
     // A member unreachable this long is marked down (0: never).
     unsigned down_after_ms = 300000;
+    // peer_to_peer (HyParView): the views, their random walks, shuffles.
+    unsigned max_active_size = 6;
+    unsigned max_passive_size = 30;
+    unsigned arwl = 6;
+    unsigned prwl = 3;
+    unsigned shuffle_interval_ms = 10000;
+    unsigned shuffle_k_active = 3;
+    unsigned shuffle_k_passive = 4;
+    unsigned random_promotion_interval_ms = 5000;
+    // How often a peer-to-peer node broadcasts its presence, from which
+    // the others learn their route to it (announce.hpp).
+    unsigned announce_interval_ms = 10000;
+    // Broadcast (Plumtree): IHAVE batching and the wait before a GRAFT.
+    unsigned lazy_tick_period_ms = 200;
+    unsigned graft_timeout_ms = 1000;
+    // Hops a relayed message may take before it is dropped.
+    unsigned max_hops = 16;
     LogLevel log_level = LogLevel::info;
     // Secrets, from stdin.
     std::string beam_cookie;

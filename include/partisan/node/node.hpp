@@ -6,6 +6,7 @@
 #pragma once
 
 #include "partisan/beam/beam_link.hpp"
+#include "partisan/broadcast/broadcast_service.hpp"
 #include "partisan/control/control_api.hpp"
 #include "partisan/node/router.hpp"
 #include "partisan/overlay/overlay.hpp"
@@ -18,7 +19,7 @@
 
 namespace partisan {
 
-class Node : public BeamEvents, public TransportEvents {
+class Node : public BeamEvents, public TransportEvents, public BroadcastSink {
 public:
     // Binds the peer listener; throws when it cannot.
     explicit Node(Context& ctx);
@@ -47,6 +48,15 @@ public:
     bool on_read_batch_end(InboundLink& from) override { return router_->read_batch_end(from); }
     void on_drained(size_t channel) override { router_->drained(channel); }
 
+    // BroadcastSink
+    void send_broadcast_frame(const std::string& peer, const ByteBuffer& frame) override {
+        transport_->send_control(peer, frame);
+    }
+    void deliver_broadcast(size_t channel, Bytes ref, Bytes message) override {
+        router_->deliver_broadcast(channel, ref, message);
+    }
+    void on_announce(const NodeRef& origin, const std::string& via, uint16_t hops) override;
+
 private:
     void reconcile();
     void update_members();
@@ -54,7 +64,8 @@ private:
     // Carries out what the overlay asked; `from` is the link the event
     // came on, if any (for an answer).
     void apply(OverlayOutput& out, InboundLink* from = nullptr);
-    void schedule_gossip();
+    void schedule_overlay_tick();
+    void schedule_broadcast_tick();
     void schedule_housekeeping();
     void check_unreachable();
     void leave_cluster();
@@ -70,8 +81,10 @@ private:
     std::unique_ptr<Transport> transport_;
     std::unique_ptr<Overlay> overlay_;
     std::unique_ptr<Router> router_;
+    std::unique_ptr<BroadcastService> broadcast_;
     ControlApi control_;
-    asio::steady_timer gossip_timer_;
+    asio::steady_timer overlay_timer_;
+    asio::steady_timer broadcast_timer_;
     asio::steady_timer housekeeping_timer_;
     std::vector<std::string> members_, reachable_;  // last lists sent to the shim
     std::vector<std::pair<std::string, std::vector<Address>>> contacts_;  // likewise

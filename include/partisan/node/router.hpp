@@ -35,6 +35,8 @@ public:
     bool read_batch_end(InboundLink& from);
     // A channel's peer links drained: its BEAM link reads again.
     void drained(size_t channel);
+    // A broadcast for this node's BEAM, on channel `channel`'s link.
+    void deliver_broadcast(size_t channel, Bytes ref, Bytes message);
 
 private:
     int channel_index(std::string_view name) const;

@@ -26,11 +26,16 @@ public:
     void unreachable(const std::vector<std::string>& peers, OverlayOutput& out) override;
     bool on_frame(const std::string& peer, const uint8_t* body, size_t len, OverlayOutput& out) override;
     void tick(OverlayOutput& out) override;
+    std::chrono::milliseconds tick_interval() const override {
+        return std::chrono::milliseconds(ctx_.config.gossip_interval_ms);
+    }
 
     bool handles_frame(uint8_t type) const override;
     std::vector<Neighbour> neighbours() const override;
     bool admits(const std::string& peer) const override { return admits_peer(peer); }
     std::optional<std::string> relay_for(const std::string& dest) const override;
+    // A broadcast goes along the links there are; full mesh sends it direct.
+    bool broadcast_relays() const override { return true; }
     std::vector<std::string> others() const override { return membership_.others(); }
     std::vector<std::pair<std::string, std::vector<Address>>> contacts() const override;
 

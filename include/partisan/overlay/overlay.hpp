@@ -10,6 +10,7 @@
 #include "partisan/core/config.hpp"
 #include "partisan/core/log.hpp"
 #include "partisan/overlay/membership.hpp"
+#include "partisan/codec/node_ref.hpp"
 #include "partisan/codec/wire.hpp"
 
 #include <chrono>
@@ -38,6 +39,10 @@ struct Neighbour {
     std::string name;
     std::vector<Address> addrs;
     bool down = false;  // marked down: only its control link is tried, slowly
+    // Linked for the overlay's own frames only, for a short while (a
+    // peer-to-peer join contact or shuffle partner): no channel links, and
+    // no messages sent to it directly.
+    bool control_only = false;
 };
 
 // What the node is to do after an event, in this order: frames, then links.
@@ -45,10 +50,25 @@ struct OverlayOutput {
     // Frames for peers' control links (dropped for a peer that is not up).
     std::vector<std::pair<std::string, ByteBuffer>> to_peers;
     // A frame answering the one just received, on the connection it came
-    // on (push-pull gossip to a node we may not link to).
+    // on (push-pull gossip to a node we may not link to); once per link.
     std::optional<ByteBuffer> answer;
+    // Frames back on the connection the frame came on, each one (short
+    // replies, e.g. a refused peer-to-peer NEIGHBOR request).
+    std::vector<ByteBuffer> replies;
     // neighbours() changed: connect to new ones, close links to old ones.
     bool neighbours_changed = false;
+    // Broadcast this node's presence (announce.hpp), from which the others
+    // learn a route to it.
+    bool announce = false;
+};
+
+// The overlay's clock: monotonic milliseconds (a fake one in tests).
+using OverlayClock = std::function<std::chrono::milliseconds()>;
+std::chrono::milliseconds steady_millis();
+
+// peer-to-peer's two views (partisan:views/0).
+struct OverlayViews {
+    std::vector<std::string> active, passive;
 };
 
 struct OverlayContext {
@@ -57,6 +77,7 @@ struct OverlayContext {
     const LinkView& links;
     std::vector<Address> self_addrs;  // advertised
     uint64_t incarnation;             // this start's, e.g. the time in microseconds
+    OverlayClock clock = steady_millis;
 };
 
 class Overlay {
@@ -78,13 +99,24 @@ public:
     virtual bool remove(const std::string& node, OverlayOutput& out) = 0;
     // A neighbour's control link came up.
     virtual void peer_up(const std::string& peer, OverlayOutput& out) = 0;
+    // A neighbour's control link went down (it is redialed while it stays
+    // in neighbours()).
+    virtual void peer_down(const std::string& /*peer*/, OverlayOutput& /*out*/) {}
+    // An attempt to reach a neighbour failed (it is retried while it stays
+    // in neighbours()).
+    virtual void connect_failed(const std::string& /*peer*/, OverlayOutput& /*out*/) {}
+    // A broadcast presence (announce.hpp) of `origin`, first received from
+    // neighbour `via` after `hops` hops.
+    virtual void on_announce(const NodeRef& /*origin*/, const std::string& /*via*/, uint16_t /*hops*/,
+                             OverlayOutput& /*out*/) {}
     // Neighbours unreachable for down_after.
     virtual void unreachable(const std::vector<std::string>& peers, OverlayOutput& out) = 0;
     // One of the overlay's frames (its type in body[0]) from an
     // authenticated peer; false when malformed.
     virtual bool on_frame(const std::string& peer, const uint8_t* body, size_t len, OverlayOutput& out) = 0;
-    // The periodic timer (gossip_interval).
+    // The periodic timer, every tick_interval().
     virtual void tick(OverlayOutput& out) = 0;
+    virtual std::chrono::milliseconds tick_interval() const = 0;
 
     // ---- queries
     virtual bool handles_frame(uint8_t type) const = 0;
@@ -93,8 +125,17 @@ public:
     // The next hop to `dest`, a node this node keeps no link to: a
     // neighbour whose link is up, or nothing.
     virtual std::optional<std::string> relay_for(const std::string& dest) const = 0;
+    // Whether an up link to `peer` makes it a member (members(), node up
+    // and down events, a broadcast neighbour): peer-to-peer counts its
+    // active view only, not short-lived links.
+    virtual bool member_link(const std::string& /*peer*/) const { return true; }
+    // Whether a node that receives a broadcast pushes it on (a tree over
+    // partial links), or the sender reaches every member itself.
+    virtual bool broadcast_relays() const = 0;
     // The other nodes known, alive or down (not left).
     virtual std::vector<std::string> others() const = 0;
+    // The active and passive views, where the overlay has them.
+    virtual std::optional<OverlayViews> views() const { return std::nullopt; }
     // Nodes to rejoin after a C-node restart: known to be alive, with addresses.
     virtual std::vector<std::pair<std::string, std::vector<Address>>> contacts() const = 0;
 };

@@ -101,18 +101,24 @@ public:
 
     // ---- data
     // Queues a message for a neighbour; false (nothing queued) when it is
-    // none. Dropped (counted) when its links are down and too much waits.
+    // none, or only a short-lived one. Dropped (counted) when its links are down and too much waits.
     virtual bool send(std::string_view peer, const OutMessage& m) = 0;
-    // Queues a message for `dest` with neighbour `via`, which passes it on.
-    virtual void relay(const std::string& via, std::string_view dest, const OutMessage& m) = 0;
+    // Queues a message for `dest` with neighbour `via`, which passes it on;
+    // `hops`: how many nodes may pass it on.
+    virtual void relay(const std::string& via, std::string_view dest, uint8_t hops, const OutMessage& m) = 0;
     // Passes on a relayed message on the same channel and link index as it
-    // came in (FIFO through the relay); false when `to` is no neighbour.
-    virtual bool pass_on(InboundLink& from, const std::string& to, Bytes ref, Bytes payload) = 0;
+    // came in (FIFO through the relay): to `to` itself when `dest` is
+    // empty, else for `dest`, with `hops` hops left. False when `to` is no
+    // neighbour (or only a short-lived one).
+    virtual bool pass_on(InboundLink& from, const std::string& to, std::string_view dest, uint8_t hops, Bytes ref,
+                         Bytes payload) = 0;
     // A control frame on the peer's control link, written at once (dropped
     // when the peer is not up).
     virtual void send_control(const std::string& peer, const ByteBuffer& frame) = 0;
     // A frame back on the link `from`, once per link (push-pull answers).
     virtual void answer(InboundLink& from, const ByteBuffer& frame) = 0;
+    // A frame back on the link `from`, every time (short replies).
+    virtual void reply(InboundLink& from, const ByteBuffer& frame) = 0;
     // Writes what this batch queued: one write per link.
     virtual void flush_batch() = 0;
     // Some link of the channel is over the high-water mark: its senders wait.

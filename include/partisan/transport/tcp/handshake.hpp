@@ -1,4 +1,4 @@
-// The peer handshake (docs/PROTOCOL.md), version 2: the dialer proves it
+// The peer handshake (docs/PROTOCOL.md), version 3: the dialer proves it
 // knows the cluster secret first, by HMAC-SHA256 over both sides' fresh
 // nonces; only then does the acceptor prove it in turn (or refuse, with a
 // proven reason). So nothing derived from the secret ever reaches a party
@@ -14,7 +14,7 @@
 
 namespace partisan::handshake {
 
-constexpr uint16_t protocol_version = 2;
+constexpr uint16_t protocol_version = 3;
 constexpr uint32_t max_frame = 1024;  // before authentication nothing bigger is read
 constexpr size_t nonce_size = 16;
 constexpr size_t mac_size = 32;

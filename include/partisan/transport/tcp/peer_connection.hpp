@@ -81,8 +81,8 @@ public:
     void enqueue_message(const uint8_t* ref, size_t ref_len, const uint8_t* payload, size_t payload_len,
                          const SharedBytes& keep = {});
     // Queues a RELAY frame: a message for `dest`, which this peer passes on.
-    void enqueue_relay(std::string_view dest, const uint8_t* ref, size_t ref_len, const uint8_t* payload,
-                       size_t payload_len);
+    void enqueue_relay(std::string_view dest, uint8_t hops, const uint8_t* ref, size_t ref_len,
+                       const uint8_t* payload, size_t payload_len);
     // Monotonic channels: while the connection is busy or down, a newer
     // message to the same destination replaces the queued one (a drop). The
     // latest one per destination goes out as soon as the connection can take

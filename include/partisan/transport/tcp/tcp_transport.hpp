@@ -41,10 +41,12 @@ public:
     std::vector<std::string> unreachable_for(std::chrono::milliseconds limit) const override;
     void set_available(bool available) override;
     bool send(std::string_view peer, const OutMessage& m) override;
-    void relay(const std::string& via, std::string_view dest, const OutMessage& m) override;
-    bool pass_on(InboundLink& from, const std::string& to, Bytes ref, Bytes payload) override;
+    void relay(const std::string& via, std::string_view dest, uint8_t hops, const OutMessage& m) override;
+    bool pass_on(InboundLink& from, const std::string& to, std::string_view dest, uint8_t hops, Bytes ref,
+                 Bytes payload) override;
     void send_control(const std::string& peer, const ByteBuffer& frame) override;
     void answer(InboundLink& from, const ByteBuffer& frame) override;
+    void reply(InboundLink& from, const ByteBuffer& frame) override;
     void flush_batch() override;
     bool congested(size_t channel) const override { return congested_[channel] > 0; }
     void partition(const std::vector<std::string>& peers) override;
@@ -69,6 +71,7 @@ private:
         bool up = false;       // the control link (default channel, index 0) is established
         bool probing = false;  // marked down: only probed (see set_probing)
         bool ever_up = false;
+        bool control_only = false;  // a short-lived link for overlay frames (Neighbour::control_only)
         std::chrono::steady_clock::time_point unreachable_since;  // when not up
     };
 
@@ -79,6 +82,7 @@ private:
     void add_peer(const Neighbour& n);
     void start_other_links(Peer& peer);
     void set_probing(Peer& peer, bool down);
+    void set_control_only(Peer& peer, bool control_only);
     void pace_connects();
     void queued(PeerConnection& conn);
     void note_drained(PeerConnection& conn);
