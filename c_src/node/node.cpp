@@ -357,8 +357,8 @@ void Node::finish_joins(const std::string& node, const std::string& failure, con
         overlay_->join_failed(node, out);
         apply(out);
     }
-    bool refused = refusal && refusal->reason != handshake::Refusal::none;
-    bool mismatch = refused && refusal->proven && refusal->reason == handshake::Refusal::channel_mismatch;
+    bool refused = refusal && refusal->reason != Refusal::none;
+    bool mismatch = refused && refusal->proven && refusal->reason == Refusal::channel_mismatch;
     for (auto& j : joins) {
         j.timer->cancel();
         if (failure.empty()) {

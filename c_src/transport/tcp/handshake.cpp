@@ -88,18 +88,6 @@ std::string refusal_extra(Refusal why, std::string_view text) {
 
 }  // namespace
 
-const char* refusal_name(Refusal r) {
-    switch (r) {
-        case Refusal::none: return "none";
-        case Refusal::bad_proof: return "bad_proof";
-        case Refusal::version: return "version";
-        case Refusal::channel_mismatch: return "channel_mismatch";
-        case Refusal::not_admitted: return "not_admitted";
-        case Refusal::unavailable: return "unavailable";
-    }
-    return "unknown";
-}
-
 Nonce random_nonce() {
     Nonce n;
     if (RAND_bytes(n.data(), static_cast<int>(n.size())) != 1) throw std::runtime_error("RAND_bytes failed");
@@ -288,3 +276,19 @@ ByteBuffer Acceptor::refuse(Refusal why, std::string_view text) {
 }
 
 }  // namespace partisan::handshake
+
+namespace partisan {
+
+const char* refusal_name(Refusal r) {
+    switch (r) {
+        case Refusal::none: return "none";
+        case Refusal::bad_proof: return "bad_proof";
+        case Refusal::version: return "version";
+        case Refusal::channel_mismatch: return "channel_mismatch";
+        case Refusal::not_admitted: return "not_admitted";
+        case Refusal::unavailable: return "unavailable";
+    }
+    return "unknown";
+}
+
+}  // namespace partisan

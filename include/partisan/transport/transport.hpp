@@ -6,9 +6,9 @@
 // touching routing or membership.
 #pragma once
 
-#include "partisan/transport/tcp/handshake.hpp"
 #include "partisan/overlay/overlay.hpp"
 #include "partisan/codec/wire.hpp"
+#include "partisan/transport/refusal.hpp"
 
 #include <ei.h>
 
@@ -31,7 +31,7 @@ struct LinkStats {
 
 // Why a dialer's last attempt was refused by the acceptor, if it was.
 struct RefusalInfo {
-    handshake::Refusal reason = handshake::Refusal::none;
+    Refusal reason = Refusal::none;
     bool proven = false;  // sent by a holder of the secret
     std::string text;
 };
