@@ -163,6 +163,9 @@ std::vector<OptionSpec> make_options() {
         integer<&Config::connect_timeout_ms>("connect-timeout-ms", "", 1, max_int32, "TCP connect timeout, ms"),
         integer<&Config::handshake_timeout_ms>("handshake-timeout-ms", "", 1, max_int32,
                                                "peer handshake timeout, ms"),
+        text<&Config::mode>("mode", "", T::one_of,
+                            "beam: serve a BEAM node; standalone: no BEAM, commands on stdin, deliveries counted",
+                            {"beam", "standalone"}),
         log_level_option(),
     };
 }

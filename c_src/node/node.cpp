@@ -51,18 +51,26 @@ void Node::attach(std::vector<std::shared_ptr<BeamLink>> links) {
     router_->attach(std::move(beams));
 }
 
+void Node::attach_standalone(std::vector<BeamChannel*> channels) { router_->attach(std::move(channels)); }
+
+void Node::control(etf::Reader request, ReplySender send, Bytes ref) {
+    control_.dispatch(ControlCall(std::move(send), Bytes{}, ref), request);
+}
+
 void Node::start() {
     transport_->start();
     if (overlay_->dynamic()) schedule_overlay_tick();
     schedule_broadcast_tick();
     schedule_housekeeping();
-    if (ctx_.config.beam_timeout_ms > 0)
-        shim_link().start_probing(std::chrono::milliseconds(ctx_.config.beam_timeout_ms));
     auto addrs = transport_->local_addresses();
-    std::vector<std::pair<std::string, std::string>> channel_links;
-    for (const auto& link : beam_links_)
-        channel_links.emplace_back(ctx_.config.channels[link->channel()].name, link->node_name());
-    ShimEvents::ready(shim_link(), addrs, channel_links);
+    if (!beam_links_.empty()) {
+        if (ctx_.config.beam_timeout_ms > 0)
+            shim_link().start_probing(std::chrono::milliseconds(ctx_.config.beam_timeout_ms));
+        std::vector<std::pair<std::string, std::string>> channel_links;
+        for (const auto& link : beam_links_)
+            channel_links.emplace_back(ctx_.config.channels[link->channel()].name, link->node_name());
+        ShimEvents::ready(shim_link(), addrs, channel_links);
+    }
     PLOG(ctx_.log, info, "C-node for %s listening on %s:%u (%s topology)", ctx_.config.beam_node.c_str(),
          addrs.empty() ? "?" : addrs[0].ip.c_str(), addrs.empty() ? 0u : addrs[0].port, overlay_->name());
     reconcile();

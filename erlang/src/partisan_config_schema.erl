@@ -130,6 +130,9 @@ options() ->
      #{name => 'handshake-timeout-ms', env => undefined, type => integer, required => false,
        default => 5000, min => 1, max => 2147483647,
        doc => "peer handshake timeout, ms"},
+     #{name => mode, env => undefined, type => one_of, required => false,
+       default => beam, choices => [beam, standalone],
+       doc => "beam: serve a BEAM node; standalone: no BEAM, commands on stdin, deliveries counted"},
      #{name => 'log-level', env => cnode_log_level, type => one_of, required => false,
        default => info, choices => [debug, info, notice, warning, error],
        doc => "the least level of the lines logged"}].

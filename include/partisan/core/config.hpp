@@ -28,6 +28,9 @@ struct StaticPeer {
 // The initializers below are the C-node's defaults (the only place they
 // are stated); limits and docs are in the option table, config_schema.cpp.
 struct Config {
+    // beam: serve a BEAM node; standalone: no BEAM (scale runs, benchmarks;
+    // console.hpp), beam_node is then just this node's name.
+    std::string mode = "beam";
     std::string beam_node;   // e.g. a@vm
     std::string cnode_name;  // e.g. partisan_a_123@vm
     std::string listen_ip = "127.0.0.1";

@@ -33,6 +33,10 @@ public:
     // Rate-limited per format string (that is, per call site).
     void log(LogLevel level, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
 
+    // One line as it is, through the same queue, not rate-limited
+    // (standalone mode's answers, which a harness parses).
+    void raw_line(std::string text) { emit(std::move(text) + "\n"); }
+
     // From now on, write through `io` without ever blocking.
     void attach(asio::io_context& io);
     // Writes what is queued, blocking for at most `limit` (at exit).

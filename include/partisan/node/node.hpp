@@ -28,9 +28,15 @@ public:
     // The BEAM links, one per channel, in channel order; [0] also carries
     // control calls and events.
     void attach(std::vector<std::shared_ptr<BeamLink>> links);
+    // Standalone mode (no BEAM): what stands in for each channel's BEAM link.
+    void attach_standalone(std::vector<BeamChannel*> channels);
+    // A control request from elsewhere than the shim (standalone mode's
+    // console); the answer goes to `send`, tagged with `ref`.
+    void control(etf::Reader request, ReplySender send, Bytes ref);
     // Starts accepting and gossiping, and tells the shim we are ready.
     void start();
     void shutdown();
+    std::vector<Address> listen_addresses() const { return transport_->local_addresses(); }
 
     // BeamEvents
     void on_forward(const ForwardRequest& req) override { router_->forward(req); }
