@@ -93,6 +93,12 @@ bench-smoke: all
 	@test/bench/run_bench.sh smoke
 
 # Throughput against Distributed Erlang on loopback (not a test).
+# Standalone C-nodes at scale, by topology (docs/SCALE.md; not a test, about
+# 30 minutes).
+.PHONY: scale
+scale: cnode
+	@test/scale/run_scale.sh $(CURDIR)/$(BUILD)/partisan_cnode
+
 bench-quick: all
 	@mkdir -p $(BUILD)/bench && erlc -o $(BUILD)/bench test/bench/partisan_bench.erl
 	@HOME=$$(mktemp -d) erl -noshell -pa $(BUILD)/bench -eval 'partisan_bench:main(["$(CURDIR)"]), halt().'

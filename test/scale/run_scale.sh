@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The scale runs of docs/SCALE.md (not tests; `make scale`): standalone
+# C-nodes (no BEAM) on this machine, peer_to_peer up to 1,024 nodes, and
+# client_server and full_mesh at growing sizes until a size does not
+# converge within its time bound. One markdown table on stdout.
+#   test/scale/run_scale.sh [CNODE]
+# Environment: SCALE_P2P (sizes, default "256 1024"), SCALE_OTHERS (default
+# "64 128 256 512 1024"), SCALE_SECONDS (bound per run, default 600).
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+CNODE=${1:-$HERE/../../build/partisan_cnode}
+SECONDS_PER_RUN=${SCALE_SECONDS:-600}
+# Each C-node holds about 20 descriptors and the runner two per node.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+echo "| topology | nodes | start | all joined | converged | broadcast delivery | alive at end | RSS MiB min/avg/max | fds min/avg/max | C-node CPU s (sum) |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+for n in ${SCALE_P2P:-256 1024}; do
+    escript "$HERE/scale_run.escript" "$CNODE" peer_to_peer "$n" "$SECONDS_PER_RUN" 2>/dev/null
+done
+for topology in client_server full_mesh; do
+    for n in ${SCALE_OTHERS:-64 128 256 512 1024}; do
+        line=$(escript "$HERE/scale_run.escript" "$CNODE" "$topology" "$n" "$SECONDS_PER_RUN" 2>/dev/null)
+        echo "$line"
+        # A size that did not converge: larger ones will not either.
+        [[ $line == *"| yes ("* ]] || break
+    done
+done
