@@ -10,13 +10,18 @@
 //
 // Memory is bounded whatever peers send: the ids seen are kept for
 // seen_ttl and at most max_seen of them; payloads (for GRAFTs) for
-// cache_ttl and at most max_cached_bytes; pending IHAVE announcements at
-// most max_pending.
+// cache_ttl and at most max_cached_bytes (and max_seen entries, for empty
+// ones); pending IHAVE announcements at most max_pending, and so are the
+// ids queued for each lazy peer between two IHAVE flushes. The oldest go
+// first; a payload larger than max_cached_bytes is delivered, not cached.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
+#include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -63,6 +68,9 @@ struct Gossip {
     uint16_t round = 0;  // hops from the origin
     Payload payload;
 };
+// An IHAVE carries 1 to this many ids (the wire refuses others).
+constexpr size_t max_ihave_ids = 1024;
+
 struct IHave {
     std::vector<std::pair<MessageId, uint16_t>> ids;  // id, round
 };
@@ -80,7 +88,7 @@ struct Delivery {
     MessageId id;
     Payload payload;
     std::string from;    // the neighbour it came from (empty: broadcast here)
-    uint16_t round = 0;  // hops it took
+    uint16_t round = 0;  // the GOSSIP's round: the sender's hops from the origin
 };
 
 struct Effects {
@@ -95,12 +103,24 @@ struct Counters {
     uint64_t graft_unanswerable = 0;  // GRAFT for a message no longer cached
 };
 
+// Messages from a node that is neither eager nor lazy (a link the caller
+// has not reported up yet, or no longer counts): a GOSSIP not seen before is
+// still delivered and pushed on, since it may be the only copy to come, but
+// its sender joins neither set and a duplicate from it is not PRUNEd; its
+// IHAVE, GRAFT and PRUNE are ignored, so nothing is ever sent to it.
 class Plumtree {
 public:
+    // Nothing here is random (choices go by arrival and by name); the seed
+    // is taken so that every state machine is built alike.
     Plumtree(std::string self, Params params, uint64_t seed);
+    // Movable, not copyable: it keeps iterators into its own maps.
+    Plumtree(const Plumtree&) = delete;
+    Plumtree& operator=(const Plumtree&) = delete;
+    Plumtree(Plumtree&&) = default;
+    Plumtree& operator=(Plumtree&&) = default;
 
     // Broadcasts from this node: delivered here at once, pushed to the
-    // neighbours.
+    // neighbours. An id already seen is ignored.
     void broadcast(const MessageId& id, Payload payload, Millis now, Effects& out);
     // A message from neighbour `from`.
     void on_message(const std::string& from, const Message& m, Millis now, Effects& out);
@@ -115,10 +135,74 @@ public:
     const std::set<std::string>& lazy() const { return lazy_; }
     const Counters& counters() const { return counters_; }
 
+    // What the bounds limit, for tests and stats.
+    bool has_seen(const MessageId& id) const { return seen_.count(id) > 0; }
+    size_t seen_count() const { return seen_.size(); }
+    size_t cached_count() const { return cache_.size(); }
+    size_t cached_bytes() const { return cached_bytes_; }
+    size_t pending_count() const { return pending_count_; }  // IHAVE announcements waiting
+    size_t queued_ihaves() const { return queued_ihaves_; }  // ids not yet sent in an IHAVE
+
 private:
+    struct Cached {
+        Payload payload;
+        uint16_t round;  // the round it is pushed (and GRAFTs answered) at
+        Millis at;
+    };
+    struct Announcer {
+        std::string peer;
+        uint16_t round;
+    };
+    // A message announced but not received: who announced it, in order,
+    // and when to GRAFT the next of them.
+    struct Missing {
+        std::deque<Announcer> announcers;
+        std::string grafted;  // the last one sent a GRAFT, if any
+        Millis due;
+    };
+    using SeenMap = std::map<MessageId, Millis>;
+    using CacheMap = std::map<MessageId, Cached>;
+
+    bool is_neighbour(const std::string& peer) const { return eager_.count(peer) || lazy_.count(peer); }
+    void to_eager(const std::string& peer);
+    void to_lazy(const std::string& peer);
+
+    void on_gossip(const std::string& from, const Gossip& g, Millis now, Effects& out);
+    void on_ihave(const std::string& from, const IHave& ih, Millis now);
+    void on_graft(const std::string& from, const Graft& g, Effects& out);
+    // Delivers a message new here, remembers it and pushes it on at
+    // `push_round` (unless that passes max_round).
+    void accept(const MessageId& id, const Payload& payload, const std::string& from, uint16_t round,
+                uint32_t push_round, Millis now, Effects& out);
+    void remember(const MessageId& id, Millis now);
+    void cache(const MessageId& id, const Payload& payload, uint16_t round, Millis now);
+    void forget_oldest_seen();
+    void drop_oldest_cached();
+    void forget_missing(const MessageId& id);
+    void graft_next(const MessageId& id, Missing& m, Millis now, Effects& out);
+    void flush_ihaves(Effects& out);
+    void expire(Millis now);
+
+    std::string self_;
+    Params params_;
     std::set<std::string> eager_, lazy_;
     Counters counters_;
-    // (other members: implementation's choice)
+
+    // Ids seen and payloads cached, each with its insertion order (oldest
+    // first) for expiry and eviction.
+    SeenMap seen_;
+    std::deque<SeenMap::iterator> seen_order_;
+    CacheMap cache_;
+    std::deque<CacheMap::iterator> cache_order_;
+    size_t cached_bytes_ = 0;
+
+    std::map<MessageId, Missing> missing_;
+    size_t pending_count_ = 0;  // announcers over all of missing_
+
+    // IHAVEs to send at the next flush, per peer.
+    std::map<std::string, std::vector<std::pair<MessageId, uint16_t>>> ihave_queue_;
+    size_t queued_ihaves_ = 0;
+    std::optional<Millis> last_flush_;
 };
 
 }  // namespace partisan::plumtree
