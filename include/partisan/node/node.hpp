@@ -79,6 +79,8 @@ private:
     void join(ControlCall& call, const std::string& node, const std::vector<Address>& addrs);
     void remove_member(ControlCall& call, const std::string& node);
     void finish_joins(const std::string& node, const std::string& failure, const RefusalInfo* refusal = nullptr);
+    // Incarnations and join hints: the wall clock in microseconds.
+    static uint64_t wall_micros();
     // BEAM link 0: it also carries control calls and events to the shim.
     BeamLink& shim_link() { return *beam_links_[0]; }
 
