@@ -1,6 +1,6 @@
 #!/usr/bin/env escript
 %% -*- erlang -*-
-%%! -noinput +t 5000000 -sname etf_oracle -dist_listen false -start_epmd false
+%%! -noinput +t 5000000 +S 1 +sbwt none +sbwtdcpu none +sbwtdio none -sname etf_oracle -dist_listen false -start_epmd false
 %%
 %% The BEAM's own verdict on external terms, for the differential fuzzer
 %% (fuzz_etf_differential.cpp). Distributed, so that pids, ports and

@@ -51,6 +51,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             c.ok();
             return true;
         });
+        a.add("broadcast", 3, [](const ControlArgs& args, ControlCall& c) {
+            std::string_view channel;
+            Bytes ref, message;
+            if (!arg_atom(args[0], channel) || !arg_server_ref(args[1], ref) || !arg_term(args[2], message))
+                return false;
+            // What the readers hand out is one whole term each, inside the request.
+            if (!etf::is_atom(ref.data, ref.size) && !etf::is_pid(ref.data, ref.size)) std::abort();
+            if (message.size == 0 || !etf::is_valid_term(message.data, message.size)) std::abort();
+            c.ok();
+            return true;
+        });
         return a;
     }();
     int answers = 0;

@@ -41,7 +41,8 @@ control_requests() ->
                       {join, 'b@host', [{{0, 0, 0, 0, 0, 0, 0, 1}, 4000}, {{10, 0, 0, 2}, 1}]},
                       {fault, heal}, {fault, partition, ['b@host', 'c@host']},
                       {fault, partition, []}, {fault, close_link, 'b@host', undefined, 0},
-                      {join, self, []}, {unknown, op}]].
+                      {join, self, []}, {unknown, op}, views,
+                      {broadcast, undefined, counter, {hello, [1, 2], <<"x">>}}]].
 
 %% 112, control term, message (each with its version byte).
 packet(Control, Msg) ->
