@@ -30,7 +30,7 @@ void ShimEvents::ready(BeamLink& beam, const std::vector<Address>& addrs,
         encode_atom(b.x, channel);
         encode_atom(b.x, link);
     }
-    ei_x_encode_empty_list(&b.x);
+    end_list(b.x, channel_links.size());
     beam.send_to_name(shim_name, b.x);
 }
 
@@ -59,7 +59,7 @@ void ShimEvents::contacts(BeamLink& beam,
         encode_atom(b.x, name);
         encode_addresses(b.x, addrs);
     }
-    ei_x_encode_empty_list(&b.x);
+    end_list(b.x, contacts.size());
     beam.send_to_name(shim_name, b.x);
 }
 

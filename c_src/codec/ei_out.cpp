@@ -35,13 +35,13 @@ void encode_addresses(ei_x_buff& x, const std::vector<Address>& addrs) {
         encode_ip(x, a.ip);
         ei_x_encode_long(&x, a.port);
     }
-    ei_x_encode_empty_list(&x);
+    end_list(x, addrs.size());
 }
 
 void encode_atoms(ei_x_buff& x, const std::vector<std::string>& names) {
     ei_x_encode_list_header(&x, static_cast<long>(names.size()));
     for (const auto& n : names) encode_atom(x, n);
-    ei_x_encode_empty_list(&x);
+    end_list(x, names.size());
 }
 
 void encode_channels(ei_x_buff& x, const std::string& spec) {

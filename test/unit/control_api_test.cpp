@@ -2,12 +2,14 @@
 // (ei-encoded as the BEAM would send them); answers are decoded back.
 #include "partisan/control/control_api.hpp"
 #include "partisan/control/control_args.hpp"
+#include "partisan/codec/ei_out.hpp"
 
 #include <catch2/catch.hpp>
 
 #include "test_support.hpp"
 #include <ei.h>
 
+#include <algorithm>
 #include <functional>
 #include <string>
 #include <vector>
@@ -180,4 +182,17 @@ TEST_CASE("argument readers: nodes and addresses") {
     REQUIRE(arg_uint(reader(encode([](ei_x_buff& x) { ei_x_encode_long(&x, 3); })), n));
     REQUIRE(n == 3);
     REQUIRE_FALSE(arg_uint(reader(encode([](ei_x_buff& x) { ei_x_encode_long(&x, -3); })), n));
+}
+
+TEST_CASE("ei_out: an empty list is one NIL, a full one ends with one") {
+    auto atoms = [](std::vector<std::string> names) {
+        return test::encode([&](ei_x_buff& x) { encode_atoms(x, names); });
+    };
+    REQUIRE(atoms({}) == std::vector<uint8_t>{106});
+    auto two = atoms({"a", "b"});
+    REQUIRE(two.front() == 108);  // LIST_EXT
+    REQUIRE(two.back() == 106);
+    REQUIRE(std::count(two.begin(), two.end(), uint8_t{106}) == 1);
+    auto none = test::encode([](ei_x_buff& x) { encode_addresses(x, {}); });
+    REQUIRE(none == std::vector<uint8_t>{106});
 }

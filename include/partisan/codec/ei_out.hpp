@@ -28,6 +28,11 @@ void encode_ip(ei_x_buff& x, const std::string& ip);
 void encode_addresses(ei_x_buff& x, const std::vector<Address>& addrs);
 // [Atom]
 void encode_atoms(ei_x_buff& x, const std::vector<std::string>& names);
+// Ends a list whose header announced `n` elements: the tail, except for
+// n == 0, where ei's header was the empty list already.
+inline void end_list(ei_x_buff& x, size_t n) {
+    if (n > 0) ei_x_encode_empty_list(&x);
+}
 // #{Name => #{parallelism => P, monotonic => B}} from a channels_spec line
 // (ours, or a peer's from its refusal); entries that do not parse are left out.
 void encode_channels(ei_x_buff& x, const std::string& spec);
