@@ -117,7 +117,12 @@ config_checks(PrivDir) ->
                   "--max-pending-handshakes", "256", "--max-pending-per-address", "32",
                   "--max-members", "1024", "--beam-timeout-ms", "10000",
                   "--down-after-ms", "300000",
-                  "--max-message-bytes", "134217728", "--log-level", "info"],
+                  "--max-message-bytes", "134217728",
+                  "--max-active-size", "6", "--max-passive-size", "30", "--arwl", "6", "--prwl", "3",
+                  "--shuffle-interval-ms", "10000", "--shuffle-k-active", "3", "--shuffle-k-passive", "4",
+                  "--random-promotion-interval-ms", "5000", "--announce-interval-ms", "10000",
+                  "--lazy-tick-period-ms", "200", "--graft-timeout-ms", "1000", "--max-hops", "16",
+                  "--log-level", "info"],
                  partisan_config:cnode_args(C0, 'a@h', 'partisan_a_1@h')),
     %% Hex, so that every byte arrives as it is (docs/SHIM_INTERFACE.md).
     ?assertEqual(<<"beam-cookie 636B\ncluster-secret 733363726574\nend\n">>,

@@ -89,7 +89,7 @@ acceptor_reveals_nothing(Config) ->
     {ok, Challenge} = partisan_raw_peer:recv_frame(S, 5000),
     ct:log("challenge: ~p", [Challenge]),
     NL = byte_size(Target),
-    ?assertMatch(<<16#11, 2:16, NL, Target:NL/binary, _Nonce:16/binary>>, Challenge),
+    ?assertMatch(<<16#11, 3:16, NL, Target:NL/binary, _Nonce:16/binary>>, Challenge),  % protocol version 3
     ?assertEqual(partisan_raw_peer:challenge_size(Target), byte_size(Challenge)),
     %% A made-up proof: refused (reason 1) with no MAC, then closed.
     ok = partisan_raw_peer:send_frame(S, <<16#12, 0:256>>),
