@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <random>
@@ -46,6 +47,13 @@ struct Params {
     // request moves on to another passive peer; a shuffle reply is dropped).
     Millis link_timeout{5000};
 };
+
+// Bounds that hold whatever peers send: messages held for a peer whose link
+// is not up (the oldest dropped), and links kept only until what is held
+// for them is written, e.g. a shuffle reply or a DISCONNECT (the oldest
+// dropped, with what they hold).
+constexpr size_t max_held_messages = 64;
+constexpr size_t max_short_lived_links = 16;
 
 // ---- messages (wire encoding in hyparview_frames.hpp) -----------------------
 
@@ -80,6 +88,9 @@ struct Shuffle {
     uint32_t id = 0;  // pairs the reply with the sample sent
     std::vector<NodeRef> sample;
 };
+// At most this many entries in a shuffle sample, here and on the wire.
+constexpr size_t max_shuffle_sample = 64;
+
 // Sent straight to the shuffle's origin, over a short-lived link.
 struct ShuffleReply {
     uint32_t id = 0;
@@ -135,10 +146,63 @@ public:
     std::vector<NodeRef> links() const;  // in name order
 
 private:
+    // This node's link to a peer. Messages wait in `held` until it is up.
+    struct Link {
+        NodeRef node;
+        bool up = false;
+        Millis since{0};  // when it was opened, or came up
+        std::deque<Message> held;
+    };
+    struct PassiveEntry {
+        NodeRef node;
+        bool tried = false;  // refused (or ignored) a NEIGHBOR request: asked again last
+    };
+    // A shuffle this node started: what it sent, evicted first for the reply.
+    struct SentShuffle {
+        uint32_t id = 0;
+        std::set<std::string> sent;
+    };
+
+    void handle(const std::string& from, const Join& m, Millis now, Effects& out);
+    void handle(const std::string& from, const ForwardJoin& m, Millis now, Effects& out);
+    void handle(const std::string& from, const Neighbor& m, Millis now, Effects& out);
+    void handle(const std::string& from, const NeighborReply& m, Millis now, Effects& out);
+    void handle(const std::string& from, const Disconnect& m, Millis now, Effects& out);
+    void handle(const std::string& from, const Shuffle& m, Millis now, Effects& out);
+    void handle(const std::string& from, const ShuffleReply& m, Millis now, Effects& out);
+
+    // Randomness, all from rng_ over name-ordered containers.
+    size_t pick(size_t n);
+    std::vector<std::string> pick_some(std::vector<std::string> names, size_t k);
+    std::optional<std::string> random_active_except(const std::string& a, const std::string& b = {});
+    std::vector<std::string> passive_names() const;
+
+    // Links.
+    void open_link(const NodeRef& peer, Millis now, Effects& out);
+    void send(const NodeRef& peer, Message m, Millis now, Effects& out);
+    bool link_needed(const std::string& peer, const Link& link) const;
+    void close_if_unused(const std::string& peer, Effects& out);
+    void drop_excess_short_lived(Effects& out);
+    void link_failed(const std::string& peer, Millis now, Effects& out);
+
+    // Views.
+    bool add_active(const NodeRef& node, Millis now, Effects& out);
+    void add_passive(const NodeRef& node, const std::set<std::string>& evict_first);
+    void integrate(const std::vector<NodeRef>& sample, const std::set<std::string>& evict_first);
+    size_t sample_cap() const;
+    void ask_passive_peer(bool retry_tried, Millis now, Effects& out);
+    void give_up_asking(Millis now, Effects& out);
+    void start_shuffle(Millis now, Effects& out);
+
     NodeRef self_;
     Params params_;
     std::mt19937_64 rng_;
-    // (other members: implementation's choice)
+    std::map<std::string, NodeRef> active_;
+    std::map<std::string, PassiveEntry> passive_;
+    std::map<std::string, Link> links_;
+    std::optional<std::string> asking_;  // the passive peer with an outstanding NEIGHBOR request
+    std::deque<SentShuffle> shuffles_;   // the latest few, oldest first
+    std::optional<Millis> next_shuffle_, next_promotion_;
 };
 
 }  // namespace partisan::hyparview
