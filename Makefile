@@ -6,6 +6,7 @@
 #   make asan     unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make fuzz     every libFuzzer target for FUZZ_SECONDS each (default 60)
 #   make schema   regenerate erlang/src/partisan_config_schema.erl from the C-node's option table
+#   make sim      the HyParView + Plumtree simulator at 10,000 nodes (docs/SIMULATION.md)
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
@@ -18,7 +19,7 @@ export ERL_EPMD_ADDRESS ?= 127.0.0.1
 
 CNODE = erlang/priv/partisan_cnode
 
-.PHONY: all deps cnode erlang test unit ct asan fuzz fuzz-build fuzz-smoke demo shell bench-quick clean schema check-schema
+.PHONY: all deps cnode erlang test unit ct asan fuzz fuzz-build fuzz-smoke demo shell bench-quick clean schema check-schema sim
 
 all: deps cnode erlang
 
@@ -102,6 +103,16 @@ scale: cnode
 bench-quick: all
 	@mkdir -p $(BUILD)/bench && erlc -o $(BUILD)/bench test/bench/partisan_bench.erl
 	@HOME=$$(mktemp -d) erl -noshell -pa $(BUILD)/bench -eval 'partisan_bench:main(["$(CURDIR)"]), halt().'
+
+# The overlay simulator (docs/SIMULATION.md): 10,000 simulated nodes, each
+# the real HyParView and Plumtree state machines; seeds 1 and 2 side by side.
+# Markdown on stdout and in $(BUILD)/sim/results.md. Not a test.
+SIM_ARGS ?= --nodes 10000 --seed 1,2
+sim: $(BUILD)/Makefile
+	cmake --build $(BUILD) -j $(JOBS) --target overlay_sim
+	@mkdir -p $(BUILD)/sim
+	$(BUILD)/overlay_sim $(SIM_ARGS) --jobs $(JOBS) > $(BUILD)/sim/results.md; \
+	  status=$$?; cat $(BUILD)/sim/results.md; exit $$status
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) _build $(CNODE)
