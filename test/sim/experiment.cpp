@@ -9,9 +9,6 @@ namespace partisan::sim {
 
 namespace {
 
-// Streams of derive_seed() for the flooding runs, apart from the simulator's.
-constexpr uint64_t flood_stream = 1u << 20;
-
 struct Broadcasts {
     std::vector<BroadcastRecord> records;
     std::vector<FloodResult> flood;
@@ -28,7 +25,7 @@ Broadcasts broadcast_series(Simulation& sim, size_t count, Millis interval, cons
         indices.push_back(index);
         uint32_t origin = sim.records()[index].origin;
         out.flood.push_back(flood(graph, origin, cfg.network.min_latency, cfg.network.max_latency,
-                                  derive_seed(cfg.seed, flood_stream + index)));
+                                  derive_seed(cfg.seed, streams::flood(index))));
         sim.run_for(interval);
     }
     sim.run_for(cfg.delivery_window);

@@ -10,6 +10,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <unordered_map>
 
@@ -93,7 +94,11 @@ struct Simulation::Impl {
     std::vector<std::vector<char>> delivered_at;  // per record, per node
 
     explicit Impl(const SimConfig& c)
-        : cfg(c), rng(derive_seed(c.seed, 0)), net_rng(derive_seed(c.seed, 1)), nodes(c.nodes) {
+        : cfg(c),
+          rng(derive_seed(c.seed, streams::simulator)),
+          net_rng(derive_seed(c.seed, streams::network)),
+          nodes(c.nodes) {
+        if (c.nodes > streams::max_nodes) throw std::invalid_argument("too many nodes for the seed streams");
         for (uint32_t i = 0; i < nodes.size(); ++i) nodes[i].ref = node_ref(i);
     }
 
@@ -367,9 +372,9 @@ struct Simulation::Impl {
         node.alive = true;
         live.insert(std::upper_bound(live.begin(), live.end(), e.node), e.node);
         node.hyparview = std::make_unique<hyparview::HyParView>(node.ref, cfg.hyparview,
-                                                               derive_seed(cfg.seed, 1000 + 2 * uint64_t{e.node}));
+                                                               derive_seed(cfg.seed, streams::hyparview(e.node)));
         node.plumtree = std::make_unique<plumtree::Plumtree>(node.ref.name, cfg.plumtree,
-                                                             derive_seed(cfg.seed, 1001 + 2 * uint64_t{e.node}));
+                                                             derive_seed(cfg.seed, streams::plumtree(e.node)));
         if (e.contact != e.node) {
             hyparview::Effects out;
             node.hyparview->join(nodes[e.contact].ref, now, out);
@@ -439,6 +444,7 @@ size_t Simulation::kill_fraction(double fraction) {
 
 size_t Simulation::broadcast_from(uint32_t node) {
     Impl& s = *impl_;
+    if (node >= s.nodes.size() || !s.nodes[node].alive) throw std::invalid_argument("broadcast from a node not alive");
     size_t index = s.records.size();
     BroadcastRecord r;
     r.origin = node;
@@ -459,6 +465,7 @@ const std::vector<BroadcastRecord>& Simulation::records() const { return impl_->
 
 uint32_t Simulation::random_live_node() {
     Impl& s = *impl_;
+    if (s.live.empty()) throw std::logic_error("no live node");
     return s.live[uniform_below(s.rng, s.live.size())];
 }
 
@@ -485,12 +492,5 @@ ViewSnapshot Simulation::views() const {
 const Traffic& Simulation::traffic() const { return impl_->traffic; }
 const Breaches& Simulation::breaches() const { return impl_->breaches; }
 uint64_t Simulation::events() const { return impl_->events; }
-
-const hyparview::HyParView* Simulation::hyparview_of(uint32_t node) const {
-    return node < impl_->nodes.size() ? impl_->nodes[node].hyparview.get() : nullptr;
-}
-const plumtree::Plumtree* Simulation::plumtree_of(uint32_t node) const {
-    return node < impl_->nodes.size() ? impl_->nodes[node].plumtree.get() : nullptr;
-}
 
 }  // namespace partisan::sim

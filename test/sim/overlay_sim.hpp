@@ -132,10 +132,6 @@ public:
     const Breaches& breaches() const;
     uint64_t events() const;  // handled so far
 
-    // A live node's machines (null when it is not alive), for tests.
-    const hyparview::HyParView* hyparview_of(uint32_t node) const;
-    const plumtree::Plumtree* plumtree_of(uint32_t node) const;
-
 private:
     struct Impl;
     std::unique_ptr<Impl> impl_;

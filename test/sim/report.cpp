@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <iterator>
 #include <string>
+#include <tuple>
 
 namespace partisan::sim {
 
@@ -119,6 +121,8 @@ void write_traffic(std::ostream& out, const Traffic& t) {
     static const char* hv[] = {"JOIN", "FORWARD_JOIN", "NEIGHBOR", "NEIGHBOR_REPLY", "DISCONNECT", "SHUFFLE",
                                "SHUFFLE_REPLY"};
     static const char* pt[] = {"GOSSIP", "IHAVE", "GRAFT", "PRUNE"};
+    static_assert(std::size(hv) == std::tuple_size_v<decltype(t.hyparview)>);
+    static_assert(std::size(pt) == std::tuple_size_v<decltype(t.plumtree)>);
     out << "| message | sent |\n|---|---:|\n";
     for (size_t i = 0; i < t.hyparview.size(); ++i) out << "| " << hv[i] << " | " << t.hyparview[i] << " |\n";
     for (size_t i = 0; i < t.plumtree.size(); ++i) out << "| " << pt[i] << " | " << t.plumtree[i] << " |\n";

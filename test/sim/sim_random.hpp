@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <random>
 
@@ -17,6 +18,17 @@ inline uint64_t derive_seed(uint64_t seed, uint64_t stream) {
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
 }
+
+// The streams of derive_seed() in one run: the simulator's own draws, the
+// network's, two per node (its HyParView's and its Plumtree's seeds) and one
+// per flooding run, apart for up to max_nodes nodes.
+namespace streams {
+constexpr uint64_t simulator = 0, network = 1, first_node = 1000, first_flood = uint64_t{1} << 20;
+constexpr size_t max_nodes = (first_flood - first_node) / 2;
+constexpr uint64_t hyparview(uint32_t node) { return first_node + 2 * uint64_t{node}; }
+constexpr uint64_t plumtree(uint32_t node) { return first_node + 2 * uint64_t{node} + 1; }
+constexpr uint64_t flood(size_t broadcast) { return first_flood + broadcast; }
+}  // namespace streams
 
 // Uniform in [0, n), n > 0. The modulo's bias is below n / 2^64: nothing here.
 inline uint64_t uniform_below(std::mt19937_64& rng, uint64_t n) { return rng() % n; }
