@@ -325,7 +325,14 @@ void HyParView::handle(const std::string& from, const Neighbor& m, Millis now, E
 }
 
 void HyParView::handle(const std::string& from, const NeighborReply& m, Millis now, Effects& out) {
-    if (asking_ != from) return;  // not asked, or given up on
+    if (asking_ != from) {
+        // Not asked, or given up on. A peer that took us in all the same
+        // (our NEIGHBOR crossed our DISCONNECT, or its yes came late) holds
+        // us while we do not hold it: told to drop us, lest it keep us for
+        // good and the views stay asymmetric.
+        if (m.accepted && !active_.count(from)) out.answers.push_back(Disconnect{});
+        return;
+    }
     if (!m.accepted) return give_up_asking(now, out);
     asking_.reset();
     // The address we dialed, not the one the reply claims.
