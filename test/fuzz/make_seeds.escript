@@ -16,7 +16,8 @@ main(Args) ->
              {"fuzz_peer_frames", peer_frames()},
              {"fuzz_gossip", [gossip_body(E) || E <- gossip_sets()]},
              {"fuzz_handshake", handshakes()},
-             {"fuzz_frame_buffer", frame_streams()}],
+             {"fuzz_frame_buffer", frame_streams()},
+             {"fuzz_plumtree", plumtree_inputs()}],
     [write(Dir, Target, N, Bin) || {Target, Bins} <- Seeds,
                                    {N, Bin} <- lists:zip(lists:seq(1, length(Bins)), Bins)],
     ok.
@@ -112,3 +113,46 @@ chunks(Bin, N) when byte_size(Bin) =< N -> <<(byte_size(Bin)), Bin/binary>>;
 chunks(Bin, N) ->
     <<Chunk:N/binary, Rest/binary>> = Bin,
     <<N, Chunk/binary, (chunks(Rest, N))/binary>>.
+
+%% Plumtree frame bodies (plumtree_frames.hpp): [7][kind][fields].
+pt_id(Origin, Seq) -> <<(byte_size(Origin)), Origin/binary, Seq:64>>.
+pt_gossip(Origin, Seq, Round, Payload) ->
+    <<7, 1, (pt_id(Origin, Seq))/binary, Round:16, (byte_size(Payload)):32, Payload/binary>>.
+pt_ihave(Ids) ->
+    <<7, 2, (length(Ids)):16, (iolist_to_binary([[pt_id(O, S), <<R:16>>] || {O, S, R} <- Ids]))/binary>>.
+pt_graft(Origin, Seq, Round) -> <<7, 3, (pt_id(Origin, Seq))/binary, Round:16>>.
+pt_prune() -> <<7, 4>>.
+
+%% fuzz_plumtree's records: [u8 op], op's low 3 bits what, bits 3-4 the
+%% peer (0 a@h, 1 b@h, 2 c@h, 3 the node itself).
+pt_frame(Peer, Body) -> <<((Peer bsl 3) + 0), (byte_size(Body)):16, Body/binary>>.
+pt_up(Peer) -> <<((Peer bsl 3) + 4)>>.
+pt_down(Peer) -> <<((Peer bsl 3) + 5)>>.
+pt_tick(N) -> <<6, N>>.
+pt_broadcast(Size) -> <<((Size bsl 3) + 7)>>.
+
+plumtree_inputs() ->
+    Ups = [pt_up(0), pt_up(1), pt_up(2)],
+    [%% A GOSSIP, its duplicate (PRUNE), our own broadcasts, IHAVE flushes.
+     iolist_to_binary([Ups, pt_frame(0, pt_gossip(<<"o@h">>, 1, 0, <<"hello">>)),
+                       pt_frame(1, pt_gossip(<<"o@h">>, 1, 1, <<"hello">>)),
+                       pt_broadcast(3), pt_tick(5), pt_broadcast(0), pt_tick(5)]),
+     %% IHAVEs from a lazy peer, GRAFTs after the timeout, the message late.
+     iolist_to_binary([Ups, pt_frame(1, pt_prune()),
+                       pt_frame(1, pt_ihave([{<<"o@h">>, 1, 0}, {<<"o@h">>, 2, 1}])),
+                       pt_frame(2, pt_ihave([{<<"o@h">>, 2, 3}])),
+                       pt_tick(11), pt_tick(6), pt_frame(0, pt_gossip(<<"o@h">>, 2, 1, <<"late">>)),
+                       pt_frame(1, pt_graft(<<"o@h">>, 2, 2)), pt_down(2), pt_tick(20)]),
+     %% GRAFTs answered from the cache and after it expired.
+     iolist_to_binary([Ups, pt_broadcast(10), pt_broadcast(20), pt_frame(0, pt_prune()),
+                       pt_frame(0, pt_graft(<<"self@h">>, 1, 0)), pt_tick(60),
+                       pt_frame(0, pt_graft(<<"self@h">>, 2, 0)), pt_down(0), pt_tick(120)]),
+     %% Every kind from a stranger and from the node itself.
+     iolist_to_binary([pt_up(0), pt_frame(2, pt_gossip(<<"o@h">>, 9, 4, <<>>)),
+                       pt_frame(2, pt_ihave([{<<"o@h">>, 10, 0}])), pt_frame(2, pt_graft(<<"o@h">>, 9, 0)),
+                       pt_frame(3, pt_gossip(<<"o@h">>, 9, 4, <<>>)), pt_frame(3, pt_prune()), pt_tick(1)]),
+     %% A flood past the limits.
+     iolist_to_binary([Ups | [[pt_frame(N rem 3, pt_gossip(<<"f@h">>, N, N rem 7, binary:copy(<<"z">>, N))),
+                               pt_frame((N + 1) rem 3, pt_ihave([{<<"i@h">>, N * 10 + K, K} || K <- lists:seq(1, 5)])),
+                               pt_tick(N rem 4)]
+                              || N <- lists:seq(1, 20)]])].
