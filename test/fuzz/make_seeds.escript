@@ -17,7 +17,8 @@ main(Args) ->
              {"fuzz_gossip", [gossip_body(E) || E <- gossip_sets()]},
              {"fuzz_handshake", handshakes()},
              {"fuzz_frame_buffer", frame_streams()},
-             {"fuzz_plumtree", plumtree_inputs()}],
+             {"fuzz_plumtree", plumtree_inputs()},
+             {"fuzz_hyparview", hyparview_inputs()}],
     [write(Dir, Target, N, Bin) || {Target, Bins} <- Seeds,
                                    {N, Bin} <- lists:zip(lists:seq(1, length(Bins)), Bins)],
     ok.
@@ -156,3 +157,58 @@ plumtree_inputs() ->
                                pt_frame((N + 1) rem 3, pt_ihave([{<<"i@h">>, N * 10 + K, K} || K <- lists:seq(1, 5)])),
                                pt_tick(N rem 4)]
                               || N <- lists:seq(1, 20)]])].
+
+%% HyParView (fuzz_hyparview.cpp): records [peer][u16 n][frame body] and
+%% one-byte events; peers 0..3 are a@host..d@host, the node is self@host.
+hv_node(Name) -> hv_node(Name, [{<<"127.0.0.1">>, 4000}]).
+hv_node(Name, As) ->
+    iolist_to_binary([str(Name), length(As), [[str(Ip), <<Port:16>>] || {Ip, Port} <- As]]).
+hv_sample(Names) -> [length(Names), [hv_node(N) || N <- Names]].
+
+hv_frame(join, [N]) -> [1, hv_node(N)];
+hv_frame(forward_join, [N, Ttl]) -> [2, hv_node(N), Ttl];
+hv_frame(neighbor, [N, High]) -> [3, hv_node(N), High];
+hv_frame(neighbor_reply, [N, Accepted]) -> [4, hv_node(N), Accepted];
+hv_frame(disconnect, []) -> [5];
+hv_frame(shuffle, [Origin, Ttl, Id, Sample]) -> [6, hv_node(Origin), Ttl, <<Id:32>>, hv_sample(Sample)];
+hv_frame(shuffle_reply, [Id, Sample]) -> [7, <<Id:32>>, hv_sample(Sample)].
+
+hv(Peer, Kind, Args) ->
+    Body = iolist_to_binary([6 | hv_frame(Kind, Args)]),
+    <<Peer, (byte_size(Body)):16, Body/binary>>.
+
+hv_event(link_up, N) -> <<(16#80 bor N)>>;
+hv_event(link_down, N) -> <<(16#A0 bor N)>>;
+hv_event(tick, N) -> <<(16#B0 bor N)>>;
+hv_event(join, N) -> <<(16#C0 bor N)>>;
+hv_event(leave, _) -> <<16#DF>>.
+
+hyparview_inputs() ->
+    [A, B, C, D] = [<<"a@host">>, <<"b@host">>, <<"c@host">>, <<"d@host">>],
+    Up = << <<(hv_event(link_up, N))/binary>> || N <- lists:seq(0, 3) >>,
+    Ticks = << <<(hv_event(tick, 15))/binary>> || _ <- lists:seq(1, 4) >>,
+    [iolist_to_binary(Parts) || Parts <-
+        [%% the contact of joiners
+         [hv(0, join, [A]), Up, hv(1, join, [B]), Up, hv(2, join, [C]), Up, hv(3, join, [D]), Up, Ticks],
+         %% NEIGHBOR requests until full, then refused and forced
+         [hv(0, neighbor, [A, 1]), hv(1, neighbor, [B, 0]), hv(2, neighbor, [C, 0]), Up,
+          hv(3, neighbor, [D, 0]), hv(3, neighbor, [D, 1]), Up],
+         %% forward joins at every ttl, and one naming this node
+         [hv(0, neighbor, [A, 1]), hv(1, neighbor, [B, 1]), Up,
+          hv(0, forward_join, [<<"e@host">>, 6]), hv(0, forward_join, [<<"f@host">>, 3]),
+          hv(1, forward_join, [<<"g@host">>, 0]), hv(1, forward_join, [<<"self@host">>, 2]), Up],
+         %% shuffles ending here and walking on; this node's own shuffles
+         [hv(0, neighbor, [A, 1]), Up,
+          hv(0, shuffle, [<<"o@host">>, 0, 1, [<<"o@host">>, <<"p@host">>, <<"q@host">>, <<"r@host">>]]),
+          Up, hv(1, neighbor, [B, 1]), Up,
+          hv(1, shuffle, [<<"o@host">>, 5, 2, [<<"o@host">>, <<"s@host">>]]), Ticks, Up, Ticks,
+          hv(2, shuffle_reply, [1, [<<"t@host">>, <<"u@host">>]])],
+         %% joining through a contact, failures, promotion, leave
+         [hv_event(join, 0), Up, hv(1, neighbor, [B, 1]), Up,
+          hv(0, shuffle, [A, 0, 3, [C, D]]), hv_event(link_down, 0), Up,
+          hv(2, neighbor_reply, [C, 0]), hv(3, neighbor_reply, [D, 1]), Ticks, Up, Ticks,
+          hv(1, disconnect, []), Ticks, hv_event(leave, 0)],
+         %% one frame of each kind
+         [hv(0, disconnect, [])],
+         [hv(0, neighbor_reply, [A, 1])],
+         [hv(0, shuffle_reply, [7, []])]]].
