@@ -184,6 +184,7 @@ private:
     void close_if_unused(const std::string& peer, Effects& out);
     void drop_excess_short_lived(Effects& out);
     void link_failed(const std::string& peer, Millis now, Effects& out);
+    void lost_neighbour(const std::string& peer, Millis now, Effects& out);
 
     // Views.
     bool add_active(const NodeRef& node, Millis now, Effects& out);

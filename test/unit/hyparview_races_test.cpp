@@ -1,8 +1,7 @@
-// HyParView active views stay symmetric when a NEIGHBOR crosses a
-// DISCONNECT: the race the overlay simulator found (test/sim, 500 nodes,
-// active views of 3, seed 3: one node held another for good while that one
-// did not hold it). Two machines driven by hand, in the order the
-// simulator delivered the messages.
+// HyParView in the races the overlay simulator (test/sim) found, each
+// replayed by hand on one or two machines in the order the simulator
+// delivered the messages: active views must not stay asymmetric, and a
+// node must not stay alone long enough for joiners to make an island of it.
 #include "partisan/overlay/peer_to_peer/hyparview.hpp"
 
 #include <catch2/catch.hpp>
@@ -32,6 +31,8 @@ bool holds(const std::vector<Message>& ms, size_t i) {
 
 }  // namespace
 
+// 500 nodes, active views of 3, seed 3: one node held another for good
+// while that one did not hold it.
 TEST_CASE("HyParView: a NEIGHBOR crossing a DISCONNECT leaves no one-sided neighbour", "[hyparview]") {
     Params p;
     p.active_size = 1;  // so that taking one node in drops the other
@@ -89,4 +90,28 @@ TEST_CASE("HyParView: a NEIGHBOR crossing a DISCONNECT leaves no one-sided neigh
     // Neither holds the other.
     CHECK(a.in_active("b@h") == b.in_active("a@h"));
     CHECK(!a.in_active("b@h"));
+}
+
+// 2,000 nodes, one join every 2 ms, seed 25: a node dropped by both its
+// neighbours (DISCONNECTs, to make room for joiners) waited for the
+// promotion timer; a node joined through it meanwhile, and the two held only
+// each other from then on, an island nobody would take in.
+TEST_CASE("HyParView: a node a DISCONNECT leaves alone asks a backup at once, at high priority", "[hyparview]") {
+    HyParView x(ref("x@h"), Params{}, 3);
+    Effects e;
+    x.on_message("a@h", Neighbor{ref("a@h"), true}, 0ms, e);
+    x.on_link_up("a@h", 0ms, e);
+    // A shuffle from a that ends here leaves p as a backup.
+    x.on_message("a@h", Shuffle{ref("a@h"), 0, 7, {ref("p@h")}}, 0ms, e);
+    REQUIRE(x.in_active("a@h"));
+
+    Effects d;
+    x.on_message("a@h", Disconnect{}, 10ms, d);
+    REQUIRE(!x.in_active("a@h"));
+    REQUIRE(d.links_changed);
+    Effects up;
+    x.on_link_up("p@h", 20ms, up);
+    auto asked = to(up, "p@h");
+    REQUIRE(holds<Neighbor>(asked, 0));
+    CHECK(std::get<Neighbor>(asked[0]).high_priority);
 }
