@@ -115,3 +115,32 @@ TEST_CASE("HyParView: a node a DISCONNECT leaves alone asks a backup at once, at
     REQUIRE(holds<Neighbor>(asked, 0));
     CHECK(std::get<Neighbor>(asked[0]).high_priority);
 }
+
+// 2,000 nodes, seed 1: b's yes to an earlier NEIGHBOR of a's (since
+// DISCONNECTed) arrived after a had asked b again, so a took it for the
+// answer and took b in; b's real answer, a no, was then ignored, and a held b
+// for good while b did not hold a.
+TEST_CASE("HyParView: a no from a peer taken in on an earlier yes drops it", "[hyparview]") {
+    Params p;
+    p.active_size = 2;
+    HyParView a(ref("a@h"), p, 4);
+    Effects e;
+    a.on_message("c@h", Neighbor{ref("c@h"), true}, 0ms, e);
+    a.on_link_up("c@h", 0ms, e);
+    a.on_message("c@h", Shuffle{ref("c@h"), 0, 7, {ref("b@h")}}, 0ms, e);
+
+    // The promotion timer: a, not full, asks its backup b.
+    Effects t;
+    a.tick(0ms, t);
+    a.tick(p.promotion_interval, t);
+    a.on_link_up("b@h", p.promotion_interval, t);
+    REQUIRE(holds<Neighbor>(to(t, "b@h"), 0));
+
+    // b's yes to an earlier request comes first, then its no to this one.
+    Effects r;
+    a.on_message("b@h", NeighborReply{ref("b@h"), true}, p.promotion_interval, r);
+    REQUIRE(a.in_active("b@h"));
+    a.on_message("b@h", NeighborReply{ref("b@h"), false}, p.promotion_interval, r);
+    CHECK(!a.in_active("b@h"));
+    CHECK(std::count(r.active_removed.begin(), r.active_removed.end(), "b@h") == 1);
+}

@@ -342,11 +342,16 @@ void HyParView::handle(const std::string& from, const Neighbor& m, Millis now, E
 
 void HyParView::handle(const std::string& from, const NeighborReply& m, Millis now, Effects& out) {
     if (asking_ != from) {
-        // Not asked, or given up on. A peer that took us in all the same
-        // (our NEIGHBOR crossed our DISCONNECT, or its yes came late) holds
-        // us while we do not hold it: told to drop us, lest it keep us for
-        // good and the views stay asymmetric.
-        if (m.accepted && !active_.count(from)) out.answers.push_back(Disconnect{});
+        // Not asked, or given up on, but the reply still says whether the
+        // peer holds us: the views are made to agree, lest they stay
+        // asymmetric for good. A yes while we do not hold it (our NEIGHBOR
+        // crossed our DISCONNECT, or the yes came late): it is told to drop
+        // us. A no while we hold it (an earlier yes of its was taken for
+        // the answer to this request): we drop it.
+        if (m.accepted && !active_.count(from))
+            out.answers.push_back(Disconnect{});
+        else if (!m.accepted && active_.count(from))
+            lost_neighbour(from, now, out);
         return;
     }
     if (!m.accepted) return give_up_asking(now, out);
