@@ -55,11 +55,11 @@ TEST_CASE("p2p sim: 1,000 nodes joining through random contacts make one overlay
     CHECK(o.isolated == 0);
     CHECK(o.active_size.max <= params.active_size);
     CHECK(o.passive_size.max <= params.passive_size);
-    // Almost every active view full (95% 30 s after the joins; the rest fill
-    // up slowly, by promotions), and symmetric.
+    // Almost every active view full (98% 30 s after the joins; the rest fill
+    // up slowly, by promotions), and symmetric (bar a message in flight).
     CHECK(o.active_size.count(params.active_size) >= 900);
     CHECK(o.active_size.mean >= params.active_size - 0.25);
-    CHECK(o.asymmetric <= 10);
+    CHECK(o.asymmetric <= 2);
     CHECK(o.in_degree.max <= params.active_size + 1);
 }
 
@@ -107,6 +107,7 @@ TEST_CASE("p2p sim: after half the nodes fail at once, the overlay heals and bro
     CHECK(f.survivors == 500);
     CHECK(f.healed.components == 1);
     CHECK(f.healed.isolated == 0);
+    CHECK(f.healed.asymmetric <= 2);
     CHECK(f.healed.dead_in_active == 0);
     REQUIRE(f.after_heal.size() == r.config.healed_broadcasts);
     for (const auto& record : f.after_heal) CHECK(record.reliability() == 1.0);
