@@ -242,7 +242,8 @@ struct Simulation::Impl {
     void sync_links(uint32_t n) {
         SimNode& node = nodes[n];
         auto want = wanted_links(n);
-        std::erase_if(node.links, [&](const auto& kv) { return !std::binary_search(want.begin(), want.end(), kv.first); });
+        auto unwanted = [&](const auto& kv) { return !std::binary_search(want.begin(), want.end(), kv.first); };
+        std::erase_if(node.links, unwanted);
         for (uint32_t p : want) {
             if (node.links.count(p)) continue;
             Link link{next_gen++};
@@ -256,8 +257,8 @@ struct Simulation::Impl {
     void check_links_unchanged(uint32_t n) {
         auto want = wanted_links(n);
         const auto& have = nodes[n].links;
-        bool same = want.size() == have.size() &&
-                    std::equal(want.begin(), want.end(), have.begin(), [](uint32_t p, const auto& kv) { return p == kv.first; });
+        auto same_peer = [](uint32_t p, const auto& kv) { return p == kv.first; };
+        bool same = want.size() == have.size() && std::equal(want.begin(), want.end(), have.begin(), same_peer);
         if (!same) {
             ++breaches.links_change_unreported;
             sync_links(n);
@@ -438,7 +439,8 @@ size_t Simulation::kill_fraction(double fraction) {
     // that send to them first notice sooner, by a reset).
     for (uint32_t n : s.live)
         for (const auto& [peer, link] : s.nodes[n].links)
-            if (!s.nodes[peer].alive) s.queue.push(s.now + s.cfg.network.detection_delay, LinkBroken{n, peer, link.gen});
+            if (!s.nodes[peer].alive)
+                s.queue.push(s.now + s.cfg.network.detection_delay, LinkBroken{n, peer, link.gen});
     return k;
 }
 

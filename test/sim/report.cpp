@@ -228,7 +228,8 @@ void write_summary(std::ostream& out, const std::vector<ExperimentResult>& resul
     for (const auto& r : results) {
         for (const auto& f : r.failures) {
             std::string series;
-            for (const auto& b : f.after_failure) series += (series.empty() ? "" : ", ") + fixed(100 * b.reliability(), 1);
+            for (const auto& b : f.after_failure)
+                series += (series.empty() ? "" : ", ") + fixed(100 * b.reliability(), 1);
             Series healed = summarise(f.after_heal);
             Series unrepaired = summarise(f.flood_unrepaired);
             out << "| " << r.config.sim.seed << " | " << fixed(100 * f.fraction, 0) << "% | " << series << " | "

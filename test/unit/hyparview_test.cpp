@@ -468,9 +468,16 @@ TEST_CASE("hyparview: a failed neighbour is replaced from the passive view") {
         REQUIRE(names_of(x.hv().active()) == Names{"b@h", asked});
         REQUIRE(names_of(x.hv().passive()) == Names{other});
         REQUIRE(x.effects().active_added == std::vector<std::string>{asked});
-        // A second reply (or one never asked for) changes nothing.
-        REQUIRE_OK(x.message(other, NeighborReply{node_ref(other), true}, 200ms));
+        // A second reply changes nothing.
+        REQUIRE_OK(x.message(asked, NeighborReply{node_ref(asked), true}, 200ms));
         REQUIRE(x.effects().empty());
+        // Nor does a yes never asked for, but the peer that says it holds
+        // us is told to drop us, lest it hold us alone.
+        REQUIRE_OK(x.message(other, NeighborReply{node_ref(other), true}, 200ms));
+        REQUIRE(names_of(x.hv().active()) == Names{"b@h", asked});
+        REQUIRE(x.effects().sends.empty());
+        REQUIRE(x.effects().answers.size() == 1);
+        REQUIRE(std::holds_alternative<Disconnect>(x.effects().answers[0]));
     }
     SECTION("refused: kept as a backup, its link closed, the next one asked") {
         REQUIRE_OK(x.message(asked, NeighborReply{node_ref(asked), false}, 200ms));

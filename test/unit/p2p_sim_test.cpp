@@ -12,9 +12,10 @@ using namespace partisan::sim;
 
 namespace {
 
-ExperimentConfig thousand_node_config(uint64_t seed) {
+// The defaults, half the nodes failing.
+ExperimentConfig config(size_t nodes, uint64_t seed) {
     ExperimentConfig c;
-    c.sim.nodes = 1000;
+    c.sim.nodes = nodes;
     c.sim.seed = seed;
     c.failures = {0.5};
     return c;
@@ -22,7 +23,7 @@ ExperimentConfig thousand_node_config(uint64_t seed) {
 
 // One run shared by the test cases that only read it.
 const ExperimentResult& thousand_nodes() {
-    static const ExperimentResult result = run_experiment(thousand_node_config(7));
+    static const ExperimentResult result = run_experiment(config(1000, 7));
     return result;
 }
 
@@ -54,11 +55,11 @@ TEST_CASE("p2p sim: 1,000 nodes joining through random contacts make one overlay
     CHECK(o.isolated == 0);
     CHECK(o.active_size.max <= params.active_size);
     CHECK(o.passive_size.max <= params.passive_size);
-    // Almost every active view full (95% 30 s after the joins; the rest fill
-    // up slowly, by promotions), and symmetric.
+    // Almost every active view full (98% 30 s after the joins; the rest fill
+    // up slowly, by promotions), and symmetric (bar a message in flight).
     CHECK(o.active_size.count(params.active_size) >= 900);
     CHECK(o.active_size.mean >= params.active_size - 0.25);
-    CHECK(o.asymmetric <= 10);
+    CHECK(o.asymmetric <= 2);
     CHECK(o.in_degree.max <= params.active_size + 1);
 }
 
@@ -86,12 +87,15 @@ TEST_CASE("p2p sim: in a stable overlay every broadcast reaches every node, Plum
     INFO("Plumtree RMR " << plumtree_rmr << ", flooding " << flood_rmr << "; LDH " << plumtree_ldh << " vs "
                          << flood_ldh);
     // The first broadcast goes over every link, as flooding does; then the
-    // tree is pruned to about one payload per node. One tree serves every
-    // origin, so its paths are a few hops longer than flooding's fastest.
+    // tree is pruned to about one payload per node.
     CHECK(b.front().rmr() > 3.0);
     CHECK(flood_rmr > 3.0);
     CHECK(plumtree_rmr < 0.1 * flood_rmr);
-    CHECK(plumtree_ldh <= flood_ldh + 5);
+    // The tree is the first broadcast's fastest paths, and it serves every
+    // origin: from elsewhere a broadcast climbs towards that root and down
+    // again, so it takes at most twice as many hops.
+    for (size_t i = warmup; i < b.size(); ++i) CHECK(b[i].last_hop <= 2 * b.front().last_hop);
+    CHECK(plumtree_ldh <= 2 * flood_ldh);
 }
 
 TEST_CASE("p2p sim: after half the nodes fail at once, the overlay heals and broadcasts reach every survivor",
@@ -103,6 +107,7 @@ TEST_CASE("p2p sim: after half the nodes fail at once, the overlay heals and bro
     CHECK(f.survivors == 500);
     CHECK(f.healed.components == 1);
     CHECK(f.healed.isolated == 0);
+    CHECK(f.healed.asymmetric <= 2);
     CHECK(f.healed.dead_in_active == 0);
     REQUIRE(f.after_heal.size() == r.config.healed_broadcasts);
     for (const auto& record : f.after_heal) CHECK(record.reliability() == 1.0);
@@ -111,8 +116,10 @@ TEST_CASE("p2p sim: after half the nodes fail at once, the overlay heals and bro
 }
 
 TEST_CASE("p2p sim: the same seed gives the same run", "[p2p_sim]") {
-    const auto& a = thousand_nodes();
-    ExperimentResult b = run_experiment(thousand_node_config(7));
+    // Smaller than the shared run: it runs twice (and in the sanitizer build).
+    ExperimentConfig c = config(300, 11);
+    ExperimentResult a = run_experiment(c);
+    ExperimentResult b = run_experiment(c);
     CHECK(a.events == b.events);
     CHECK(a.traffic.hyparview == b.traffic.hyparview);
     CHECK(a.traffic.plumtree == b.traffic.plumtree);
@@ -125,11 +132,8 @@ TEST_CASE("p2p sim: the same seed gives the same run", "[p2p_sim]") {
 }
 
 TEST_CASE("p2p sim: 100 nodes with every message through the real frame codecs", "[p2p_sim]") {
-    ExperimentConfig c;
-    c.sim.nodes = 100;
-    c.sim.seed = 3;
+    ExperimentConfig c = config(100, 3);
     c.sim.wire_round_trip = true;
-    c.failures = {0.5};
     ExperimentResult r = run_experiment(c);
     // Every frame parsed back to the same bytes, and the machines reported
     // every change of their links and active views.

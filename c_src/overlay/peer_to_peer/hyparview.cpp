@@ -124,6 +124,22 @@ void HyParView::link_failed(const std::string& peer, Millis now, Effects& out) {
     if (was_active || was_asked) ask_passive_peer(false, now, out);
 }
 
+// A neighbour that no longer holds us (DISCONNECT) is kept as a backup,
+// asked last, and replaced at once, as a failed one is (at high priority
+// when none is left): a node left alone would otherwise wait for the
+// promotion timer, and a node joining through it meanwhile makes an island.
+void HyParView::lost_neighbour(const std::string& peer, Millis now, Effects& out) {
+    auto it = active_.find(peer);
+    if (it == active_.end()) return;
+    NodeRef node = std::move(it->second);
+    active_.erase(it);
+    out.active_removed.push_back(peer);
+    add_passive(node, {});
+    if (auto p = passive_.find(peer); p != passive_.end()) p->second.tried = true;
+    close_if_unused(peer, out);
+    ask_passive_peer(false, now, out);
+}
+
 // ---- views ------------------------------------------------------------------
 
 // Takes `node` in, making room by dropping a random neighbour, which is
@@ -325,7 +341,19 @@ void HyParView::handle(const std::string& from, const Neighbor& m, Millis now, E
 }
 
 void HyParView::handle(const std::string& from, const NeighborReply& m, Millis now, Effects& out) {
-    if (asking_ != from) return;  // not asked, or given up on
+    if (asking_ != from) {
+        // Not asked, or given up on, but the reply still says whether the
+        // peer holds us: the views are made to agree, lest they stay
+        // asymmetric for good. A yes while we do not hold it (our NEIGHBOR
+        // crossed our DISCONNECT, or the yes came late): it is told to drop
+        // us. A no while we hold it (an earlier yes of its was taken for
+        // the answer to this request): we drop it.
+        if (m.accepted && !active_.count(from))
+            out.answers.push_back(Disconnect{});
+        else if (!m.accepted && active_.count(from))
+            lost_neighbour(from, now, out);
+        return;
+    }
     if (!m.accepted) return give_up_asking(now, out);
     asking_.reset();
     // The address we dialed, not the one the reply claims.
@@ -335,14 +363,8 @@ void HyParView::handle(const std::string& from, const NeighborReply& m, Millis n
     ask_passive_peer(false, now, out);
 }
 
-void HyParView::handle(const std::string& from, const Disconnect&, Millis, Effects& out) {
-    auto it = active_.find(from);
-    if (it == active_.end()) return;
-    NodeRef node = std::move(it->second);
-    active_.erase(it);
-    out.active_removed.push_back(from);
-    add_passive(node, {});
-    close_if_unused(from, out);
+void HyParView::handle(const std::string& from, const Disconnect&, Millis now, Effects& out) {
+    lost_neighbour(from, now, out);
 }
 
 void HyParView::handle(const std::string& from, const Shuffle& m, Millis now, Effects& out) {

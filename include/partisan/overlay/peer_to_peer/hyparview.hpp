@@ -10,9 +10,10 @@
 // peer asked to become a neighbour, a shuffle's origin awaiting its reply).
 // Messages for a peer whose link is not up yet are held here and released
 // in Effects when on_link_up arrives; they are dropped when the link fails.
-// A message answering the one being handled (a NEIGHBOR refusal) goes back
-// on the link that message came on (Effects::answers), so no link is opened
-// just to say no.
+// A message answering the one being handled (a NEIGHBOR refusal, or a
+// DISCONNECT to a peer whose yes was not asked for) goes back on the link
+// that message came on (Effects::answers), so no link is opened just to
+// say no.
 #pragma once
 
 #include "partisan/codec/node_ref.hpp"
@@ -184,6 +185,7 @@ private:
     void close_if_unused(const std::string& peer, Effects& out);
     void drop_excess_short_lived(Effects& out);
     void link_failed(const std::string& peer, Millis now, Effects& out);
+    void lost_neighbour(const std::string& peer, Millis now, Effects& out);
 
     // Views.
     bool add_active(const NodeRef& node, Millis now, Effects& out);
