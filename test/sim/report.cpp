@@ -26,37 +26,19 @@ struct Series {
     uint16_t max_ldh = 0;
 };
 
-Series summarise(const std::vector<BroadcastRecord>& records, size_t skip = 0) {
+// Plumtree's records and flooding's results alike: both give reliability(),
+// rmr() and last_hop.
+template <typename Result>
+Series summarise(const std::vector<Result>& results, size_t skip = 0) {
     Series s;
     size_t n = 0;
-    for (size_t i = skip; i < records.size(); ++i, ++n) {
-        const auto& r = records[i];
+    for (size_t i = skip; i < results.size(); ++i, ++n) {
+        const auto& r = results[i];
         s.min_reliability = std::min(s.min_reliability, r.reliability());
         s.mean_reliability += r.reliability();
         s.mean_rmr += r.rmr();
         s.mean_ldh += r.last_hop;
         s.max_ldh = std::max(s.max_ldh, r.last_hop);
-    }
-    if (n) {
-        s.mean_reliability /= static_cast<double>(n);
-        s.mean_rmr /= static_cast<double>(n);
-        s.mean_ldh /= static_cast<double>(n);
-    } else {
-        s.min_reliability = 0;
-    }
-    return s;
-}
-
-Series summarise(const std::vector<FloodResult>& floods, size_t skip = 0) {
-    Series s;
-    size_t n = 0;
-    for (size_t i = skip; i < floods.size(); ++i, ++n) {
-        const auto& f = floods[i];
-        s.min_reliability = std::min(s.min_reliability, f.reliability());
-        s.mean_reliability += f.reliability();
-        s.mean_rmr += f.rmr();
-        s.mean_ldh += f.last_hop;
-        s.max_ldh = std::max(s.max_ldh, f.last_hop);
     }
     if (n) {
         s.mean_reliability /= static_cast<double>(n);

@@ -1,3 +1,6 @@
+// HyParView's state machine (hyparview.hpp). Just over 400 lines on
+// purpose: one job, the protocol's seven messages and its timers, whose
+// invariants are easier to check kept together.
 #include "partisan/overlay/peer_to_peer/hyparview.hpp"
 
 #include <algorithm>
