@@ -114,7 +114,6 @@ void Node::on_announce(const NodeRef& origin, const std::string& via, uint16_t h
     OverlayOutput out;
     overlay_->on_announce(origin, via, hops, out);
     apply(out);
-    update_members();  // a new route makes a node reachable
 }
 
 bool Node::on_frame(InboundLink& from, const uint8_t* body, uint32_t len) {
@@ -137,7 +136,10 @@ void Node::apply(OverlayOutput& out, InboundLink* from) {
     if (out.answer && from) transport_->answer(*from, *out.answer);
     if (from)
         for (auto& frame : out.replies) transport_->reply(*from, frame);
-    if (out.neighbours_changed) reconcile();
+    if (out.neighbours_changed)
+        reconcile();
+    else if (out.reachable_changed)
+        update_members();
     if (out.announce) broadcast_->announce(NodeRef{overlay_->self(), transport_->local_addresses()});
 }
 

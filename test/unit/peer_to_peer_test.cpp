@@ -166,6 +166,73 @@ TEST_CASE("p2p: a new neighbour is announced soon, then every announce_interval"
     REQUIRE(t3.announce);
 }
 
+TEST_CASE("p2p: while the views keep changing, each early announcement waits twice as long as the last") {
+    Net net;
+    net.nodes.clear();
+    for (int i = 0; i < 6; ++i) net.add("n" + std::to_string(i) + "@h", static_cast<uint16_t>(4001 + i));
+    net.nodes.at("n0@h")->config.announce_interval_ms = 60000;
+    // Ticks n0 for `ms` in 100 ms steps; the times it announced at.
+    auto run_for = [&](int ms) {
+        std::vector<long> at;
+        for (int t = 0; t < ms; t += 100) {
+            net.now += 100ms;
+            OverlayOutput out;
+            net.at("n0@h").tick(out);
+            if (out.announce) at.push_back(static_cast<long>(net.now.count()));
+        }
+        return at;
+    };
+    net.join("n1@h", "n0@h", 4001);
+    auto first = run_for(700);  // the first neighbour: announced at the next tick
+    REQUIRE(first.size() == 1);
+    long last = first[0];
+    // Each new neighbour, 100 ms after the last announcement: the gaps
+    // between announcements go 1 s, 2 s, 4 s (not 500 ms each time).
+    int next = 2;
+    for (long gap : {1000L, 2000L, 4000L}) {
+        net.join("n" + std::to_string(next++) + "@h", "n0@h", 4001);
+        auto at = run_for(static_cast<int>(gap) + 200);
+        CAPTURE(gap, at, last);
+        REQUIRE(at.size() == 1);
+        REQUIRE(at[0] - last >= gap);
+        REQUIRE(at[0] - last <= gap + 100);
+        last = at[0];
+    }
+    // Calm for a whole announce_interval: the next change is announced
+    // 500 ms after it again.
+    auto periodic = run_for(60000);
+    REQUIRE(periodic.size() == 1);
+    auto calm = run_for(61000);
+    REQUIRE(calm.size() == 1);
+    net.join("n5@h", "n0@h", 4001);
+    auto prompt = run_for(700);
+    REQUIRE(prompt.size() == 1);
+}
+
+TEST_CASE("p2p: the member lists are recomputed when a route to a new node is learned or one expires, not on every announcement") {
+    Net net;
+    net.add("a@h", 4001);
+    net.add("b@h", 4002);
+    net.join("b@h", "a@h", 4001);
+    Overlay& a = net.at("a@h");
+    OverlayOutput first;
+    a.on_announce(NodeRef{"far@h", {}}, "b@h", 3, first);
+    REQUIRE(first.reachable_changed);
+    OverlayOutput again;
+    a.on_announce(NodeRef{"far@h", {}}, "b@h", 3, again);
+    REQUIRE_FALSE(again.reachable_changed);
+    // announce_interval is 1 s: the route lives 3 s.
+    bool expired = false;
+    for (int i = 0; i < 40 && !expired; ++i) {
+        net.now += 100ms;
+        OverlayOutput out;
+        a.tick(out);
+        expired = out.reachable_changed;
+    }
+    REQUIRE(expired);
+    REQUIRE_FALSE(a.relay_for("far@h"));
+}
+
 TEST_CASE("p2p: routes from announcements, only through an active neighbour that is up") {
     Net net;
     net.add("a@h", 4001);
@@ -208,8 +275,8 @@ TEST_CASE("p2p: malformed frames are refused, leave(Node) of a stranger is not k
 
 TEST_CASE("route table: newest announcement wins, drop by neighbour, expiry, bound") {
     RouteTable routes(3000ms, 2);
-    routes.learn(NodeRef{"x@h", {}}, "b@h", 2, 100ms);
-    routes.learn(NodeRef{"x@h", {}}, "c@h", 4, 200ms);  // a newer announcement came first via c
+    REQUIRE(routes.learn(NodeRef{"x@h", {}}, "b@h", 2, 100ms));       // new: true
+    REQUIRE_FALSE(routes.learn(NodeRef{"x@h", {}}, "c@h", 4, 200ms));  // a newer announcement came first via c
     REQUIRE(routes.next_hop("x@h") == std::optional<std::string>("c@h"));
     routes.learn(NodeRef{"y@h", {}}, "b@h", 1, 300ms);
     routes.learn(NodeRef{"z@h", {}}, "b@h", 1, 300ms);  // over the bound: not taken
@@ -217,7 +284,8 @@ TEST_CASE("route table: newest announcement wins, drop by neighbour, expiry, bou
     REQUIRE_FALSE(routes.next_hop("z@h"));
     routes.drop_via("b@h");
     REQUIRE(routes.destinations() == std::vector<std::string>{"x@h"});
-    routes.expire(3300ms);
+    REQUIRE_FALSE(routes.expire(3200ms));
+    REQUIRE(routes.expire(3300ms));
     REQUIRE(routes.size() == 0);
 }
 

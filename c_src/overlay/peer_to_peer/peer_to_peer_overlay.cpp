@@ -20,8 +20,14 @@ using std::chrono::milliseconds;
 // HyParView's timers (link timeouts, shuffles, promotions) are checked this often.
 constexpr milliseconds tick_period{100};
 // A new neighbour is announced after this long, so that a burst of view
-// changes costs one announcement.
+// changes costs one announcement. While the views keep changing (a
+// thousand nodes joining), each further early announcement waits twice as
+// long as the last, up to announce_interval: every announcement reaches
+// every node, so n nodes re-announcing every 500 ms cost n² deliveries
+// twice a second.
 constexpr milliseconds announce_delay{500};
+// Routes are checked for expiry this often (their ttl is minutes).
+constexpr milliseconds route_expiry_period{1000};
 
 hyparview::Params view_params(const Config& c) {
     hyparview::Params p;
@@ -85,19 +91,20 @@ public:
         carry_out(e, out);
         return true;
     }
-    void on_announce(const NodeRef& origin, const std::string& via, uint16_t hops, OverlayOutput&) override {
-        if (origin.name != self() && views_.in_active(via)) routes_.learn(origin, via, hops, now());
+    void on_announce(const NodeRef& origin, const std::string& via, uint16_t hops, OverlayOutput& out) override {
+        if (origin.name != self() && views_.in_active(via) && routes_.learn(origin, via, hops, now()))
+            out.reachable_changed = true;
     }
     void tick(OverlayOutput& out) override {
         auto t = now();
         hyparview::Effects e;
         views_.tick(t, e);
         carry_out(e, out);
-        routes_.expire(t);
-        if (t >= next_announce_ && !views_.active().empty()) {
-            out.announce = true;
-            next_announce_ = t + milliseconds(ctx_.config.announce_interval_ms);
+        if (t >= next_expiry_) {
+            if (routes_.expire(t)) out.reachable_changed = true;
+            next_expiry_ = t + route_expiry_period;
         }
+        if (t >= next_announce_ && !views_.active().empty()) announce(t, out);
     }
     milliseconds tick_interval() const override { return tick_period; }
 
@@ -164,13 +171,30 @@ private:
         if (e.links_changed) out.neighbours_changed = true;
         for (auto& gone : e.active_removed) routes_.drop_via(gone);
         // A new neighbour: announce soon, so routes through it form.
-        if (!e.active_added.empty()) next_announce_ = std::min(next_announce_, now() + announce_delay);
+        if (!e.active_added.empty()) {
+            auto t = now();
+            last_change_ = t;
+            next_announce_ = std::min(next_announce_, std::max(t + announce_delay, last_announce_ + early_gap_));
+        }
+    }
+    void announce(milliseconds t, OverlayOutput& out) {
+        const milliseconds interval(ctx_.config.announce_interval_ms);
+        out.announce = true;
+        // Calm since the last one: the next change is announced promptly
+        // again; still changing: back off.
+        early_gap_ = t - last_change_ >= interval ? announce_delay : std::min(early_gap_ * 2, interval);
+        last_announce_ = t;
+        next_announce_ = t + interval;
     }
 
     OverlayContext ctx_;
     hyparview::HyParView views_;
     RouteTable routes_;
     milliseconds next_announce_{0};
+    milliseconds last_announce_{0};
+    milliseconds last_change_{0};
+    milliseconds early_gap_{announce_delay};
+    milliseconds next_expiry_{0};
 };
 
 }  // namespace

@@ -4,23 +4,29 @@
 
 namespace partisan {
 
-void RouteTable::learn(const NodeRef& origin, const std::string& via, uint16_t hops, Millis now) {
+bool RouteTable::learn(const NodeRef& origin, const std::string& via, uint16_t hops, Millis now) {
     auto it = routes_.find(origin.name);
-    if (it == routes_.end()) {
+    const bool fresh = it == routes_.end();
+    if (fresh) {
         // Bounded whatever peers announce: a full table takes no new node
         // until old routes expire.
-        if (routes_.size() >= max_routes_) return;
+        if (routes_.size() >= max_routes_) return false;
         it = routes_.emplace(origin.name, Route{}).first;
     }
-    it->second = Route{origin.addrs, via, hops, now};
+    Route& r = it->second;
+    if (r.addrs != origin.addrs) r.addrs = origin.addrs;
+    if (r.via != via) r.via = via;
+    r.hops = hops;
+    r.heard = now;
+    return fresh;
 }
 
 void RouteTable::drop_via(const std::string& via) {
     std::erase_if(routes_, [&](const auto& kv) { return kv.second.via == via; });
 }
 
-void RouteTable::expire(Millis now) {
-    std::erase_if(routes_, [&](const auto& kv) { return now - kv.second.heard > ttl_; });
+bool RouteTable::expire(Millis now) {
+    return std::erase_if(routes_, [&](const auto& kv) { return now - kv.second.heard > ttl_; }) > 0;
 }
 
 std::optional<std::string> RouteTable::next_hop(const std::string& dest) const {

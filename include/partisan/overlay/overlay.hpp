@@ -57,6 +57,9 @@ struct OverlayOutput {
     std::vector<ByteBuffer> replies;
     // neighbours() changed: connect to new ones, close links to old ones.
     bool neighbours_changed = false;
+    // others() or relay_for() may answer differently (a route learned or
+    // forgotten): the member and reachable lists are recomputed.
+    bool reachable_changed = false;
     // Broadcast this node's presence (announce.hpp), from which the others
     // learn a route to it.
     bool announce = false;

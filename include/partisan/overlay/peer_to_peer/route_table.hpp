@@ -22,12 +22,14 @@ public:
     using Millis = std::chrono::milliseconds;
     RouteTable(Millis ttl, size_t max_routes) : ttl_(ttl), max_routes_(max_routes) {}
 
-    // `origin` announced itself; heard first from neighbour `via`.
-    void learn(const NodeRef& origin, const std::string& via, uint16_t hops, Millis now);
+    // `origin` announced itself; heard first from neighbour `via`. True if
+    // no route to it was known (the set of reachable nodes grew).
+    bool learn(const NodeRef& origin, const std::string& via, uint16_t hops, Millis now);
     // The neighbour `via` is gone: its routes with it.
     void drop_via(const std::string& via);
     void forget(const std::string& dest) { routes_.erase(dest); }
-    void expire(Millis now);
+    // True if a route was forgotten.
+    bool expire(Millis now);
 
     std::optional<std::string> next_hop(const std::string& dest) const;
     // The nodes a route is known to, in name order.
