@@ -169,7 +169,7 @@ TEST_CASE("p2p: a new neighbour is announced soon, then every announce_interval"
 TEST_CASE("p2p: while the views keep changing, each early announcement waits twice as long as the last") {
     Net net;
     net.nodes.clear();
-    for (int i = 0; i < 6; ++i) net.add("n" + std::to_string(i) + "@h", static_cast<uint16_t>(4001 + i));
+    for (int i = 0; i < 8; ++i) net.add("n" + std::to_string(i) + "@h", static_cast<uint16_t>(4001 + i));
     net.nodes.at("n0@h")->config.announce_interval_ms = 60000;
     // Ticks n0 for `ms` in 100 ms steps; the times it announced at.
     auto run_for = [&](int ms) {
@@ -207,6 +207,20 @@ TEST_CASE("p2p: while the views keep changing, each early announcement waits twi
     net.join("n5@h", "n0@h", 4001);
     auto prompt = run_for(700);
     REQUIRE(prompt.size() == 1);
+    // A node that knows 300 others starts its early gaps at 3 s (10 ms a
+    // node), so that the early announcements of a large cluster stay cheap.
+    run_for(61000);  // calm: one periodic announcement
+    net.join("n6@h", "n0@h", 4001);  // a change: announced soon...
+    OverlayOutput learnt;
+    for (int i = 0; i < 300; ++i) net.at("n0@h").on_announce(NodeRef{"far" + std::to_string(i) + "@h", {}}, "n6@h", 2, learnt);
+    REQUIRE(learnt.reachable_changed);
+    auto later = run_for(1000);
+    REQUIRE(later.size() == 1);
+    net.join("n7@h", "n0@h", 4001);  // ...and another soon after: 3 s after the first
+    auto backed_off = run_for(6000);
+    CAPTURE(later, backed_off);
+    REQUIRE(backed_off.size() == 1);
+    REQUIRE(backed_off[0] - later.back() >= 3000);
 }
 
 TEST_CASE("p2p: the member lists are recomputed when a route to a new node is learned or one expires, not on every announcement") {

@@ -24,8 +24,11 @@ constexpr milliseconds tick_period{100};
 // thousand nodes joining), each further early announcement waits twice as
 // long as the last, up to announce_interval: every announcement reaches
 // every node, so n nodes re-announcing every 500 ms cost n² deliveries
-// twice a second.
+// twice a second. The first early gap also grows with the nodes known,
+// by this much each, so that early announcements cost each node about 100
+// deliveries a second whatever the cluster's size.
 constexpr milliseconds announce_delay{500};
+constexpr milliseconds early_gap_per_node{10};
 // Routes are checked for expiry this often (their ttl is minutes).
 constexpr milliseconds route_expiry_period{1000};
 
@@ -182,7 +185,8 @@ private:
         out.announce = true;
         // Calm since the last one: the next change is announced promptly
         // again; still changing: back off.
-        early_gap_ = t - last_change_ >= interval ? announce_delay : std::min(early_gap_ * 2, interval);
+        const milliseconds floor = std::max(announce_delay, early_gap_per_node * static_cast<long>(routes_.size() + 1));
+        early_gap_ = std::min(t - last_change_ >= interval ? floor : std::max(floor, early_gap_ * 2), interval);
         last_announce_ = t;
         next_announce_ = t + interval;
     }
