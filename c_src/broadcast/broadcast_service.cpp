@@ -82,7 +82,10 @@ bool BroadcastService::on_frame(const std::string& from, const uint8_t* body, si
     return true;
 }
 
-void BroadcastService::neighbour_up(const std::string& peer) { tree_.neighbour_up(peer); }
+void BroadcastService::neighbour_up(const std::string& peer) {
+    tree_.neighbour_up(peer, clock_());
+    reschedule();
+}
 
 void BroadcastService::neighbour_down(const std::string& peer) {
     plumtree::Effects effects;
@@ -91,6 +94,7 @@ void BroadcastService::neighbour_down(const std::string& peer) {
 }
 
 void BroadcastService::tick() {
+    requested_.reset();
     plumtree::Effects effects;
     tree_.tick(clock_(), effects);
     carry_out(effects);
@@ -99,6 +103,16 @@ void BroadcastService::tick() {
 std::chrono::milliseconds BroadcastService::tick_interval() const {
     return std::chrono::milliseconds(
         std::clamp<unsigned>(std::min(config_.lazy_tick_period_ms, config_.graft_timeout_ms / 2), 10, 1000));
+}
+
+void BroadcastService::reschedule() {
+    const auto now = clock_();
+    const auto due = tree_.next_due(now);
+    if (!due) return;
+    const auto at = std::max(*due, now + tick_interval());
+    if (requested_ && *requested_ <= at) return;
+    requested_ = at;
+    sink_.wake_broadcast_in(at - now);
 }
 
 void BroadcastService::carry_out(plumtree::Effects& effects) {
@@ -130,6 +144,7 @@ void BroadcastService::carry_out(plumtree::Effects& effects) {
             }
         }
     }
+    reschedule();
 }
 
 }  // namespace partisan

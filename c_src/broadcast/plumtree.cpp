@@ -31,9 +31,18 @@ void Plumtree::to_lazy(const std::string& peer) {
     lazy_.insert(peer);
 }
 
-void Plumtree::neighbour_up(const std::string& peer) {
+void Plumtree::neighbour_up(const std::string& peer, std::optional<Millis> now) {
     if (peer.empty() || peer == self_ || is_neighbour(peer)) return;
     eager_.insert(peer);
+    if (!now) return;
+    auto& queue = ihave_queue_[peer];
+    for (auto it = cache_order_.rbegin(); it != cache_order_.rend() && queue.size() < params_.max_pending; ++it) {
+        const auto& [id, cached] = **it;
+        if (*now - cached.at > params_.catch_up_window) break;
+        queue.emplace_back(id, cached.round);
+        ++queued_ihaves_;
+    }
+    if (queue.empty()) ihave_queue_.erase(peer);
 }
 
 void Plumtree::neighbour_down(const std::string& peer, Millis now, Effects& out) {
@@ -188,6 +197,17 @@ void Plumtree::tick(Millis now, Effects& out) {
         flush_ihaves(out);
         last_flush_ = now;
     }
+}
+
+std::optional<Millis> Plumtree::next_due(Millis now) const {
+    std::optional<Millis> due;
+    auto earliest = [&](Millis t) { due = due ? std::min(*due, t) : t; };
+    // GRAFT timers: polled every graft_retry rather than searched for.
+    if (!missing_.empty()) earliest(now + std::min(params_.graft_retry, params_.lazy_interval));
+    if (queued_ihaves_ > 0) earliest(last_flush_ ? *last_flush_ + params_.lazy_interval : now);
+    if (!seen_order_.empty()) earliest(seen_order_.front()->second + params_.seen_ttl);
+    if (!cache_order_.empty()) earliest(cache_order_.front()->second.at + params_.cache_ttl);
+    return due;
 }
 
 void Plumtree::flush_ihaves(Effects& out) {

@@ -49,8 +49,7 @@ void Node::control(etf::Reader request, ReplySender send, Bytes ref) {
 
 void Node::start() {
     transport_->start();
-    if (overlay_->dynamic()) schedule_overlay_tick();
-    schedule_broadcast_tick();
+    arm_overlay_tick();
     schedule_housekeeping();
     auto addrs = transport_->local_addresses();
     if (!beam_links_.empty()) {
@@ -141,6 +140,7 @@ void Node::apply(OverlayOutput& out, InboundLink* from) {
     else if (out.reachable_changed)
         update_members();
     if (out.announce) broadcast_->announce(NodeRef{overlay_->self(), transport_->local_addresses()});
+    arm_overlay_tick();
 }
 
 // ---- membership -------------------------------------------------------------
@@ -214,23 +214,29 @@ void Node::check_unreachable() {
     apply(out);
 }
 
-void Node::schedule_broadcast_tick() {
-    broadcast_timer_.expires_after(broadcast_->tick_interval());
+void Node::wake_broadcast_in(std::chrono::milliseconds delay) {
+    if (stopped_) return;
+    broadcast_timer_.expires_after(delay);
     broadcast_timer_.async_wait([this](const asio::error_code& ec) {
         if (ec || stopped_) return;
         broadcast_->tick();
-        schedule_broadcast_tick();
     });
 }
 
-void Node::schedule_overlay_tick() {
-    overlay_timer_.expires_after(overlay_->tick_interval());
+void Node::arm_overlay_tick() {
+    if (stopped_ || !overlay_->dynamic()) return;
+    auto delay = overlay_->next_tick();
+    if (!delay) return;
+    auto at = asio::steady_timer::clock_type::now() + *delay;
+    if (overlay_due_ && *overlay_due_ <= at) return;
+    overlay_due_ = at;
+    overlay_timer_.expires_at(at);
     overlay_timer_.async_wait([this](const asio::error_code& ec) {
         if (ec || stopped_) return;
+        overlay_due_.reset();
         OverlayOutput out;
         overlay_->tick(out);
-        apply(out);
-        schedule_overlay_tick();
+        apply(out);  // sets the timer again
     });
 }
 

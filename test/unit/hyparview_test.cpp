@@ -973,3 +973,20 @@ TEST_CASE("hyparview frames: malformed frames are refused") {
     REQUIRE_FALSE(parses({}));
     REQUIRE_FALSE(parses({frame_hyparview}));
 }
+
+TEST_CASE("hyparview: a node that knows nobody is due no tick; a pending link is due by its timeout") {
+    Params p;
+    CheckedHyParView j(node_ref("j@h"), p, 1);
+    REQUIRE_FALSE(j.hv().next_due(0ms));
+    REQUIRE_OK(j.join(node_ref("c@h"), 0ms));
+    // Timers not set yet: due at once, so the first tick sets them.
+    REQUIRE(j.hv().next_due(0ms) == std::optional<Millis>(0ms));
+    REQUIRE_OK(j.tick(0ms));
+    // The link to the contact is not up: due when it times out, before the
+    // first shuffle or promotion.
+    REQUIRE(j.hv().next_due(10ms) == std::optional<Millis>(p.link_timeout));
+    REQUIRE_OK(j.link_up("c@h", 10ms));
+    auto due = j.hv().next_due(10ms);
+    REQUIRE(due);
+    REQUIRE(*due == std::min(p.shuffle_interval, p.promotion_interval));
+}

@@ -340,6 +340,7 @@ struct BroadcastNet : BroadcastSink {
         std::unique_ptr<BroadcastService> service;
         std::vector<std::pair<size_t, std::vector<uint8_t>>> delivered;
         std::vector<std::string> announced;
+        std::vector<std::chrono::milliseconds> wakes;  // the ticks it asked for
     };
     std::chrono::milliseconds now{0};
     std::map<std::string, std::unique_ptr<Member>> members;
@@ -370,6 +371,7 @@ struct BroadcastNet : BroadcastSink {
     void on_announce(const NodeRef& origin, const std::string&, uint16_t) override {
         members.at(current)->announced.push_back(origin.name);
     }
+    void wake_broadcast_in(std::chrono::milliseconds delay) override { members.at(current)->wakes.push_back(delay); }
     void as(const std::string& name, const std::function<void(BroadcastService&)>& fn) {
         std::string saved = current;
         current = name;
@@ -412,6 +414,38 @@ TEST_CASE("broadcast service: a line relays a broadcast to every node once, on i
     REQUIRE(net.members.at("a@h")->announced == std::vector<std::string>{"d@h"});
     REQUIRE(net.members.at("d@h")->announced.empty());
     REQUIRE(net.members.at("a@h")->delivered.size() == 1);
+}
+
+TEST_CASE("broadcast service: an idle service asks for no tick; work asks for one, once, no sooner than the tick interval") {
+    BroadcastNet net;
+    for (auto* n : {"a@h", "b@h", "c@h"}) net.add(n, true);
+    net.link("a@h", "b@h");
+    net.link("b@h", "c@h");
+    net.link("a@h", "c@h");
+    for (auto& [name, m] : net.members) REQUIRE(m->wakes.empty());
+    const uint8_t ref[] = {119, 1, 's'};
+    const uint8_t msg[] = {97, 1};
+    net.as("a@h", [&](BroadcastService& s) {
+        REQUIRE(s.broadcast("undefined", Bytes{ref, sizeof ref}, Bytes{msg, sizeof msg}).empty());
+        REQUIRE(s.broadcast("undefined", Bytes{ref, sizeof ref}, Bytes{msg, sizeof msg}).empty());
+    });
+    net.run();
+    auto& a = *net.members.at("a@h");
+    REQUIRE(a.wakes.size() == 1);  // the second broadcast needed nothing sooner
+    REQUIRE(a.wakes[0] >= a.service->tick_interval());
+    // Once the messages are forgotten (seen_ttl), ticks find nothing and ask for no more.
+    for (int i = 0; i < 1000; ++i) {
+        net.now += 100ms;
+        for (auto& [name, m] : net.members) {
+            m->wakes.clear();
+            net.as(name, [](BroadcastService& s) { s.tick(); });
+        }
+        net.run();
+    }
+    for (auto& [name, m] : net.members) {
+        CAPTURE(name);
+        REQUIRE(m->wakes.empty());
+    }
 }
 
 TEST_CASE("broadcast service: without relays (full mesh) receivers do not push on") {

@@ -770,3 +770,44 @@ TEST_CASE("plumtree frames: anything malformed is refused") {
     Message m;
     REQUIRE_FALSE(parse_plumtree_frame(nullptr, 0, 100, m));
 }
+
+TEST_CASE("plumtree: a new neighbour hears (IHAVE) of the messages of the last catch_up_window; it GRAFTs what it missed") {
+    Params p;
+    p.catch_up_window = 5000ms;
+    Plumtree t("me@h", p, 1);
+    t.neighbour_up(P);
+    Effects e;
+    t.broadcast(MessageId{"me@h", 1}, text("old"), 0ms, e);
+    t.broadcast(MessageId{"me@h", 2}, text("new"), 8000ms, e);
+    Effects flushed;
+    t.tick(8000ms, flushed);
+    REQUIRE(t.queued_ihaves() == 0);
+    // Q comes up at 10 s: only the message of the last 5 s is announced.
+    t.neighbour_up(Q, 10000ms);
+    REQUIRE(t.eager().count(Q));
+    Effects tick;
+    t.tick(10200ms, tick);
+    REQUIRE(sent<IHave>(tick, Q));
+    REQUIRE(sent<IHave>(tick, Q)->ids == std::vector<std::pair<MessageId, uint16_t>>{{MessageId{"me@h", 2}, 0}});
+    // Without a time (the old call) nothing is announced.
+    Plumtree u("me@h", p, 1);
+    u.broadcast(MessageId{"me@h", 1}, text("x"), 0ms, e);
+    u.neighbour_up(Q);
+    REQUIRE(u.queued_ihaves() == 0);
+
+    // The receiving side: Q had missed it, GRAFTs it after graft_timeout and gets it.
+    Plumtree q(Q, p, 2);
+    q.neighbour_up("me@h");
+    Effects qe;
+    q.on_message("me@h", *sent<IHave>(tick, Q), 10250ms, qe);
+    Effects qt;
+    q.tick(10250ms + p.graft_timeout, qt);
+    REQUIRE(sent<Graft>(qt, "me@h"));
+    Effects answer;
+    t.on_message(Q, *sent<Graft>(qt, "me@h"), 11300ms, answer);
+    REQUIRE(sent<Gossip>(answer, Q));
+    Effects got;
+    q.on_message("me@h", *sent<Gossip>(answer, Q), 11300ms, got);
+    REQUIRE(got.deliveries.size() == 1);
+    REQUIRE(*got.deliveries[0].payload == "new");
+}

@@ -306,6 +306,15 @@ void HyParView::tick(Millis now, Effects& out) {
     }
 }
 
+std::optional<Millis> HyParView::next_due(Millis now) const {
+    if (active_.empty() && passive_.empty() && links_.empty()) return std::nullopt;
+    // Timers not set yet are set by the next tick.
+    Millis due = std::min(next_shuffle_.value_or(now), next_promotion_.value_or(now));
+    for (const auto& [name, link] : links_)
+        if (!link.up || asking_ == name) due = std::min(due, link.since + params_.link_timeout);
+    return due;
+}
+
 // ---- messages ---------------------------------------------------------------
 
 void HyParView::handle(const std::string& from, const Join& m, Millis now, Effects& out) {

@@ -17,7 +17,8 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// HyParView's timers (link timeouts, shuffles, promotions) are checked this often.
+// HyParView's timers (link timeouts, shuffles, promotions) are checked
+// at most this often.
 constexpr milliseconds tick_period{100};
 // A new neighbour is announced after this long, so that a burst of view
 // changes costs one announcement. While the views keep changing (a
@@ -109,7 +110,15 @@ public:
         }
         if (t >= next_announce_ && !views_.active().empty()) announce(t, out);
     }
-    milliseconds tick_interval() const override { return tick_period; }
+    std::optional<milliseconds> next_tick() const override {
+        auto t = now();
+        auto due = views_.next_due(t);
+        auto earliest = [&](milliseconds at) { due = due ? std::min(*due, at) : at; };
+        if (!views_.active().empty()) earliest(next_announce_);
+        if (routes_.size() > 0) earliest(next_expiry_);
+        if (!due) return std::nullopt;
+        return std::max(*due - t, tick_period);
+    }
 
     bool handles_frame(uint8_t type) const override { return type == frame_hyparview; }
     std::vector<Neighbour> neighbours() const override {

@@ -29,6 +29,9 @@ public:
     virtual void deliver_broadcast(size_t channel, Bytes ref, Bytes message) = 0;
     // A presence announcement, first heard from neighbour `via`.
     virtual void on_announce(const NodeRef& origin, const std::string& via, uint16_t hops) = 0;
+    // Call BroadcastService::tick() in `delay` (replacing an earlier
+    // request). Asked only when something is due: an idle node sleeps.
+    virtual void wake_broadcast_in(std::chrono::milliseconds delay) = 0;
 };
 
 class BroadcastService {
@@ -45,12 +48,15 @@ public:
     void neighbour_up(const std::string& peer);
     void neighbour_down(const std::string& peer);
     void tick();
+    // Ticks are at least this far apart.
     std::chrono::milliseconds tick_interval() const;
 
     const plumtree::Counters& counters() const { return tree_.counters(); }
 
 private:
     void carry_out(plumtree::Effects& effects);
+    // Asks the sink for a tick if one is due sooner than already asked.
+    void reschedule();
     int channel_index(std::string_view name) const;
 
     const Config& config_;
@@ -62,6 +68,7 @@ private:
     uint64_t next_seq_;
     size_t max_payload_;
     ByteBuffer frame_;  // reused for every frame sent
+    std::optional<std::chrono::milliseconds> requested_;  // the tick asked for (clock time)
 };
 
 }  // namespace partisan

@@ -49,6 +49,10 @@ struct Params {
     size_t max_cached_bytes = 16u << 20;
     size_t max_pending = 10000;
     size_t max_ihave_batch = 256;  // ids per IHAVE message
+    // A new neighbour is sent IHAVEs of the messages cached this recently:
+    // a broadcast that went by while the views were changing (the eager
+    // push went to a link that was not up yet) still reaches it.
+    Millis catch_up_window{5000};
     uint16_t max_round = 255;      // hops after which a message is not pushed on
 };
 
@@ -126,10 +130,14 @@ public:
     void on_message(const std::string& from, const Message& m, Millis now, Effects& out);
     // Neighbours join the eager set; one that goes leaves both sets and
     // pending grafts move on to other announcers.
-    void neighbour_up(const std::string& peer);
+    // With `now`, the new neighbour is told of recent messages (catch_up_window).
+    void neighbour_up(const std::string& peer, std::optional<Millis> now = std::nullopt);
     void neighbour_down(const std::string& peer, Millis now, Effects& out);
     // Batched IHAVEs, graft timeouts, expiry.
     void tick(Millis now, Effects& out);
+    // When tick() next has something to do (at the earliest; the caller
+    // may tick later); nullopt when nothing is pending or remembered.
+    std::optional<Millis> next_due(Millis now) const;
 
     const std::set<std::string>& eager() const { return eager_; }
     const std::set<std::string>& lazy() const { return lazy_; }

@@ -62,6 +62,7 @@ public:
         router_->deliver_broadcast(channel, ref, message);
     }
     void on_announce(const NodeRef& origin, const std::string& via, uint16_t hops) override;
+    void wake_broadcast_in(std::chrono::milliseconds delay) override;
 
 private:
     void reconcile();
@@ -70,8 +71,8 @@ private:
     // Carries out what the overlay asked; `from` is the link the event
     // came on, if any (for an answer).
     void apply(OverlayOutput& out, InboundLink* from = nullptr);
-    void schedule_overlay_tick();
-    void schedule_broadcast_tick();
+    // Sets the overlay's timer when it has something due sooner.
+    void arm_overlay_tick();
     void schedule_housekeeping();
     void check_unreachable();
     void leave_cluster();
@@ -92,6 +93,7 @@ private:
     std::unique_ptr<BroadcastService> broadcast_;
     ControlApi control_;
     asio::steady_timer overlay_timer_;
+    std::optional<asio::steady_timer::time_point> overlay_due_;  // when overlay_timer_ fires
     asio::steady_timer broadcast_timer_;
     asio::steady_timer housekeeping_timer_;
     std::vector<std::string> members_, reachable_;  // last lists sent to the shim

@@ -26,7 +26,7 @@ public:
     void unreachable(const std::vector<std::string>& peers, OverlayOutput& out) override;
     bool on_frame(const std::string& peer, const uint8_t* body, size_t len, OverlayOutput& out) override;
     void tick(OverlayOutput& out) override;
-    std::chrono::milliseconds tick_interval() const override {
+    std::optional<std::chrono::milliseconds> next_tick() const override {
         return std::chrono::milliseconds(ctx_.config.gossip_interval_ms);
     }
 

@@ -117,9 +117,11 @@ public:
     // One of the overlay's frames (its type in body[0]) from an
     // authenticated peer; false when malformed.
     virtual bool on_frame(const std::string& peer, const uint8_t* body, size_t len, OverlayOutput& out) = 0;
-    // The periodic timer, every tick_interval().
+    // Timers: tick() is called next_tick() after the last event or tick
+    // (or sooner); nullopt: nothing is due until the next event, so an
+    // idle node is not woken (a thousand C-nodes share two cores).
     virtual void tick(OverlayOutput& out) = 0;
-    virtual std::chrono::milliseconds tick_interval() const = 0;
+    virtual std::optional<std::chrono::milliseconds> next_tick() const = 0;
 
     // ---- queries
     virtual bool handles_frame(uint8_t type) const = 0;

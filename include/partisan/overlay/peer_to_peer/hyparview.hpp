@@ -136,6 +136,9 @@ public:
     void on_link_down(const std::string& peer, Millis now, Effects& out);
     // Shuffles, promotions, link timeouts.
     void tick(Millis now, Effects& out);
+    // When tick() next has something to do; nullopt while this node knows
+    // nobody (an idle node is not woken).
+    std::optional<Millis> next_due(Millis now) const;
 
     // ---- queries
     const NodeRef& self() const { return self_; }
