@@ -9,7 +9,8 @@
 %% C-node accepts. Integer and one-of keys need no code here: each is read,
 %% checked and passed on as the schema says. Only the conversions that are
 %% Erlang's own are written here (addresses, channel maps, node specs, the
-%% secret, `ready_timeout').
+%% secret) and the shim's own options (`ready_timeout', those of
+%% `partisan_plumtree_broadcast').
 %%
 %% Keys:
 %% <ul>
@@ -94,6 +95,11 @@
 %% <li>`cnode_log_level': debug, info, notice, warning or error.</li>
 %% <li>`ready_timeout' (`10000'): ms to wait for the C-node to be ready
 %%     (the shim's own; no C-node option).</li>
+%% <li>Options of `partisan_plumtree_broadcast' (the shim's own, no C-node
+%%     options; see {@link broadcast_options/0}): `broadcast_lazy_timer'
+%%     (1000 ms), `broadcast_exchange_timer' (10000 ms),
+%%     `broadcast_max_concurrent_exchanges' (1), `broadcast_mods' (`[]'),
+%%     `broadcast_recent_size' (1000), `broadcast_recent_age' (60000 ms).</li>
 %% </ul>
 %%
 %% Bad values give `{error, {bad_config, {Key, Value}}}'.
@@ -104,13 +110,15 @@
 %% channels, node specs, secret sources) and their doc are here.
 
 -export([load/0,
+         broadcast_options/0,
          channels/1,
          cnode_args/3,
          secrets_input/2,
          redact/1,
          schema_options/0]).
 
--export_type([config/0, channels/0, channel_opts/0, topology/0, role/0, static_peer/0]).
+-export_type([config/0, channels/0, channel_opts/0, topology/0, role/0, static_peer/0,
+              broadcast_options/0]).
 
 -type channel_opts() :: #{parallelism := pos_integer(),
                           monotonic := boolean()}.
@@ -119,6 +127,12 @@
 -type topology() :: full_mesh | static | client_server | peer_to_peer.
 -type role() :: server | client.
 -type static_peer() :: {node(), inet:ip_address(), inet:port_number()}.
+-type broadcast_options() :: #{broadcast_lazy_timer := pos_integer(),
+                               broadcast_exchange_timer := pos_integer(),
+                               broadcast_max_concurrent_exchanges := pos_integer(),
+                               broadcast_mods := [module()],
+                               broadcast_recent_size := pos_integer(),
+                               broadcast_recent_age := pos_integer()}.
 -type config() :: #{listen_ip := inet:ip_address(),
                     listen_port := inet:port_number(),
                     advertise_ip := inet:ip_address() | undefined,
@@ -144,6 +158,7 @@
                     cluster_secret := binary(),
                     cnode_log_level := log_level(),
                     ready_timeout := pos_integer(),
+                    %% and those of broadcast_options();
                     %% further options of the schema, under their env key
                     atom() => term()}.
 
@@ -153,6 +168,12 @@
 %% Schema options with an env key that cnode_args/3 places itself (the
 %% others follow the channels, in the schema's order).
 -define(PLACED, [listen_port, advertise_port, topology, role]).
+%% The largest timer value the shim's own ms options take (as the
+%% C-node's ms options).
+-define(MAX_MS, 2147483647).
+%% The most ids partisan_plumtree_broadcast keeps per handler: one digest
+%% carries them all.
+-define(MAX_RECENT, 100000).
 
 %% @doc Reads the application environment and validates it. The cluster
 %% secret is resolved too (this needs a distributed node when `cookie' is
@@ -166,17 +187,47 @@ load() ->
                                   || #{env := Env, default := Default} = O <- schema_options()]),
         check_rules(Checked),
         {Channels, Explicit} = get_channels(maps:get(parallelism, Checked)),
-        Config = Checked#{listen_ip => env(listen_ip, default(listen_ip), fun ip/1),
+        Config0 = Checked#{listen_ip => env(listen_ip, default(listen_ip), fun ip/1),
                           advertise_ip => env(advertise_ip, default(advertise_ip),
                                               fun optional_ip/1),
                           static_peers => env(static_peers, [], fun static_peers/1),
                           channels => Channels,
                           explicit_channels => Explicit,
                           ready_timeout => env(ready_timeout, 10000, fun pos_int/1)},
+        %% Not the C-node's, but a bad value must fail the start as clearly.
+        Config = maps:merge(Config0, broadcast_env()),
         case cluster_secret(application:get_env(?APP, cookie, erlang)) of
             {ok, Secret} -> {ok, Config#{cluster_secret => Secret}};
             {error, _} = Error -> Error
         end
+    catch
+        throw:{bad_config, _} = Bad -> {error, Bad}
+    end.
+
+%% @doc The options of `partisan_plumtree_broadcast', the shim's own (no
+%% C-node option; `load/0' checks them too, so a bad one fails the
+%% start):
+%% <ul>
+%% <li>`broadcast_lazy_timer' (1000): ms between two digests of the
+%%     recently delivered message ids (`{ihave, ...}') sent to a random
+%%     member, which pulls what its handler lacks.</li>
+%% <li>`broadcast_exchange_timer' (10000): ms between two rounds of
+%%     anti-entropy exchanges (`Mod:exchange(Peer)').</li>
+%% <li>`broadcast_max_concurrent_exchanges' (1): exchanges running at
+%%     once, at most.</li>
+%% <li>`broadcast_mods' (`[]'): the handler modules whose `exchange/1'
+%%     is called.</li>
+%% <li>`broadcast_recent_size' (1000, at most 100000): the message ids
+%%     kept per handler for the digests (the newest).</li>
+%% <li>`broadcast_recent_age' (60000): ms a message id stays in the
+%%     digests.</li>
+%% </ul>
+%% The ms values go up to 2147483647. A bad value gives
+%% `{error, {bad_config, {Key, Value}}}'.
+-spec broadcast_options() -> {ok, broadcast_options()} | {error, {bad_config, {atom(), term()}}}.
+broadcast_options() ->
+    try
+        {ok, broadcast_env()}
     catch
         throw:{bad_config, _} = Bad -> {error, Bad}
     end.
@@ -270,6 +321,32 @@ env(Key, Default, Validate) ->
 
 pos_int(N) when is_integer(N), N > 0 -> {ok, N};
 pos_int(_) -> error.
+
+broadcast_env() ->
+    #{broadcast_lazy_timer => env(broadcast_lazy_timer, 1000, fun ms/1),
+      broadcast_exchange_timer => env(broadcast_exchange_timer, 10000, fun ms/1),
+      broadcast_max_concurrent_exchanges =>
+          env(broadcast_max_concurrent_exchanges, 1, fun pos_int/1),
+      broadcast_mods => env(broadcast_mods, [], fun modules/1),
+      broadcast_recent_size => env(broadcast_recent_size, 1000,
+                                   fun(N) -> int(N, 1, ?MAX_RECENT) end),
+      broadcast_recent_age => env(broadcast_recent_age, 60000, fun ms/1)}.
+
+ms(N) -> int(N, 1, ?MAX_MS).
+
+int(N, Min, Max) when is_integer(N), N >= Min, N =< Max -> {ok, N};
+int(_, _, _) -> error.
+
+%% A proper list of module names (duplicates dropped).
+modules(Mods) when is_list(Mods) ->
+    try lists:all(fun is_atom/1, Mods) of
+        true -> {ok, lists:usort(Mods)};
+        false -> error
+    catch
+        error:_ -> error    % an improper list
+    end;
+modules(_) ->
+    error.
 
 %% A value of a schema option: what the C-node accepts for it.
 check(#{type := integer, min := Min, max := Max}, N)

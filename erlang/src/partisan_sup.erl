@@ -3,8 +3,18 @@
 %% (the member table), the `partisan_monitor' server (node up/down
 %% subscriptions) and the `partisan_rejoin' server (the cluster to rejoin
 %% after a C-node restart), started first so that they outlive restarts
-%% of the C-node, and the `partisan_cnode' server, which owns the C-node
-%% OS process.
+%% of the C-node, the `partisan_cnode' server, which owns the C-node OS
+%% process, and the `partisan_plumtree_broadcast' server (broadcast for
+%% riak_core-style handler modules).
+%%
+%% The broadcast server needs no C-node to start (its ticks find no
+%% member until one is ready), and it does not depend on a particular
+%% `partisan_cnode' process: with `one_for_one' it keeps its state
+%% across restarts of the C-node, during which its sends fail and are
+%% retried by its next ticks. It comes after `partisan_cnode' so that a
+%% bad configuration is reported by that server's start, as every other
+%% (`{bad_config, {Key, Value}}' from `partisan_config:load/0', which
+%% checks the broadcast options too), and so that it stops first.
 -module(partisan_sup).
 -behaviour(supervisor).
 
@@ -42,4 +52,10 @@ init([]) ->
               shutdown => 5000,
               type => worker,
               modules => [partisan_cnode]},
-    {ok, {SupFlags, [Members, Monitor, Rejoin, CNode]}}.
+    Broadcast = #{id => partisan_plumtree_broadcast,
+                  start => {partisan_plumtree_broadcast, start_link, []},
+                  restart => permanent,
+                  shutdown => 5000,
+                  type => worker,
+                  modules => [partisan_plumtree_broadcast]},
+    {ok, {SupFlags, [Members, Monitor, Rejoin, CNode, Broadcast]}}.
