@@ -166,61 +166,39 @@ TEST_CASE("p2p: a new neighbour is announced soon, then every announce_interval"
     REQUIRE(t3.announce);
 }
 
-TEST_CASE("p2p: while the views keep changing, each early announcement waits twice as long as the last") {
+TEST_CASE("p2p: later neighbours are not announced early (each announcement reaches every node); the first one after none is") {
     Net net;
     net.nodes.clear();
-    for (int i = 0; i < 8; ++i) net.add("n" + std::to_string(i) + "@h", static_cast<uint16_t>(4001 + i));
+    for (int i = 0; i < 6; ++i) net.add("n" + std::to_string(i) + "@h", static_cast<uint16_t>(4001 + i));
     net.nodes.at("n0@h")->config.announce_interval_ms = 60000;
-    // Ticks n0 for `ms` in 100 ms steps; the times it announced at.
-    auto run_for = [&](int ms) {
-        std::vector<long> at;
+    // Ticks n0 for `ms` in 100 ms steps; how often it announced.
+    auto announcements = [&](int ms) {
+        int n = 0;
         for (int t = 0; t < ms; t += 100) {
             net.now += 100ms;
             OverlayOutput out;
             net.at("n0@h").tick(out);
-            if (out.announce) at.push_back(static_cast<long>(net.now.count()));
+            n += out.announce ? 1 : 0;
         }
-        return at;
+        return n;
     };
     net.join("n1@h", "n0@h", 4001);
-    auto first = run_for(700);  // the first neighbour: announced at the next tick
-    REQUIRE(first.size() == 1);
-    long last = first[0];
-    // Each new neighbour, 100 ms after the last announcement: the gaps
-    // between announcements go 1 s, 2 s, 4 s (not 500 ms each time).
-    int next = 2;
-    for (long gap : {1000L, 2000L, 4000L}) {
-        net.join("n" + std::to_string(next++) + "@h", "n0@h", 4001);
-        auto at = run_for(static_cast<int>(gap) + 200);
-        CAPTURE(gap, at, last);
-        REQUIRE(at.size() == 1);
-        REQUIRE(at[0] - last >= gap);
-        REQUIRE(at[0] - last <= gap + 100);
-        last = at[0];
+    REQUIRE(announcements(700) == 1);  // the first neighbour
+    for (int i = 2; i <= 4; ++i) {
+        net.join("n" + std::to_string(i) + "@h", "n0@h", 4001);
+        REQUIRE(announcements(5000) == 0);
     }
-    // Calm for a whole announce_interval: the next change is announced
-    // 500 ms after it again.
-    auto periodic = run_for(60000);
-    REQUIRE(periodic.size() == 1);
-    auto calm = run_for(61000);
-    REQUIRE(calm.size() == 1);
+    REQUIRE(announcements(60000) == 1);  // the periodic one
+    // Alone again (every neighbour gone), then a new neighbour: announced soon.
+    for (const auto& peer : net.active("n0@h")) {
+        net.nodes.at("n0@h")->links.up_set.erase(peer);
+        OverlayOutput down;
+        net.at("n0@h").peer_down(peer, down);
+    }
+    net.nodes.at("n0@h")->links.up_set.clear();
+    REQUIRE(net.active("n0@h").empty());
     net.join("n5@h", "n0@h", 4001);
-    auto prompt = run_for(700);
-    REQUIRE(prompt.size() == 1);
-    // A node that knows 300 others starts its early gaps at 3 s (10 ms a
-    // node), so that the early announcements of a large cluster stay cheap.
-    run_for(61000);  // calm: one periodic announcement
-    net.join("n6@h", "n0@h", 4001);  // a change: announced soon...
-    OverlayOutput learnt;
-    for (int i = 0; i < 300; ++i) net.at("n0@h").on_announce(NodeRef{"far" + std::to_string(i) + "@h", {}}, "n6@h", 2, learnt);
-    REQUIRE(learnt.reachable_changed);
-    auto later = run_for(1000);
-    REQUIRE(later.size() == 1);
-    net.join("n7@h", "n0@h", 4001);  // ...and another soon after: 3 s after the first
-    auto backed_off = run_for(6000);
-    CAPTURE(later, backed_off);
-    REQUIRE(backed_off.size() == 1);
-    REQUIRE(backed_off[0] - later.back() >= 3000);
+    REQUIRE(announcements(700) == 1);
 }
 
 TEST_CASE("p2p: the member lists are recomputed when a route to a new node is learned or one expires, not on every announcement") {

@@ -20,16 +20,13 @@ using std::chrono::milliseconds;
 // HyParView's timers (link timeouts, shuffles, promotions) are checked
 // at most this often.
 constexpr milliseconds tick_period{100};
-// A new neighbour is announced after this long, so that a burst of view
-// changes costs one announcement. While the views keep changing (a
-// thousand nodes joining), each further early announcement waits twice as
-// long as the last, up to announce_interval: every announcement reaches
-// every node, so n nodes re-announcing every 500 ms cost n² deliveries
-// twice a second. The first early gap also grows with the nodes known,
-// by this much each, so that early announcements cost each node about 100
-// deliveries a second whatever the cluster's size.
+// A node that had no neighbour announces itself this long after its first
+// one (a burst of joins costs one announcement). Later view changes are
+// not announced early: every announcement reaches every node, so n nodes
+// re-announcing on each change cost n² deliveries per change while a
+// thousand nodes join; routes broken by a change heal at the next periodic
+// announcements (announce_interval).
 constexpr milliseconds announce_delay{500};
-constexpr milliseconds early_gap_per_node{10};
 // Routes are checked for expiry this often (their ttl is minutes).
 constexpr milliseconds route_expiry_period{1000};
 
@@ -108,7 +105,10 @@ public:
             if (routes_.expire(t)) out.reachable_changed = true;
             next_expiry_ = t + route_expiry_period;
         }
-        if (t >= next_announce_ && !views_.active().empty()) announce(t, out);
+        if (t >= next_announce_ && !views_.active().empty()) {
+            out.announce = true;
+            next_announce_ = t + milliseconds(ctx_.config.announce_interval_ms);
+        }
     }
     std::optional<milliseconds> next_tick() const override {
         auto t = now();
@@ -182,31 +182,16 @@ private:
         }
         if (e.links_changed) out.neighbours_changed = true;
         for (auto& gone : e.active_removed) routes_.drop_via(gone);
-        // A new neighbour: announce soon, so routes through it form.
-        if (!e.active_added.empty()) {
-            auto t = now();
-            last_change_ = t;
-            next_announce_ = std::min(next_announce_, std::max(t + announce_delay, last_announce_ + early_gap_));
-        }
-    }
-    void announce(milliseconds t, OverlayOutput& out) {
-        const milliseconds interval(ctx_.config.announce_interval_ms);
-        out.announce = true;
-        // Calm since the last one: the next change is announced promptly
-        // again; still changing: back off.
-        const milliseconds floor = std::max(announce_delay, early_gap_per_node * static_cast<long>(routes_.size() + 1));
-        early_gap_ = std::min(t - last_change_ >= interval ? floor : std::max(floor, early_gap_ * 2), interval);
-        last_announce_ = t;
-        next_announce_ = t + interval;
+        // The first neighbour after none: announce soon, so that the
+        // others learn a route to this node.
+        if (!e.active_added.empty() && views_.active().size() == e.active_added.size())
+            next_announce_ = std::min(next_announce_, now() + announce_delay);
     }
 
     OverlayContext ctx_;
     hyparview::HyParView views_;
     RouteTable routes_;
     milliseconds next_announce_{0};
-    milliseconds last_announce_{0};
-    milliseconds last_change_{0};
-    milliseconds early_gap_{announce_delay};
     milliseconds next_expiry_{0};
 };
 
