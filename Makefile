@@ -94,10 +94,10 @@ bench-smoke: all
 	@test/bench/run_bench.sh smoke
 
 # Throughput against Distributed Erlang on loopback (not a test).
-# Standalone C-nodes at scale, by topology (docs/SCALE.md; not a test, about
-# 30 minutes).
+# Standalone C-nodes at scale, by topology, with some real BEAM nodes among
+# them (docs/SCALE.md; not a test, about 30 minutes).
 .PHONY: scale
-scale: cnode
+scale: cnode erlang
 	@test/scale/run_scale.sh $(CURDIR)/$(BUILD)/partisan_cnode
 
 bench-quick: all

@@ -5,21 +5,27 @@
 # converge within its time bound. One markdown table on stdout.
 #   test/scale/run_scale.sh [CNODE]
 # Environment: SCALE_P2P (sizes, default "256 1024"), SCALE_OTHERS (default
-# "64 128 256 512 1024"), SCALE_SECONDS (bound per run, default 600).
+# "64 128 256 512 1024"), SCALE_SECONDS (bound per run, default 600),
+# SCALE_P2P_BEAMS (how many of the peer_to_peer nodes are real BEAM nodes
+# running partisan, default 16) and SCALE_OTHERS_BEAMS (the same for
+# client_server and full_mesh, default 0), passed to the escript as
+# SCALE_BEAMS; BEAM nodes need `rebar3 compile` (they run CNODE too).
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 CNODE=${1:-$HERE/../../build/partisan_cnode}
 SECONDS_PER_RUN=${SCALE_SECONDS:-600}
 # Each C-node holds about 20 descriptors and the runner two per node.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+# The BEAM nodes' epmd, as the Makefile's.
+export ERL_EPMD_PORT=${ERL_EPMD_PORT:-43690} ERL_EPMD_ADDRESS=${ERL_EPMD_ADDRESS:-127.0.0.1}
 echo "| topology | nodes | start | all joined | converged | broadcast delivery | alive at end | RSS MiB min/avg/max | fds min/avg/max | C-node CPU s (sum) |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
 for n in ${SCALE_P2P:-256 1024}; do
-    escript "$HERE/scale_run.escript" "$CNODE" peer_to_peer "$n" "$SECONDS_PER_RUN" 2>/dev/null
+    SCALE_BEAMS=${SCALE_P2P_BEAMS:-16} escript "$HERE/scale_run.escript" "$CNODE" peer_to_peer "$n" "$SECONDS_PER_RUN" 2>/dev/null
 done
 for topology in client_server full_mesh; do
     for n in ${SCALE_OTHERS:-64 128 256 512 1024}; do
-        line=$(escript "$HERE/scale_run.escript" "$CNODE" "$topology" "$n" "$SECONDS_PER_RUN" 2>/dev/null)
+        line=$(SCALE_BEAMS=${SCALE_OTHERS_BEAMS:-0} escript "$HERE/scale_run.escript" "$CNODE" "$topology" "$n" "$SECONDS_PER_RUN" 2>/dev/null)
         echo "$line"
         # A size that did not converge: larger ones will not either.
         [[ $line == *"| yes ("* ]] || break

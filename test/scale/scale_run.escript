@@ -10,22 +10,40 @@
 %% node delivered each once, and reads RSS, descriptors and CPU of every
 %% C-node from /proc. One markdown line per run on stdout.
 %%
-%%   scale_run.escript CNODE TOPOLOGY N [SECONDS]
+%%   [SCALE_BEAMS=K] scale_run.escript CNODE TOPOLOGY N [SECONDS]
 %%
 %% TOPOLOGY: peer_to_peer | client_server (one server, N-1 clients) |
 %% full_mesh. SECONDS bounds the run (default 600); a run that does not
 %% converge in time reports how far it got.
+%%
+%% SCALE_BEAMS=K (default 0, at most N-1): K of the N nodes are real BEAM
+%% nodes instead, spread over the join order (nodes N/K, 2N/K, ..., N):
+%% each an OTP `peer' (connection standard_io, so no Distributed Erlang
+%% with this runner or between them) running the partisan application
+%% from _build/default/lib/partisan/ebin (beside this script's ../..), with
+%% its own C-node (CNODE in normal mode, through PARTISAN_CNODE), the same
+%% cluster secret, topology and timers as the standalone nodes. They join,
+%% report views and members through the partisan API, count broadcast
+%% deliveries in a process registered as `counter' (the name the console's
+%% `broadcast' addresses), and send the odd-numbered broadcasts with
+%% partisan:broadcast/2. Their delivery and RSS (beam.smp + C-node) are
+%% reported apart in the line; the other columns count every C-node.
+%% The BEAM nodes register with the epmd at ERL_EPMD_PORT (default 43690,
+%% as the Makefile), ERL_EPMD_ADDRESS (default 127.0.0.1).
 -mode(compile).
 
 -define(BROADCASTS, 10).
+-define(BEAM_CALL, 60000).  % bound of a call into a BEAM node, ms
 
 main([CNode, Topology, NStr | Rest]) ->
     N = list_to_integer(NStr),
+    K = list_to_integer(os:getenv("SCALE_BEAMS", "0")),
+    (K >= 0 andalso K < N) orelse error({bad_scale_beams, K, N}),
     Limit = case Rest of [S] -> list_to_integer(S) * 1000; [] -> 600000 end,
     Deadline = now_ms() + Limit,
     rand:seed(exsss, {N, 7, 11}),
     T0 = now_ms(),
-    Nodes = start_all(CNode, Topology, N),
+    Nodes = start_all(CNode, Topology, N, K),
     Started = now_ms() - T0,
     T1 = now_ms(),
     Joined = join_all(Topology, Nodes, Deadline),
@@ -37,11 +55,12 @@ main([CNode, Topology, NStr | Rest]) ->
                    false -> skipped
                end,
     Usage = usage(Nodes),
-    report(Topology, N, Started, Joined, JoinMs, Settled, SettleMs, Delivery, Usage),
+    report(Topology, N, K, Started, Joined, JoinMs, Settled, SettleMs, Delivery, Usage),
     [catch port_close(P) || #{port := P} <- Nodes],
+    [catch peer:stop(P) || #{peer := P} <- Nodes],
     halt(0);
 main(_) ->
-    io:format(standard_error, "usage: scale_run.escript CNODE TOPOLOGY N [SECONDS]~n", []),
+    io:format(standard_error, "usage: [SCALE_BEAMS=K] scale_run.escript CNODE TOPOLOGY N [SECONDS]~n", []),
     halt(2).
 
 now_ms() -> erlang:monotonic_time(millisecond).
@@ -52,13 +71,30 @@ now_ms() -> erlang:monotonic_time(millisecond).
 
 name(I) -> "s" ++ integer_to_list(I) ++ "@127.0.0.1".
 
-start_all(CNode, Topology, N) ->
+%% The positions of the K BEAM nodes among 1..N, spread over the join
+%% order (never node 1, the client-server server).
+beam_positions(_, 0) -> [];
+beam_positions(N, K) -> [(J * N + K - 1) div K || J <- lists:seq(1, K)].
+
+start_all(CNode, Topology, N, K) ->
     Secret = "scale-run-secret-" ++ integer_to_list(N),
-    Nodes = [start(CNode, Topology, I, Secret) || I <- lists:seq(1, N)],
-    [wait_ready(Node) || Node <- Nodes].
+    Beams = beam_positions(N, K),
+    Ctx = case K of 0 -> none; _ -> beam_context(CNode) end,
+    %% The BEAM nodes boot (slow) while the C-nodes start.
+    Nodes = [case lists:member(I, Beams) of
+                 true -> start_beam_async(Ctx, Topology, I, Secret);
+                 false -> start(CNode, Topology, I, Secret)
+             end || I <- lists:seq(1, N)],
+    [case Node of
+         #{kind := beam} -> wait_beam(Node);
+         _ -> wait_ready(Node)
+     end || Node <- Nodes].
+
+role(Topology, I) ->
+    case {Topology, I} of {"client_server", 1} -> "server"; {"client_server", _} -> "client"; _ -> "server" end.
 
 start(CNode, Topology, I, Secret) ->
-    Role = case {Topology, I} of {"client_server", 1} -> "server"; {"client_server", _} -> "client"; _ -> "server" end,
+    Role = role(Topology, I),
     Args = ["--mode", "standalone", "--beam-node", name(I), "--cnode-name", "c" ++ name(I),
             "--listen-port", "0", "--topology", Topology, "--role", Role,
             "--log-level", "error",
@@ -97,11 +133,6 @@ answer(#{port := Port} = Node, Timeout) ->
     after Timeout -> timeout
     end.
 
-%% Sends a command to many nodes at once, then collects the answers.
-command_all(Nodes, Cmd) ->
-    [port_command(P, [Cmd, "\n"]) || #{port := P} <- Nodes],
-    [{Node, answer(Node, 60000)} || Node <- Nodes].
-
 %%--------------------------------------------------------------------
 %% Phases
 %%--------------------------------------------------------------------
@@ -121,11 +152,15 @@ join_loop(Topology, [Node | Rest], In, Deadline, Failed) ->
                           "client_server" -> lists:last(In);
                           _ -> lists:nth(rand:uniform(length(In)), In)
                       end,
-            #{name := CName, listen_port := CPort} = Contact,
-            Cmd = io_lib:format("join ~s 127.0.0.1 ~b", [CName, CPort]),
-            F = case command(Node, Cmd, 10000) of <<"ok">> -> 0; _ -> 1 end,
+            F = case join(Node, Contact) of ok -> 0; _ -> 1 end,
             join_loop(Topology, Rest, In ++ [Node], Deadline, Failed + F)
     end.
+
+join(#{kind := beam} = Node, #{name := CName, listen_port := CPort}) ->
+    beam_call(Node, partisan, join, [{list_to_atom(CName), {127, 0, 0, 1}, CPort}]);
+join(Node, #{name := CName, listen_port := CPort}) ->
+    Cmd = io_lib:format("join ~s 127.0.0.1 ~b", [CName, CPort]),
+    case command(Node, Cmd, 10000) of <<"ok">> -> ok; Other -> Other end.
 
 %% Waits until the overlay is connected (peer_to_peer: the active views
 %% as the nodes report them) or every node sees every member (the others).
@@ -140,28 +175,67 @@ settle(Topology, Nodes, Deadline) ->
     end.
 
 settled("peer_to_peer", Nodes) ->
-    Views = [{list_to_binary(maps:get(name, N)), actives(A)} || {N, A} <- command_all(Nodes, "views")],
+    Views = [{list_to_binary(maps:get(name, N)), A} || {N, A} <- ask_all(Nodes, views)],
     Graph = maps:from_list(Views),
     Reached = reach([element(1, hd(Views))], Graph, #{element(1, hd(Views)) => true}),
     io:format(standard_error, "  connected: ~b of ~b~n", [map_size(Reached), length(Nodes)]),
     map_size(Reached) =:= length(Nodes);
 settled("client_server", Nodes) ->
     %% Every client sees the server; the server sees everyone.
-    Counts = [count_members(A) || {_, A} <- command_all(Nodes, "members")],
+    Counts = [C || {_, C} <- ask_all(Nodes, members)],
     [ServerCount | ClientCounts] = Counts,
     io:format(standard_error, "  server sees ~b of ~b~n", [ServerCount, length(Nodes)]),
     ServerCount =:= length(Nodes) andalso lists:all(fun(C) -> C >= 2 end, ClientCounts);
 settled("full_mesh", Nodes) ->
-    Counts = [count_members(A) || {_, A} <- command_all(Nodes, "members")],
+    Counts = [C || {_, C} <- ask_all(Nodes, members)],
     io:format(standard_error, "  members: min ~b of ~b~n", [lists:min(Counts), length(Nodes)]),
     lists:min(Counts) =:= length(Nodes).
 
+%% Asks every node at once (views: its active view as binaries; members:
+%% how many; delivered: broadcast deliveries), then collects the answers.
+ask_all(Nodes, What) ->
+    Self = self(),
+    Round = make_ref(),
+    [case Node of
+         #{kind := beam, i := I} ->
+             spawn(fun() -> Self ! {Round, I, catch beam_ask(Node, What)} end);
+         #{port := P} ->
+             port_command(P, [atom_to_list(What), "\n"])
+     end || Node <- Nodes],
+    [{Node, collect(Node, What, Round)} || Node <- Nodes].
+
+collect(#{kind := beam, i := I}, What, Round) ->
+    receive
+        {Round, I, {'EXIT', _} = Exit} -> io:format(standard_error, "  ~p: ~p~n", [What, Exit]), parse(What, failed);
+        {Round, I, A} when What =:= delivered, not is_integer(A) -> parse(What, A);
+        {Round, I, A} -> A
+    after ?BEAM_CALL -> parse(What, timeout)
+    end;
+collect(Node, What, _) ->
+    parse(What, answer(Node, 60000)).
+
+parse(views, A) -> actives(A);
+parse(members, A) -> count_members(A);
+parse(delivered, A) -> delivered(A).
+
+beam_ask(Node, views) ->
+    #{active := Active} = beam_call(Node, partisan, views, []),
+    [atom_to_binary(X) || X <- Active];
+beam_ask(Node, members) ->
+    length(beam_call(Node, partisan, members, []));
+beam_ask(Node, delivered) ->
+    beam_call(Node, scale_collector, count, []).
+
+actives(Answer) when not is_binary(Answer) ->
+    [];
 actives(Answer) ->
     case re:run(Answer, "active => \\[([^]]*)\\]", [{capture, all_but_first, binary}]) of
         {match, [List]} -> [string:trim(X, both, " '") || X <- binary:split(List, <<",">>, [global]), X =/= <<>>];
         nomatch -> []
     end.
 
+count_members(Answer) when not is_binary(Answer) ->
+    0;
 count_members(Answer) ->
     length(binary:matches(Answer, <<"@">>)).
 
@@ -171,22 +245,46 @@ reach([N | Queue], Graph, Seen) ->
     Next = [X || X <- maps:get(N, Graph, []), not maps:is_key(X, Seen)],
     reach(Queue ++ Next, Graph, lists:foldl(fun(X, S) -> S#{X => true} end, Seen, Next)).
 
-%% Broadcasts from random nodes; every node must deliver each once.
+%% Broadcasts from random nodes (with BEAM nodes: the odd-numbered ones
+%% from a random BEAM node, the others from a random standalone node);
+%% every node must deliver each once.
 broadcasts(Nodes, Deadline) ->
-    Senders = [lists:nth(rand:uniform(length(Nodes)), Nodes) || _ <- lists:seq(1, ?BROADCASTS)],
+    Pick = fun(L) -> lists:nth(rand:uniform(length(L)), L) end,
+    Senders = case [B || #{kind := beam} = B <- Nodes] of
+                  [] ->
+                      [Pick(Nodes) || _ <- lists:seq(1, ?BROADCASTS)];
+                  Beams ->
+                      Standalone = [S || S <- Nodes, not is_beam(S)],
+                      [case K rem 2 of 1 -> Pick(Beams); 0 -> Pick(Standalone) end
+                       || K <- lists:seq(1, ?BROADCASTS)]
+              end,
     T0 = now_ms(),
-    [<<"ok">> = command(S, io_lib:format("broadcast ~b", [K]), 10000) || {S, K} <- lists:zip(Senders, lists:seq(1, ?BROADCASTS))],
-    wait_delivered(Nodes, T0, Deadline).
+    [ok = broadcast(S, K) || {S, K} <- lists:zip(Senders, lists:seq(1, ?BROADCASTS))],
+    (wait_delivered(Nodes, T0, Deadline))#{from_beams => length([S || S <- Senders, is_beam(S)])}.
+
+is_beam(Node) -> maps:get(kind, Node, cnode) =:= beam.
+
+broadcast(#{kind := beam} = Node, K) ->
+    beam_call(Node, partisan, broadcast, [counter, K]);
+broadcast(Node, K) ->
+    case command(Node, io_lib:format("broadcast ~b", [K]), 10000) of <<"ok">> -> ok; Other -> Other end.
 
 wait_delivered(Nodes, T0, Deadline) ->
-    Counts = [delivered(A) || {_, A} <- command_all(Nodes, "delivered")],
-    Full = length([C || C <- Counts, C =:= ?BROADCASTS]),
-    Over = length([C || C <- Counts, C > ?BROADCASTS]),
+    Answers = ask_all(Nodes, delivered),
+    Counts = [{is_beam(N), C} || {N, C} <- Answers],
+    Short = [io_lib:format("~s ~b", [maps:get(name, N), C]) || {N, C} <- Answers, C =/= ?BROADCASTS],
+    io:format(standard_error, "  delivered: ~b nodes short of ~b (~s)~n",
+              [length(Short), ?BROADCASTS, lists:join(", ", lists:sublist(Short, 8))]),
+    Full = length([C || {_, C} <- Counts, C =:= ?BROADCASTS]),
+    Over = length([C || {_, C} <- Counts, C > ?BROADCASTS]),
+    BeamFull = length([C || {true, C} <- Counts, C =:= ?BROADCASTS]),
     case Full =:= length(Nodes) orelse now_ms() > Deadline orelse now_ms() - T0 > 60000 of
-        true -> #{nodes_all => Full, duplicates => Over, ms => now_ms() - T0};
+        true -> #{nodes_all => Full, duplicates => Over, ms => now_ms() - T0, beams_all => BeamFull};
         false -> timer:sleep(1000), wait_delivered(Nodes, T0, Deadline)
     end.
 
+delivered(Answer) when not is_binary(Answer) ->
+    -1;
 delivered(Answer) ->
     case re:run(Answer, "\\{ok,([0-9]+)\\}", [{capture, all_but_first, list}]) of
         {match, [C]} -> list_to_integer(C);
@@ -197,13 +295,20 @@ delivered(Answer) ->
 %% Resources
 %%--------------------------------------------------------------------
 
+%% Every C-node (the BEAM nodes' too); and apart, each BEAM node's
+%% beam.smp and C-node together.
 usage(Nodes) ->
     Per = [proc(P) || #{os_pid := P} <- Nodes],
     Alive = [X || X <- Per, X =/= gone],
+    Beams = [{proc(B), proc(C)} || #{kind := beam, beam_os_pid := B, os_pid := C} <- Nodes],
+    BeamsAlive = [{B, C} || {B, C} <- Beams, B =/= gone, C =/= gone],
     #{alive => length(Alive),
       rss_kb => stats([R || #{rss_kb := R} <- Alive]),
       fds => stats([F || #{fds := F} <- Alive]),
-      cpu_s => lists:sum([C || #{cpu_s := C} <- Alive])}.
+      cpu_s => lists:sum([C || #{cpu_s := C} <- Alive]),
+      beams_alive => length(BeamsAlive),
+      beam_rss_kb => stats([RB + RC || {#{rss_kb := RB}, #{rss_kb := RC}} <- BeamsAlive]),
+      beam_cpu_s => lists:sum([C || {#{cpu_s := C}, _} <- BeamsAlive])}.
 
 proc(Pid) ->
     P = "/proc/" ++ integer_to_list(Pid),
@@ -223,17 +328,121 @@ proc(Pid) ->
 stats([]) -> {0, 0, 0};
 stats(L) -> {lists:min(L), lists:sum(L) div length(L), lists:max(L)}.
 
-report(Topology, N, StartMs, Joined, JoinMs, Settled, SettleMs, Delivery, Usage) ->
+%% With BEAM nodes (K > 0) the same columns, with the BEAM nodes' part
+%% added in the nodes, delivery, alive, RSS and CPU cells.
+report(Topology, N, K, StartMs, Joined, JoinMs, Settled, SettleMs, Delivery, Usage) ->
     #{alive := Alive, rss_kb := {RMin, RAvg, RMax}, fds := {FMin, FAvg, FMax}, cpu_s := Cpu} = Usage,
+    Beams = fun(_, _) when K =:= 0 -> ""; (Fmt, Args) -> io_lib:format(Fmt, Args) end,
     D = case Delivery of
             skipped -> "not run";
-            #{nodes_all := All, duplicates := Dup, ms := Ms} ->
-                io_lib:format("~b/~b nodes got all ~b (~.1f%), ~b with duplicates, ~b ms",
-                              [All, N, ?BROADCASTS, 100 * All / N, Dup, Ms])
+            #{nodes_all := All, duplicates := Dup, ms := Ms} = Del ->
+                io_lib:format("~b/~b nodes got all ~b (~.1f%~s), ~b with duplicates, ~b ms~s",
+                              [All, N, ?BROADCASTS, 100 * All / N,
+                               Beams("; BEAM ~b/~b", [maps:get(beams_all, Del, 0), K]), Dup, Ms,
+                               Beams("; ~b of the ~b sent from BEAM nodes",
+                                     [maps:get(from_beams, Del, 0), ?BROADCASTS])])
         end,
-    io:format("| ~s | ~b | ~b ms | ~s in ~b ms | ~s (~b ms) | ~s | ~b | ~b/~b/~b | ~b/~b/~b | ~.1f |~n",
-              [Topology, N, StartMs, yes_no(Joined), JoinMs, yes_no(Settled), SettleMs, D, Alive,
-               RMin div 1024, RAvg div 1024, RMax div 1024, FMin, FAvg, FMax, Cpu]).
+    {BMin, BAvg, BMax} = maps:get(beam_rss_kb, Usage, {0, 0, 0}),
+    io:format("| ~s | ~b~s | ~b ms | ~s in ~b ms | ~s (~b ms) | ~s | ~b~s | ~b/~b/~b~s | ~b/~b/~b | ~.1f~s |~n",
+              [Topology, N, Beams(" (~b BEAM)", [K]), StartMs, yes_no(Joined), JoinMs,
+               yes_no(Settled), SettleMs, D, Alive,
+               Beams(" (BEAM nodes ~b/~b)", [maps:get(beams_alive, Usage, 0), K]),
+               RMin div 1024, RAvg div 1024, RMax div 1024,
+               Beams("; BEAM nodes (beam.smp + C-node) ~b/~b/~b", [BMin div 1024, BAvg div 1024, BMax div 1024]),
+               FMin, FAvg, FMax, Cpu,
+               Beams(" (+ beam.smp ~.1f)", [maps:get(beam_cpu_s, Usage, 0)])]).
 
 yes_no(true) -> "yes";
 yes_no(false) -> "no".
+
+%%--------------------------------------------------------------------
+%% BEAM nodes
+%%--------------------------------------------------------------------
+
+%% What starting BEAM nodes needs: the partisan ebin, the C-node binary
+%% (the standalone nodes' own, given to the shim as PARTISAN_CNODE), a
+%% BEAM cookie (for the link between each BEAM and its own C-node only)
+%% and the collector.
+beam_context(CNode) ->
+    Root = filename:dirname(filename:dirname(filename:dirname(filename:absname(escript:script_name())))),
+    Ebin = filename:join(Root, "_build/default/lib/partisan/ebin"),
+    filelib:is_regular(filename:join(Ebin, "partisan.app"))
+        orelse error({no_partisan_ebin, Ebin, "run rebar3 compile"}),
+    #{ebin => Ebin,
+      cnode => filename:absname(CNode),
+      cookie => "scale_run_" ++ os:getpid() ++ "_" ++ integer_to_list(erlang:unique_integer([positive])),
+      collector => collector_module()}.
+
+%% The process registered as `counter' on a BEAM node: counts the
+%% broadcast tags (integers) delivered to it, as a standalone node counts
+%% its deliveries.
+collector_module() ->
+    Src = ["-module(scale_collector).",
+           "-export([start/0, loop/1, count/0]).",
+           "start() -> true = register(counter, spawn(scale_collector, loop, [0])), ok.",
+           "loop(N) -> receive {count, From, Ref} -> From ! {Ref, N}, scale_collector:loop(N);"
+           "  Tag when is_integer(Tag) -> scale_collector:loop(N + 1); _ -> scale_collector:loop(N) end.",
+           "count() -> Ref = make_ref(), counter ! {count, self(), Ref},"
+           "  receive {Ref, N} -> N after 30000 -> timeout end."],
+    Forms = [begin {ok, Ts, _} = erl_scan:string(F), {ok, Form} = erl_parse:parse_form(Ts), Form end
+             || F <- Src],
+    {ok, scale_collector, Bin} = compile:forms(Forms, [binary]),
+    Bin.
+
+beam_name(I) -> "b" ++ integer_to_list(I) ++ "_" ++ os:getpid().
+
+%% Starts a BEAM node in a process of its own; wait_beam/1 takes the result.
+start_beam_async(Ctx, Topology, I, Secret) ->
+    Self = self(),
+    Ref = make_ref(),
+    spawn(fun() -> Self ! {Ref, catch start_beam(Ctx, Topology, I, Secret)} end),
+    #{kind => beam, i => I, ref => Ref}.
+
+wait_beam(#{ref := Ref, i := I}) ->
+    receive
+        {Ref, #{} = Node} -> Node;
+        {Ref, Error} -> error({beam_start_failed, I, Error})
+    after 300000 -> error({beam_not_started, I})
+    end.
+
+start_beam(#{ebin := Ebin, cnode := CNode, cookie := Cookie, collector := Collector}, Topology, I, Secret) ->
+    Args = ["-setcookie", Cookie,
+            "-kernel", "inet_dist_use_interface", "{127,0,0,1}",
+            "-kernel", "dist_auto_connect", "never",
+            %% The peer's standard_io is its connection to this runner,
+            %% whose stdout is the report: logs go to stderr.
+            "-kernel", "logger_level", "error",
+            "-kernel", "logger", "[{handler,default,logger_std_h,#{config => #{type => standard_error}}}]",
+            %% No busy waiting: many BEAMs and C-nodes share two cores.
+            "+sbwt", "none", "+sbwtdcpu", "none", "+sbwtdio", "none",
+            "-pa", Ebin],
+    Env = [{"PARTISAN_CNODE", CNode},
+           {"ERL_EPMD_PORT", os:getenv("ERL_EPMD_PORT", "43690")},
+           {"ERL_EPMD_ADDRESS", os:getenv("ERL_EPMD_ADDRESS", "127.0.0.1")}],
+    {ok, Peer, Node} = peer:start(#{name => beam_name(I), host => "127.0.0.1", longnames => true,
+                                    connection => standard_io, args => Args, env => Env,
+                                    wait_boot => 120000}),
+    N0 = #{kind => beam, i => I, name => atom_to_list(Node), peer => Peer},
+    {module, scale_collector} = beam_call(N0, code, load_binary,
+                                          [scale_collector, "scale_collector.erl", Collector]),
+    ok = beam_call(N0, application, load, [partisan]),
+    %% As the standalone nodes' command line (start/4).
+    AppEnv = [{cookie, list_to_binary(Secret)},
+              {topology, list_to_atom(Topology)},
+              {role, list_to_atom(role(Topology, I))},
+              {cnode_log_level, error},
+              {heartbeat_interval, 5000}, {heartbeat_timeout, 30000},
+              {gossip_interval, 5000}, {announce_interval, 60000},
+              {max_members, 2048}, {max_pending_handshakes, 1024}, {max_pending_per_address, 1024},
+              %% The BEAM is probed by its C-node: on a loaded machine, as
+              %% patient as the heartbeats.
+              {beam_timeout, 30000}, {ready_timeout, 60000}],
+    [ok = beam_call(N0, application, set_env, [partisan, Key, Value]) || {Key, Value} <- AppEnv],
+    {ok, _} = beam_call(N0, application, ensure_all_started, [partisan]),
+    ok = beam_call(N0, scale_collector, start, []),
+    #{os_pid := CNodePid, listen_addrs := [#{port := ListenPort} | _]} = beam_call(N0, partisan, status, []),
+    BeamPid = list_to_integer(beam_call(N0, os, getpid, [])),
+    N0#{os_pid => CNodePid, beam_os_pid => BeamPid, listen_port => ListenPort}.
+
+beam_call(#{peer := Peer}, M, F, A) ->
+    peer:call(Peer, M, F, A, ?BEAM_CALL).
