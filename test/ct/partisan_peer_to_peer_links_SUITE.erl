@@ -730,18 +730,22 @@ node_by_name(Name, Nodes) ->
     [N] = [N || N <- Nodes, node_name(N) =:= Name],
     N.
 
-%% Waits until the active views connect every node, and are symmetric.
+%% Waits until the active views connect every node and are symmetric, and
+%% each node's links to its active view are up (members() is the node and
+%% its active view).
 wait_connected(Nodes) ->
     All = names(Nodes),
-    wait_until("the overlay to be connected and its active views symmetric",
-               fun() -> active_views(Nodes) end,
-               fun(Views) ->
+    wait_until("the overlay to be connected, symmetric and its links up",
+               fun() -> [{node_name(N), active(N), call(N, partisan, members, [])} || N <- Nodes] end,
+               fun(State) ->
+                       Views = [{X, As} || {X, As, _} <- State],
                        reachable(hd(All), Views) =:= All andalso
-                           lists:all(fun({X, As}) ->
-                                             lists:all(fun(Y) ->
-                                                               lists:member(X, proplists:get_value(Y, Views, []))
-                                                       end, As)
-                                     end, Views)
+                           lists:all(fun({X, As, Members}) ->
+                                             Members =:= lists:sort([X | As]) andalso
+                                                 lists:all(fun(Y) ->
+                                                                   lists:member(X, proplists:get_value(Y, Views, []))
+                                                           end, As)
+                                     end, State)
                end, ?WAIT).
 
 reachable(From, Views) ->
