@@ -315,7 +315,9 @@ connections() ->
 %% @doc Traffic counters of the local C-node per peer and channel (see
 %% {@type channel_stats()}): messages and bytes sent and received, bytes
 %% queued, messages dropped, reconnections. Peers this node has links to
-%% or has heard from are included.
+%% or connections from are included, and so are those it counted anything
+%% for; one it no longer links to or hears from, with nothing counted, is
+%% left out (peer-to-peer nodes link to many others for a while only).
 -spec stats() -> #{node() => #{channel() => channel_stats()}}
                | {error, not_running | timeout | term()}.
 stats() ->

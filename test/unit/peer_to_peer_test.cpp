@@ -6,6 +6,7 @@
 #include "partisan/broadcast/broadcast_service.hpp"
 #include "partisan/codec/peer_frames.hpp"
 #include "partisan/overlay/overlay.hpp"
+#include "partisan/overlay/peer_to_peer/hyparview_frames.hpp"
 #include "partisan/overlay/peer_to_peer/route_table.hpp"
 
 #include <catch2/catch.hpp>
@@ -47,6 +48,9 @@ struct Net {
     // the peer whose frame they answer.
     std::deque<std::tuple<std::string, std::string, OverlayOutput>> pending;
     std::vector<std::string> announced;
+    // What each node's transport was last told (reconcile): its
+    // neighbours, and whether each is a short-lived, control-only link.
+    std::map<std::string, std::map<std::string, bool>> told;
 
     P2PNode& add(const std::string& name, uint16_t port) {
         auto n = std::make_unique<P2PNode>();
@@ -92,7 +96,11 @@ struct Net {
     void reconcile(const std::string& name) {
         P2PNode& n = *nodes.at(name);
         std::set<std::string> wanted;
-        for (auto& nb : n.overlay->neighbours()) wanted.insert(nb.name);
+        told[name].clear();
+        for (auto& nb : n.overlay->neighbours()) {
+            wanted.insert(nb.name);
+            told[name][nb.name] = nb.control_only;
+        }
         for (auto it = n.links.up_set.begin(); it != n.links.up_set.end();)
             it = wanted.count(*it) ? std::next(it) : n.links.up_set.erase(it);
         for (auto& peer : wanted) {
@@ -142,6 +150,39 @@ TEST_CASE("p2p: joins through a contact give symmetric active views and members"
     // Active neighbours get channel links; the views name no one else.
     for (auto& nb : net.at("a@h").neighbours()) REQUIRE_FALSE(nb.control_only);
     REQUIRE(net.at("a@h").contacts().size() >= 2);
+}
+
+TEST_CASE("p2p: a passive peer that accepts a NEIGHBOR request is a neighbour to the transport at once") {
+    Net net;
+    net.add("a@h", 4001);
+    net.add("b@h", 4002);
+    net.add("c@h", 4003);
+    net.join("b@h", "a@h", 4001);
+    net.join("c@h", "a@h", 4001);
+    // b says it dropped a (as a full view making room does): a keeps b as
+    // a backup, and no longer links to it.
+    ByteBuffer disconnect;
+    append_hyparview_frame(disconnect, hyparview::Disconnect{});
+    net.deliver("a@h", "b@h", disconnect);
+    net.run();
+    REQUIRE(net.active("a@h") == std::vector<std::string>{"c@h"});
+    REQUIRE_FALSE(net.told.at("a@h").count("b@h"));
+    // a's next promotion asks b, over a short-lived link; b says yes.
+    OverlayOutput first;
+    net.at("a@h").tick(first);
+    net.push("a@h", std::move(first));
+    net.run();
+    net.now += 6000ms;
+    OverlayOutput promotion;
+    net.at("a@h").tick(promotion);
+    net.push("a@h", std::move(promotion));
+    net.run();
+    REQUIRE(net.active("a@h") == std::vector<std::string>{"b@h", "c@h"});
+    REQUIRE(net.at("a@h").member_link("b@h"));
+    // The transport heard of it: b gets its channel links, messages to it
+    // go on them (a control-only link carries none).
+    REQUIRE(net.told.at("a@h").count("b@h"));
+    REQUIRE_FALSE(net.told.at("a@h").at("b@h"));
 }
 
 TEST_CASE("p2p: a new neighbour is announced soon, then every announce_interval") {

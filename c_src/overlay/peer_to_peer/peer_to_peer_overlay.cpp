@@ -180,7 +180,12 @@ private:
             append_hyparview_frame(b, m);
             out.replies.push_back(std::move(b));
         }
-        if (e.links_changed) out.neighbours_changed = true;
+        // neighbours() is the links and which of them are active (the others
+        // are control-only): a peer taken into, or dropped from, the active
+        // view over a link it already had (a promotion's NEIGHBOR request)
+        // changes it too, and the transport must hear of it: it sends a
+        // neighbour's messages only once it no longer counts as short-lived.
+        if (e.links_changed || !e.active_added.empty() || !e.active_removed.empty()) out.neighbours_changed = true;
         for (auto& gone : e.active_removed) routes_.drop_via(gone);
         // The first neighbour after none: announce soon, so that the
         // others learn a route to this node.

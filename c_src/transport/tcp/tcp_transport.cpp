@@ -72,8 +72,17 @@ void TcpTransport::set_neighbours(const std::vector<Neighbour>& neighbours) {
             continue;
         }
         auto links = std::move(it->second.links);
+        std::string name = it->first;
         it = peers_.erase(it);
-        for (auto& l : links) l->close_after_flush();  // what is queued still goes out
+        // Counters that counted nothing are let go of by its closing links
+        // first, so that they can be forgotten now or once its own
+        // connections to us close (on_closed).
+        bool idle = counted_nothing(name);
+        for (auto& l : links) {
+            if (idle) l->stats = &detached_stats_;
+            l->close_after_flush();  // what is queued still goes out
+        }
+        if (idle && !connected_from(name)) stats_.erase(name);
     }
 }
 
@@ -202,6 +211,24 @@ LinkStats* TcpTransport::stats_for(const std::string& peer, size_t channel) {
     auto it = stats_.find(peer);
     if (it == stats_.end()) it = stats_.emplace(peer, std::vector<LinkStats>(ctx_.config.channels.size())).first;
     return &it->second[channel];
+}
+
+bool TcpTransport::counted_nothing(const std::string& peer) const {
+    auto it = stats_.find(peer);
+    if (it == stats_.end()) return false;
+    // Nothing received also means no BEAM link was handed these counters
+    // (it may keep a pointer to them for a while: name_watch.hpp).
+    for (const auto& s : it->second)
+        if (s.messages_sent || s.bytes_sent || s.messages_received || s.bytes_received || s.dropped || s.reconnects ||
+            s.undeliverable)
+            return false;
+    return true;
+}
+
+bool TcpTransport::connected_from(const std::string& peer) const {
+    for (const auto& c : listener_.connections())
+        if (c->established() && c->peer() == peer) return true;
+    return false;
 }
 
 bool TcpTransport::send(std::string_view peer, const OutMessage& m) {
@@ -346,6 +373,14 @@ void TcpTransport::on_closed(PeerConnection& conn, const std::string& why) {
     if (conn.over_high_water) note_drained(conn);  // closed: nothing more waits on it
     if (conn.side() == PeerConnection::Side::acceptor) {
         listener_.closed(conn);
+        // Its last connection of a peer this node does not link to (whose
+        // closing links let go of its counters: set_neighbours).
+        if (conn.stats && !peers_.count(conn.peer()) && counted_nothing(conn.peer()) &&
+            !connected_from(conn.peer())) {
+            std::string name = conn.peer();
+            conn.stats = &detached_stats_;
+            stats_.erase(name);
+        }
         return;
     }
     if (!is_control_link(conn)) return;

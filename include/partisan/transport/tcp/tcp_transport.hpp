@@ -79,6 +79,12 @@ private:
     bool is_control_link(const PeerConnection& conn) const;
     PeerConnection& pick_link(Peer& peer, size_t channel, uint64_t key, bool pinned);
     LinkStats* stats_for(const std::string& peer, size_t channel);
+    // The counters of a peer that counted nothing are forgotten once this
+    // node no longer links to it and it has no connection to this node:
+    // else every name an authenticated peer makes it dial (a peer-to-peer
+    // SHUFFLE's origin, a FORWARD_JOIN's joiner) or dials it as would stay.
+    bool counted_nothing(const std::string& peer) const;
+    bool connected_from(const std::string& peer) const;
     void add_peer(const Neighbour& n);
     void start_other_links(Peer& peer);
     void set_probing(Peer& peer, bool down);
@@ -97,6 +103,9 @@ private:
     std::vector<size_t> congested_;  // per channel: links over the high-water mark
     // Counters per peer and channel; they outlive connections.
     std::map<std::string, std::vector<LinkStats>, std::less<>> stats_;
+    // Where the connections of a peer whose counters are forgotten count
+    // while they close (never reported).
+    LinkStats detached_stats_;
     std::set<std::string> blocked_;  // fault injection: partitioned from these
     // Dialers waiting for their turn to connect (a new peer's links after its first).
     std::vector<std::weak_ptr<PeerConnection>> connect_queue_;
