@@ -1,3 +1,8 @@
+// The TCP transport: one Peer (a dialer per channel and index) per
+// neighbour, the inbound links, and the per-peer/channel counters. Just
+// over 400 lines because those three share one peer table and its
+// lifetime rules (a peer's counters outlive its links); splitting them
+// would spread those rules over files.
 #include "partisan/transport/tcp/tcp_transport.hpp"
 
 #include <algorithm>
