@@ -22,6 +22,9 @@
          form_cluster/1,
          wait_members/2,
          wait_until/4,
+         join_random/2,
+         active_views/1,
+         reachable/2,
          os_pid_alive/1,
          wait_os_pid_gone/2]).
 
@@ -213,3 +216,34 @@ wait_gone_loop(Pid, Deadline) ->
                 false -> timer:sleep(100), wait_gone_loop(Pid, Deadline)
             end
     end.
+
+%% Peer-to-peer: each node joins a random one of those before it, the
+%% choices seeded by Seed (with the first node's name) so a run repeats.
+-spec join_random([map()], {integer(), integer()}) -> ok.
+join_random([First | Rest], {S2, S3}) ->
+    rand:seed(exsss, {erlang:phash2(node_name(First)), S2, S3}),
+    join_random_after(Rest, [First]).
+
+join_random_after([], _) ->
+    ok;
+join_random_after([N | Rest], In) ->
+    Contact = lists:nth(rand:uniform(length(In)), In),
+    ?assertEqual(ok, call(N, partisan, join, [call(Contact, partisan, node_spec, [])])),
+    join_random_after(Rest, [N | In]).
+
+%% Each node's active view, as the node reports it.
+-spec active_views([map()]) -> [{node(), [node()]}].
+active_views(Nodes) ->
+    [{node_name(N), maps:get(active, call(N, partisan, views, []))} || N <- Nodes].
+
+%% The nodes of Views reachable from From over active views, sorted.
+-spec reachable(node(), [{node(), [node()]}]) -> [node()].
+reachable(From, Views) ->
+    reachable([From], Views, [From]).
+
+reachable([], _, Seen) ->
+    lists:sort(Seen);
+reachable([N | Queue], Views, Seen) ->
+    Next = [X || X <- proplists:get_value(N, Views, []),
+                 lists:keymember(X, 1, Views), not lists:member(X, Seen)],
+    reachable(Queue ++ Next, Views, Seen ++ Next).

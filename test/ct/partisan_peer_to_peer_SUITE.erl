@@ -15,7 +15,7 @@
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
 
--import(partisan_ct_helpers, [call/4, node_name/1, names/1, wait_until/4]).
+-import(partisan_ct_helpers, [active_views/1, reachable/2, call/4, node_name/1, names/1, wait_until/4]).
 
 -export([all/0, suite/0,
          init_per_suite/1, end_per_suite/1,
@@ -72,7 +72,7 @@ end_per_testcase(_Case, Config) ->
 %% active views are symmetric once the overlay settles.
 views_and_members(Config) ->
     Nodes = start_nodes(5, ?P2P_ENV, Config),
-    join_random(Nodes),
+    partisan_ct_helpers:join_random(Nodes, {2, 3}),
     wait_connected(Nodes),
     [begin
          #{active := Active, passive := Passive} = call(N, partisan, views, []),
@@ -143,7 +143,7 @@ bad_options(Config) ->
 sixteen_nodes(Config) ->
     T0 = erlang:monotonic_time(millisecond),
     Nodes = start_nodes(16, ?P2P_ENV, Config),
-    join_random(Nodes),
+    partisan_ct_helpers:join_random(Nodes, {2, 3}),
     wait_connected(Nodes),
     ct:pal("timing: 16 nodes joined through random contacts and connected in ~b ms",
            [erlang:monotonic_time(millisecond) - T0]),
@@ -191,20 +191,9 @@ start_nodes(Count, Env, Config) ->
     put(started_nodes, Nodes),
     Nodes.
 
-%% Each node joins a random one of those before it.
-join_random([_ | _] = Nodes) ->
-    rand:seed(exsss, {erlang:phash2(node_name(hd(Nodes))), 2, 3}),
-    join_random(tl(Nodes), [hd(Nodes)]).
-
-join_random([], _) ->
-    ok;
-join_random([N | Rest], In) ->
-    Contact = lists:nth(rand:uniform(length(In)), In),
-    ?assertEqual(ok, call(N, partisan, join, [call(Contact, partisan, node_spec, [])])),
-    join_random(Rest, [N | In]).
 
 form(peer_to_peer, Nodes) ->
-    join_random(Nodes),
+    partisan_ct_helpers:join_random(Nodes, {2, 3}),
     wait_connected(Nodes);
 form(client_server, [Server | Clients] = Nodes) ->
     Spec = call(Server, partisan, node_spec, []),
@@ -216,8 +205,6 @@ form(client_server, [Server | Clients] = Nodes) ->
 form(full_mesh, Nodes) ->
     partisan_ct_helpers:form_cluster(Nodes).
 
-active_views(Nodes) ->
-    [{node_name(N), maps:get(active, call(N, partisan, views, []))} || N <- Nodes].
 
 %% Waits until the active views connect every node (as the nodes see them).
 wait_connected(Nodes) ->
@@ -226,15 +213,6 @@ wait_connected(Nodes) ->
                fun() -> active_views(Nodes) end,
                fun(Views) -> reachable(hd(All), Views) =:= All end, ?WAIT).
 
-reachable(From, Views) ->
-    reachable([From], Views, [From]).
-
-reachable([], _, Seen) ->
-    lists:sort(Seen);
-reachable([N | Queue], Views, Seen) ->
-    Next = [X || X <- proplists:get_value(N, Views, []),
-                 lists:keymember(X, 1, Views), not lists:member(X, Seen)],
-    reachable(Queue ++ Next, Views, Seen ++ Next).
 
 non_neighbours(Nodes, Views) ->
     Pairs = [{A, B} || A <- Nodes, B <- Nodes, A =/= B,

@@ -18,7 +18,7 @@
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
 
--import(partisan_ct_helpers, [call/4, call/5, node_name/1, names/1, wait_until/4,
+-import(partisan_ct_helpers, [active_views/1, reachable/2, call/4, call/5, node_name/1, names/1, wait_until/4,
                               os_pid_alive/1]).
 
 -export([all/0, suite/0,
@@ -111,7 +111,7 @@ end_per_testcase(_Case, Config) ->
 channels_on_active_link(Config) ->
     %% A 1.5 s stall must not count as a failure here.
     Nodes = start_nodes(5, env([{channels, ?CHANNELS}, {heartbeat_timeout, 10000}]), Config),
-    join_random(Nodes),
+    partisan_ct_helpers:join_random(Nodes, {5, 7}),
     wait_connected(Nodes),
     Views = active_views(Nodes),
     {A, B} = active_pair(Nodes, Views),
@@ -186,7 +186,7 @@ channels_relayed(Config) ->
     %% Fewer announcements, fewer chances for a route to change meanwhile.
     Nodes = start_nodes(5, env([{channels, ?CHANNELS}, {heartbeat_timeout, 10000},
                                 {announce_interval, 3000}]), Config),
-    join_random(Nodes),
+    partisan_ct_helpers:join_random(Nodes, {5, 7}),
     wait_connected(Nodes),
     Views = active_views(Nodes),
     {From, To} = non_neighbours(Nodes, Views),
@@ -245,7 +245,7 @@ channels_relayed(Config) ->
 node_events_follow_active_view(Config) ->
     Nodes = start_nodes(5, env([]), Config),
     [ok = call(N, ?MODULE, events_start, []) || N <- Nodes],
-    join_random(Nodes),
+    partisan_ct_helpers:join_random(Nodes, {5, 7}),
     wait_connected(Nodes),
     [wait_events_match_view(N) || N <- Nodes],
     %% A node whose active view is full (random promotions fill them).
@@ -366,7 +366,7 @@ count_cb_down(Node, Events) ->
 %% messages flow afterwards.
 bad_hyparview_frames(Config) ->
     Nodes = start_nodes(3, env([]), Config),
-    join_random(Nodes),
+    partisan_ct_helpers:join_random(Nodes, {5, 7}),
     wait_connected(Nodes),
     [A | _] = Nodes,
     Mal = partisan_raw_peer:node_ref(?MALLORY, [{<<"127.0.0.1">>, 1}]),
@@ -423,7 +423,7 @@ bad_hyparview_frames(Config) ->
 %% delivered to every node exactly once, though sent twice (plumtree.hpp).
 bad_plumtree_frames(Config) ->
     Nodes = start_nodes(3, env([]), Config),
-    join_random(Nodes),
+    partisan_ct_helpers:join_random(Nodes, {5, 7}),
     wait_connected(Nodes),
     [A | _] = Nodes,
     [ok = call(N, ?MODULE, collector_start, []) || N <- Nodes],
@@ -484,7 +484,7 @@ bad_plumtree_frames(Config) ->
 %% its place is taken, and the node works on.
 neighbour_floods(Config) ->
     Nodes = start_nodes(3, env([{max_passive_size, 30}]), Config),
-    join_random(Nodes),
+    partisan_ct_helpers:join_random(Nodes, {5, 7}),
     wait_connected(Nodes),
     [A | _] = Nodes,
     NA = node_name(A),
@@ -550,7 +550,7 @@ neighbour_floods(Config) ->
 %% node in stats(), unreachable() or the views.
 made_up_origins_leave_no_state(Config) ->
     Nodes = start_nodes(3, env([]), Config),
-    join_random(Nodes),
+    partisan_ct_helpers:join_random(Nodes, {5, 7}),
     wait_connected(Nodes),
     [A | _] = Nodes,
     Frames = [{{shuffle, I}, partisan_raw_peer:hv_shuffle(ghost(<<"origin">>, I), 0, I, [])}
@@ -715,23 +715,10 @@ start_node(I, Env, Config) ->
     put(started_nodes, get(started_nodes) ++ [N]),
     N.
 
-%% Each node joins a random one of those before it.
-join_random([First | Rest]) ->
-    rand:seed(exsss, {erlang:phash2(node_name(First)), 5, 7}),
-    join_random(Rest, [First]).
-
-join_random([], _) ->
-    ok;
-join_random([N | Rest], In) ->
-    Contact = lists:nth(rand:uniform(length(In)), In),
-    ?assertEqual(ok, call(N, partisan, join, [call(Contact, partisan, node_spec, [])])),
-    join_random(Rest, [N | In]).
 
 active(N) ->
     maps:get(active, call(N, partisan, views, [])).
 
-active_views(Nodes) ->
-    [{node_name(N), active(N)} || N <- Nodes].
 
 views(Nodes) ->
     [{node_name(N), call(N, partisan, views, [])} || N <- Nodes].
@@ -758,15 +745,6 @@ wait_connected(Nodes) ->
                                      end, State)
                end, ?WAIT).
 
-reachable(From, Views) ->
-    reachable([From], Views, [From]).
-
-reachable([], _, Seen) ->
-    lists:sort(Seen);
-reachable([N | Queue], Views, Seen) ->
-    Next = [X || X <- proplists:get_value(N, Views, []),
-                 lists:keymember(X, 1, Views), not lists:member(X, Seen)],
-    reachable(Queue ++ Next, Views, Seen ++ Next).
 
 active_pair(Nodes, Views) ->
     [{A, B} | _] = [{A, B} || A <- Nodes, B <- Nodes, A =/= B,
