@@ -111,6 +111,7 @@
 
 -export([load/0,
          broadcast_options/0,
+         tree_repair_time/0,
          channels/1,
          cnode_args/3,
          secrets_input/2,
@@ -232,6 +233,16 @@ broadcast_options() ->
         throw:{bad_config, _} = Bad -> {error, Bad}
     end.
 
+%% @doc The longest the C-node's Plumtree takes to repair a message its
+%% tree did not push (ms): an IHAVE waits up to `lazy_tick_period', then
+%% the GRAFT up to `graft_timeout'. The handler-level lazy repair of
+%% `partisan_plumtree_broadcast' waits this long before announcing an
+%% id, so that it does not race the tree. A bad value counts as its
+%% default here ({@link load/0} refuses it).
+-spec tree_repair_time() -> pos_integer().
+tree_repair_time() ->
+    lists:sum([schema_value(Env) || Env <- [lazy_tick_period, graft_timeout]]).
+
 %% @doc The options of the C-node's schema that the shim reads from the
 %% application env and checks generically: integer and one_of options
 %% with an env key, in the schema's order.
@@ -317,6 +328,15 @@ env(Key, Default, Validate) ->
     case Validate(Value) of
         {ok, Valid} -> Valid;
         error -> throw({bad_config, {Key, Value}})
+    end.
+
+%% The value of a schema option under its env key, its default if bad.
+schema_value(Env) ->
+    [#{default := Default} = O] = [O || #{env := E} = O <- schema_options(), E =:= Env],
+    try
+        env(Env, Default, fun(V) -> check(O, V) end)
+    catch
+        throw:{bad_config, _} -> Default
     end.
 
 pos_int(N) when is_integer(N), N > 0 -> {ok, N};

@@ -18,8 +18,10 @@
 %%     messages it sent and those `merge/2' took as new (the newest
 %%     `broadcast_recent_size' per handler, for `broadcast_recent_age'
 %%     ms). Every `broadcast_lazy_timer' ms it sends a digest of them
-%%     (those at least one lazy period old, which the tree has had its
-%%     chance to deliver) to a random other member; the member asks
+%%     (those old enough that the tree has had its chance to deliver and
+%%     repair them: one lazy period plus the C-node's `lazy_tick_period'
+%%     and `graft_timeout', {@link partisan_config:tree_repair_time/0})
+%%     to a random other member; the member asks
 %%     `Mod:is_stale(Id)' of each and pulls those its handler lacks from
 %%     the sender, which answers with `Mod:graft(Id)' (`{ok, Payload}' is
 %%     sent, `stale' and `{error, _}' are skipped), and merges them. This
@@ -87,6 +89,9 @@
                 exchange_timer :: pos_integer(),
                 max_exchanges :: pos_integer(),
                 mods :: [module()],
+                %% How old an id must be to be in a digest (ms): one lazy
+                %% period after the C-node's tree could have repaired it.
+                digest_age :: pos_integer(),
                 recent :: partisan_plumtree_recent:recent(),
                 exchanges = partisan_plumtree_exchanges:new()
                     :: partisan_plumtree_exchanges:exchanges()}).
@@ -164,7 +169,8 @@ init([]) ->
             erlang:send_after(rand:uniform(Lazy), self(), lazy_tick),
             erlang:send_after(rand:uniform(Exchange), self(), exchange_tick),
             {ok, #state{lazy_timer = Lazy, exchange_timer = Exchange, max_exchanges = Max,
-                        mods = Mods, recent = partisan_plumtree_recent:new(Size, Age)}};
+                        mods = Mods, digest_age = Lazy + partisan_config:tree_repair_time(),
+                        recent = partisan_plumtree_recent:new(Size, Age)}};
         {error, Reason} ->
             {stop, Reason}
     end.
@@ -211,10 +217,11 @@ handle_info({?GRAFT, From, Mod, Ids}, State) when is_atom(From), is_atom(Mod) ->
     {noreply, State};
 handle_info({?REPAIR, From, Mod, Id, Payload}, State) when is_atom(From), is_atom(Mod) ->
     {noreply, merge(Mod, Id, Payload, State)};
-handle_info(lazy_tick, #state{lazy_timer = Lazy, recent = Recent0} = State) ->
+handle_info(lazy_tick, #state{lazy_timer = Lazy, digest_age = MinAge,
+                              recent = Recent0} = State) ->
     Now = erlang:monotonic_time(millisecond),
     Recent = partisan_plumtree_recent:expire(Now, Recent0),
-    case {partisan_plumtree_recent:digest(Now, Lazy, Recent), peers()} of
+    case {partisan_plumtree_recent:digest(Now, MinAge, Recent), peers()} of
         {[_ | _] = Digests, [_ | _] = Peers} ->
             Peer = pick(Peers),
             [send(Peer, {?IHAVE, node(), Mod, Ids}) || {Mod, Ids} <- Digests];

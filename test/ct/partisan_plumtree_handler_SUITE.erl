@@ -1,6 +1,6 @@
 %% partisan_plumtree_broadcast and the partisan_plumtree_broadcast_handler
 %% behaviour, with real BEAM nodes (OTP `peer', no Distributed Erlang
-%% between them) and real C-nodes: delivery to merge/2 once on every
+%% between them) and real C-nodes: delivery to merge/2 (taken in once) on every
 %% other node under full mesh and peer-to-peer, the handler-level lazy
 %% repair (is_stale/graft) of a node that lost a message or was away,
 %% failing and throwing callbacks, anti-entropy exchanges and their limit,
@@ -356,9 +356,15 @@ away_and_cnode_restart(Config) ->
 %% Helpers
 %%--------------------------------------------------------------------
 
-%% Broadcasts from one node reach merge/2 on every other node once, never
-%% on the origin, although digests go around meanwhile (is_stale says
-%% they are known, so nothing is pulled again).
+%% Broadcasts from one node reach every other node's handler, which
+%% takes each in as new once, never the origin's, although digests go
+%% around meanwhile (is_stale says they are known). Under full mesh the
+%% tree is direct: merge/2 is called once, nothing is grafted. Under
+%% peer-to-peer a view change can leave the tree repairing for a while;
+%% a digest that comes after that and finds a node lacking an id pulls
+%% it (a graft), and the tree's copy then merges a second time (as in
+%% riak_core, merge/2 is idempotent); the C-node's tree itself never
+%% delivers twice, so a second merge without a graft fails the case.
 delivery(Topology, Count, Config) ->
     Nodes = cluster(Topology, Count, Config),
     Origin = lists:last(Nodes),
@@ -372,13 +378,28 @@ delivery(Topology, Count, Config) ->
                               lists:member(X, Ids)] end,
                fun(Checked) -> Checked =/= [] end, ?WAIT),
     timer:sleep(4 * ?LAZY),
-    Expected = lists:sort([{Id, payload(Id)} || Id <- Ids]),
-    [?assertEqual({node_name(N), Expected}, {node_name(N), lists:sort(merges(N, Ids))})
-     || N <- Others],
+    Grafted = lists:usort([Id || N <- Nodes, {Id} <- call(N, ?H, calls, [graft]),
+                                 lists:member(Id, Ids)]),
+    [begin
+         ?assertEqual({node_name(N), lists:sort(Ids)},
+                      {node_name(N), lists:sort([Id || {Id} <- call(N, ?H, calls, [merged_new]),
+                                                       lists:member(Id, Ids)])}),
+         Twice = lists:usort([Id || {Id, _} <- merges(N, Ids)] -- Ids),
+         ?assertEqual({node_name(N), []}, {node_name(N), Twice -- Grafted}),
+         ?assertEqual([payload(Id) || Id <- Ids],
+                      [P || Id <- Ids, {ok, P} <- [call(N, ?H, get, [Id])]])
+     end || N <- Others],
     ?assertEqual([], merges(Origin, Ids)),
-    [?assertEqual([], call(N, ?H, calls, [graft])) || N <- Nodes],
-    ct:pal("~p: ~b broadcasts merged once on each of ~b nodes, not on the origin",
-           [Topology, length(Ids), length(Others)]).
+    case Topology of
+        full_mesh ->
+            [?assertEqual(length(Ids), length(merges(N, Ids))) || N <- Others],
+            ?assertEqual([], Grafted);
+        peer_to_peer ->
+            ok
+    end,
+    ct:pal("~p: ~b broadcasts taken in once on each of ~b nodes, not on the origin; "
+           "~b pulled by the lazy repair while the tree repaired",
+           [Topology, length(Ids), length(Others), length(Grafted)]).
 
 %% Count nodes running partisan and the test handler, in one cluster.
 cluster(Topology, Count, Config) ->

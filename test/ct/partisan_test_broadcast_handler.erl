@@ -92,8 +92,11 @@ merge(Id, Payload) ->
             false;
         [] ->
             case ets:lookup(?DATA, Id) of
-                [{_, Payload}] -> false;
-                _ -> ets:insert(?DATA, {Id, Payload})
+                [{_, Payload}] ->
+                    false;
+                _ ->
+                    log({merged_new, Id}),
+                    ets:insert(?DATA, {Id, Payload})
             end
     end.
 
