@@ -413,34 +413,18 @@ cluster(Topology, Count, Config) ->
     [ok = call(N, ?H, start, []) || N <- Nodes],
     case Topology of
         full_mesh -> partisan_ct_helpers:form_cluster(Nodes);
-        peer_to_peer -> join_random(Nodes), wait_connected(Nodes)
+        peer_to_peer ->
+            partisan_ct_helpers:join_random(Nodes, {41, 7}),
+            wait_connected(Nodes)
     end,
     Nodes.
-
-%% Each node joins a random one of those before it.
-join_random([First | Rest]) ->
-    lists:foldl(fun(N, In) ->
-                        Contact = lists:nth(rand:uniform(length(In)), In),
-                        ?assertEqual(ok, call(N, partisan, join,
-                                              [call(Contact, partisan, node_spec, [])])),
-                        [N | In]
-                end, [First], Rest),
-    ok.
 
 %% The active views connect every node.
 wait_connected(Nodes) ->
     All = names(Nodes),
     wait_until("the overlay to be connected",
-               fun() -> [{node_name(N), maps:get(active, call(N, partisan, views, []))}
-                         || N <- Nodes] end,
-               fun(Views) -> reached([hd(All)], Views, [hd(All)]) =:= All end, ?WAIT).
-
-reached([], _, Seen) ->
-    lists:sort(Seen);
-reached([N | Queue], Views, Seen) ->
-    Next = [X || X <- proplists:get_value(N, Views, []), lists:keymember(X, 1, Views),
-                 not lists:member(X, Seen)],
-    reached(Queue ++ Next, Views, Seen ++ Next).
+               fun() -> partisan_ct_helpers:active_views(Nodes) end,
+               fun(Views) -> partisan_ct_helpers:reachable(hd(All), Views) =:= All end, ?WAIT).
 
 payload(Id) ->
     {payload, Id}.

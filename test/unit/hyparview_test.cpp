@@ -709,6 +709,50 @@ TEST_CASE("hyparview: a link not up within link_timeout counts as failed") {
     REQUIRE(k.hv().in_active("a@h"));
 }
 
+TEST_CASE("hyparview: a node left with nobody joins through its contact again, until it leaves") {
+    Params p;
+    p.promotion_interval = 7000ms;  // after the link timeout (5 s)
+    CheckedHyParView j(node_ref("j@h"), p, 1);
+    REQUIRE_OK(j.join(node_ref("c@h"), 0ms));
+    REQUIRE_OK(j.tick(0ms));  // sets the timers
+    // The contact's link never comes up: the join fails, nobody is left.
+    REQUIRE_OK(j.tick(p.link_timeout));
+    REQUIRE(j.hv().links().empty());
+    // Still due: the next promotion joins again.
+    REQUIRE(j.hv().next_due(p.link_timeout) == std::optional<Millis>(p.promotion_interval));
+    REQUIRE_OK(j.tick(p.promotion_interval));
+    REQUIRE(j.effects().links_changed);
+    REQUIRE(j.effects().active_added == std::vector<std::string>{"c@h"});
+    REQUIRE_OK(j.link_up("c@h", p.promotion_interval + 10ms));
+    REQUIRE(only<Join>(sent_to(j.effects(), "c@h")).node == node_ref("j@h"));
+    // Not again while the contact's link is there.
+    REQUIRE_OK(j.tick(2 * p.promotion_interval));
+    for (const auto& m : sent_to(j.effects(), "c@h")) REQUIRE_FALSE(std::holds_alternative<Join>(m));
+    REQUIRE(j.hv().in_active("c@h"));
+
+    // The neighbour dies; a node with a backup asks the backup, not the contact.
+    CheckedHyParView k(node_ref("k@h"), p, 2);
+    REQUIRE_OK(k.join(node_ref("c@h"), 0ms));
+    REQUIRE_OK(k.link_up("c@h", 0ms));
+    REQUIRE_OK(k.tick(0ms));
+    give_backups(k, "c@h", refs({"b@h"}));
+    REQUIRE_OK(k.link_down("c@h", 10ms));
+    REQUIRE(names_of(k.hv().links()) == Names{"b@h"});
+    REQUIRE_OK(k.link_up("b@h", 20ms));  // b does not answer: it stays a backup
+    REQUIRE_OK(k.tick(p.promotion_interval));
+    REQUIRE(names_of(k.hv().passive()) == Names{"b@h"});
+    REQUIRE_FALSE(k.hv().in_active("c@h"));
+
+    // After leave(), a node stays alone and is due nothing.
+    CheckedHyParView l(node_ref("l@h"), p, 3);
+    REQUIRE_OK(l.join(node_ref("c@h"), 0ms));
+    REQUIRE_OK(l.tick(0ms));
+    REQUIRE_OK(l.leave());
+    REQUIRE_FALSE(l.hv().next_due(10ms));
+    REQUIRE_OK(l.tick(p.promotion_interval));
+    REQUIRE(l.hv().links().empty());
+}
+
 TEST_CASE("hyparview: leave tells every neighbour and forgets both views") {
     CheckedHyParView x(node_ref("x@h"), {}, 19);
     befriend(x, {"a@h", "b@h"});

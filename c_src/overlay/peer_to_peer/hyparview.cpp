@@ -242,6 +242,7 @@ void HyParView::start_shuffle(Millis now, Effects& out) {
 
 void HyParView::join(const NodeRef& contact, Millis now, Effects& out) {
     if (!add_active(contact, now, out)) return;
+    contact_ = contact;
     send(contact, Join{self_}, now, out);
     drop_excess_short_lived(out);
 }
@@ -256,6 +257,7 @@ void HyParView::leave(Effects& out) {
     if (!links_.empty()) out.links_changed = true;
     links_.clear();
     asking_.reset();
+    contact_.reset();
     shuffles_.clear();
 }
 
@@ -303,11 +305,20 @@ void HyParView::tick(Millis now, Effects& out) {
     if (now >= *next_promotion_) {
         next_promotion_ = now + params_.promotion_interval;
         ask_passive_peer(true, now, out);
+        rejoin_if_isolated(now, out);
     }
 }
 
+// Nobody to ask: a join whose contact did not answer in time (an
+// overloaded cluster) would otherwise leave the node alone for good.
+void HyParView::rejoin_if_isolated(Millis now, Effects& out) {
+    if (!contact_ || !active_.empty() || !passive_.empty() || links_.count(contact_->name)) return;
+    NodeRef contact = *contact_;
+    join(contact, now, out);
+}
+
 std::optional<Millis> HyParView::next_due(Millis now) const {
-    if (active_.empty() && passive_.empty() && links_.empty()) return std::nullopt;
+    if (active_.empty() && passive_.empty() && links_.empty() && !contact_) return std::nullopt;
     // Timers not set yet are set by the next tick.
     Millis due = std::min(next_shuffle_.value_or(now), next_promotion_.value_or(now));
     for (const auto& [name, link] : links_)

@@ -122,7 +122,10 @@ public:
     HyParView(NodeRef self, Params params, uint64_t seed);
 
     // ---- events
-    // join(Contact): link to the contact and send it JOIN.
+    // join(Contact): link to the contact and send it JOIN. The contact is
+    // remembered: a node left with neither neighbour nor backup (the join
+    // failed, its link timed out, every neighbour died) joins through it
+    // again at each promotion period, until leave().
     void join(const NodeRef& contact, Millis now, Effects& out);
     // Leave: DISCONNECT to every active neighbour, forget both views.
     void leave(Effects& out);
@@ -198,6 +201,7 @@ private:
     void ask_passive_peer(bool retry_tried, Millis now, Effects& out);
     void give_up_asking(Millis now, Effects& out);
     void start_shuffle(Millis now, Effects& out);
+    void rejoin_if_isolated(Millis now, Effects& out);
 
     NodeRef self_;
     Params params_;
@@ -206,6 +210,7 @@ private:
     std::map<std::string, PassiveEntry> passive_;
     std::map<std::string, Link> links_;
     std::optional<std::string> asking_;  // the passive peer with an outstanding NEIGHBOR request
+    std::optional<NodeRef> contact_;     // the last join's contact, joined again when isolated
     std::deque<SentShuffle> shuffles_;   // the latest few, oldest first
     std::optional<Millis> next_shuffle_, next_promotion_;
 };
