@@ -10,6 +10,8 @@
 # running partisan, default 16) and SCALE_OTHERS_BEAMS (the same for
 # client_server and full_mesh, default 0), passed to the escript as
 # SCALE_BEAMS; BEAM nodes need `rebar3 compile` (they run CNODE too).
+# SCALE_ANNOUNCE_MS and SCALE_LAZY_TICK_MS (the peer-to-peer runs' timers,
+# default 300000 and 1000) go to the escript as they are.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 CNODE=${1:-$HERE/../../build/partisan_cnode}
@@ -20,7 +22,10 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 export ERL_EPMD_PORT=${ERL_EPMD_PORT:-43690} ERL_EPMD_ADDRESS=${ERL_EPMD_ADDRESS:-127.0.0.1}
 echo "| topology | nodes | start | all joined | converged | broadcast delivery | alive at end | RSS MiB min/avg/max | fds min/avg/max | C-node CPU s (sum) |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
+# Announcements every 5 minutes and IHAVE batches every second in the
+# peer-to-peer runs: every announcement reaches every node (N squared).
 for n in ${SCALE_P2P:-256 1024}; do
+    SCALE_ANNOUNCE_MS=${SCALE_ANNOUNCE_MS:-300000} SCALE_LAZY_TICK_MS=${SCALE_LAZY_TICK_MS:-1000} \
     SCALE_BEAMS=${SCALE_P2P_BEAMS:-16} escript "$HERE/scale_run.escript" "$CNODE" peer_to_peer "$n" "$SECONDS_PER_RUN" 2>/dev/null
 done
 for topology in client_server full_mesh; do

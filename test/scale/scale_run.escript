@@ -30,6 +30,10 @@
 %% reported apart in the line; the other columns count every C-node.
 %% The BEAM nodes register with the epmd at ERL_EPMD_PORT (default 43690,
 %% as the Makefile), ERL_EPMD_ADDRESS (default 127.0.0.1).
+%%
+%% SCALE_ANNOUNCE_MS (default 60000) and SCALE_LAZY_TICK_MS (default 200)
+%% set every node's announce_interval and lazy_tick_period: each
+%% announcement reaches every node, so their cost grows with N squared.
 -mode(compile).
 
 -define(BROADCASTS, 10).
@@ -90,6 +94,9 @@ start_all(CNode, Topology, N, K) ->
          _ -> wait_ready(Node)
      end || Node <- Nodes].
 
+announce_ms() -> list_to_integer(os:getenv("SCALE_ANNOUNCE_MS", "60000")).
+lazy_tick_ms() -> list_to_integer(os:getenv("SCALE_LAZY_TICK_MS", "200")).
+
 role(Topology, I) ->
     case {Topology, I} of {"client_server", 1} -> "server"; {"client_server", _} -> "client"; _ -> "server" end.
 
@@ -100,7 +107,9 @@ start(CNode, Topology, I, Secret) ->
             "--log-level", "error",
             %% Quieter than the defaults: 1,024 nodes share two cores.
             "--heartbeat-interval-ms", "5000", "--heartbeat-timeout-ms", "30000",
-            "--gossip-interval-ms", "5000", "--announce-interval-ms", "60000",
+            "--gossip-interval-ms", "5000",
+            "--announce-interval-ms", integer_to_list(announce_ms()),
+            "--lazy-tick-period-ms", integer_to_list(lazy_tick_ms()),
             "--max-members", "2048", "--max-pending-handshakes", "1024", "--max-pending-per-address", "1024"],
     Port = open_port({spawn_executable, CNode}, [{args, Args}, {line, 65536}, binary, use_stdio, exit_status]),
     Hex = fun(S) -> binary:encode_hex(list_to_binary(S)) end,
@@ -179,6 +188,10 @@ settled("peer_to_peer", Nodes) ->
     Graph = maps:from_list(Views),
     Reached = reach([element(1, hd(Views))], Graph, #{element(1, hd(Views)) => true}),
     io:format(standard_error, "  connected: ~b of ~b~n", [map_size(Reached), length(Nodes)]),
+    %% The first few outside, with their own active views.
+    Outside = [V || {Name, _} = V <- Views, not maps:is_key(Name, Reached)],
+    [io:format(standard_error, "    outside: ~s active ~p~n", [Name, Active])
+     || {Name, Active} <- lists:sublist(Outside, 12)],
     map_size(Reached) =:= length(Nodes);
 settled("client_server", Nodes) ->
     %% Every client sees the server; the server sees everyone.
@@ -432,7 +445,8 @@ start_beam(#{ebin := Ebin, cnode := CNode, cookie := Cookie, collector := Collec
               {role, list_to_atom(role(Topology, I))},
               {cnode_log_level, error},
               {heartbeat_interval, 5000}, {heartbeat_timeout, 30000},
-              {gossip_interval, 5000}, {announce_interval, 60000},
+              {gossip_interval, 5000}, {announce_interval, announce_ms()},
+              {lazy_tick_period, lazy_tick_ms()},
               {max_members, 2048}, {max_pending_handshakes, 1024}, {max_pending_per_address, 1024},
               %% The BEAM is probed by its C-node: on a loaded machine, as
               %% patient as the heartbeats.
