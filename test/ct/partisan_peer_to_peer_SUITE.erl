@@ -24,6 +24,7 @@
 -export([views_and_members/1,
          broadcast_every_topology/1,
          bad_options/1,
+         cut_off_and_healed/1,
          sixteen_nodes/1]).
 
 %% Run on the peers.
@@ -44,7 +45,7 @@
                   {heartbeat_timeout, 1500}]).
 
 all() ->
-    [views_and_members, broadcast_every_topology, bad_options, sixteen_nodes].
+    [views_and_members, broadcast_every_topology, bad_options, cut_off_and_healed, sixteen_nodes].
 
 suite() ->
     [{timetrap, {minutes, 5}}].
@@ -93,6 +94,45 @@ views_and_members(Config) ->
                                          lists:all(fun(B) -> lists:member(A, proplists:get_value(B, Views, [])) end, As)
                                  end, Views)
                end, ?WAIT),
+    ok.
+
+%% A node cut off from every neighbour at once keeps its C-node and joins
+%% the overlay again once back: first by the C-node's fault injection,
+%% then by its BEAM stopped (SIGSTOP) past beam_timeout, when the C-node
+%% drops every peer connection. Each lost link is a peer down, which
+%% changes the neighbours while the drops go on; before the fix the
+%% BEAM-hung loop went on over peers the change had erased (a use after
+%% free, which crashed a C-node in the 1,024-node scale run).
+cut_off_and_healed(Config) ->
+    Nodes = start_nodes(6, [{beam_timeout, 1000} | ?P2P_ENV], Config),
+    partisan_ct_helpers:join_random(Nodes, {5, 8}),
+    wait_connected(Nodes),
+    [ok = call(N, ?MODULE, collector_start, []) || N <- Nodes],
+    %% The last to join: with nobody left to ask, it joins again through
+    %% its contact (the first node joined no one).
+    Victim = lists:last(Nodes),
+    Others = Nodes -- [Victim],
+    #{cnode_os_pid := CNodePid, os_pid := BeamPid} = Victim,
+    Alone = fun() ->
+                    wait_until("the victim alone",
+                               fun() -> maps:get(active, call(Victim, partisan, views, [])) end,
+                               fun(Active) -> Active =:= [] end, ?WAIT)
+            end,
+    %% Fault injection, twice.
+    [begin
+         ?assertEqual(ok, call(Victim, partisan_cnode, control,
+                               [{fault, partition, [node_name(N) || N <- Others]}])),
+         Alone(),
+         ?assertEqual(ok, call(Victim, partisan_cnode, control, [{fault, heal}])),
+         wait_connected(Nodes)
+     end || _ <- [1, 2]],
+    %% The BEAM stopped for three times beam_timeout.
+    _ = os:cmd("kill -STOP " ++ integer_to_list(BeamPid)),
+    timer:sleep(3000),
+    _ = os:cmd("kill -CONT " ++ integer_to_list(BeamPid)),
+    wait_connected(Nodes),
+    ?assertMatch(#{os_pid := CNodePid}, call(Victim, partisan, status, [])),
+    broadcast_and_check(Nodes, [Victim, lists:last(Others)], "after the cuts"),
     ok.
 
 %% broadcast/2 reaches every node once, the sender's included, under full

@@ -144,17 +144,38 @@ void TcpTransport::set_available(bool available) {
     available_ = available;
     if (!available) {
         PLOG(ctx_.log, warning, "dropping every peer connection until this node's BEAM answers again");
-        for (auto& [name, peer] : peers_)
-            for (auto& l : peer.links)
-                if (l->established()) l->drop("this node's BEAM does not answer");
+        for (auto& l : links_of(peer_names()))
+            if (l->established()) l->drop("this node's BEAM does not answer");
         for (auto& c : listener_.connections()) c->close();
         return;
     }
     auto now = std::chrono::steady_clock::now();
-    for (auto& [name, peer] : peers_) {
-        peer.unreachable_since = now;  // we were the one away
-        peer.links[0]->retry_now();
+    for (auto& [name, peer] : peers_) peer.unreachable_since = now;  // we were the one away
+    for (auto& l : links_of(peer_names(), true)) l->retry_now();
+}
+
+// Dropping or retrying a link can call back into the node at once (a
+// lost control link is a peer down; the overlay then changes the
+// neighbours, and set_neighbours erases peers): loops that do so go over
+// these copies, never over peers_ itself.
+std::vector<std::string> TcpTransport::peer_names() const {
+    std::vector<std::string> out;
+    for (const auto& [name, peer] : peers_) out.push_back(name);
+    return out;
+}
+
+std::vector<std::shared_ptr<PeerConnection>> TcpTransport::links_of(const std::vector<std::string>& names,
+                                                                   bool control_only) const {
+    std::vector<std::shared_ptr<PeerConnection>> out;
+    for (const auto& n : names) {
+        auto it = peers_.find(n);
+        if (it == peers_.end()) continue;
+        if (control_only)
+            out.push_back(it->second.links[0]);
+        else
+            out.insert(out.end(), it->second.links.begin(), it->second.links.end());
     }
+    return out;
 }
 
 void TcpTransport::start_other_links(Peer& peer) {

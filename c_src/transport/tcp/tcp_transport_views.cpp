@@ -9,20 +9,16 @@ namespace partisan {
 // ---- fault injection ------------------------------------------------------------
 
 void TcpTransport::partition(const std::vector<std::string>& peers) {
-    for (const auto& n : peers) {
-        blocked_.insert(n);
-        if (auto it = peers_.find(n); it != peers_.end())
-            for (auto& l : it->second.links)
-                if (l->established()) l->drop("broken by fault injection");
-    }
+    blocked_.insert(peers.begin(), peers.end());
+    for (auto& l : links_of(peers))
+        if (l->established()) l->drop("broken by fault injection");
     for (auto& c : listener_.connections())
         if (blocked(c->peer())) c->close();
 }
 
 void TcpTransport::heal() {
     blocked_.clear();
-    for (auto& [name, peer] : peers_)
-        for (auto& l : peer.links) l->retry_now();
+    for (auto& l : links_of(peer_names())) l->retry_now();
 }
 
 bool TcpTransport::break_link(const std::string& peer, std::string_view channel, uint64_t index) {
@@ -33,7 +29,9 @@ bool TcpTransport::break_link(const std::string& peer, std::string_view channel,
         return false;
     PLOG(ctx_.log, notice, "fault injection: breaking connection %zu of channel %.*s to %s", static_cast<size_t>(index),
          static_cast<int>(channel.size()), channel.data(), peer.c_str());
-    it->second.links[channel_offset_[static_cast<size_t>(ch)] + index]->drop("broken by fault injection");
+    // A copy: dropping it may erase the peer (see links_of) while it runs.
+    auto link = it->second.links[channel_offset_[static_cast<size_t>(ch)] + index];
+    link->drop("broken by fault injection");
     return true;
 }
 

@@ -87,6 +87,9 @@ private:
     bool connected_from(const std::string& peer) const;
     void add_peer(const Neighbour& n);
     void start_other_links(Peer& peer);
+    std::vector<std::string> peer_names() const;
+    std::vector<std::shared_ptr<PeerConnection>> links_of(const std::vector<std::string>& names,
+                                                          bool control_only = false) const;
     void set_probing(Peer& peer, bool down);
     void set_control_only(Peer& peer, bool control_only);
     void pace_connects();
