@@ -23,6 +23,8 @@
          wait_members/2,
          wait_until/4,
          join_random/2,
+         collector_start/1,
+         collector_get/1,
          active_views/1,
          reachable/2,
          os_pid_alive/1,
@@ -247,3 +249,27 @@ reachable([N | Queue], Views, Seen) ->
     Next = [X || X <- proplists:get_value(N, Views, []),
                  lists:keymember(X, 1, Views), not lists:member(X, Seen)],
     reachable(Queue ++ Next, Views, Seen ++ Next).
+
+%% On a peer: a process registered as Name that keeps what it receives (a
+%% fresh one each call), for broadcasts and messages to a registered name.
+-spec collector_start(atom()) -> ok.
+collector_start(Name) ->
+    case whereis(Name) of
+        undefined -> ok;
+        Old -> unregister(Name), exit(Old, kill)
+    end,
+    true = register(Name, spawn(fun() -> collector_loop([]) end)),
+    ok.
+
+%% What the collector Name received, oldest first (`timeout' if it does
+%% not answer within 5 s).
+-spec collector_get(atom()) -> [term()] | timeout.
+collector_get(Name) ->
+    Name ! {get, self()},
+    receive {collected, L} -> L after 5000 -> timeout end.
+
+collector_loop(Acc) ->
+    receive
+        {get, From} -> From ! {collected, lists:reverse(Acc)}, collector_loop(Acc);
+        Msg -> collector_loop([Msg | Acc])
+    end.

@@ -27,9 +27,6 @@
          cut_off_and_healed/1,
          sixteen_nodes/1]).
 
-%% Run on the peers.
--export([collector_start/0, collector_get/0]).
-
 -define(COLLECTOR, partisan_p2p_collector).
 -define(WAIT, 30000).
 %% Small views, so that 16 nodes are not all neighbours, and fast timers.
@@ -107,7 +104,7 @@ cut_off_and_healed(Config) ->
     Nodes = start_nodes(6, [{beam_timeout, 1000} | ?P2P_ENV], Config),
     partisan_ct_helpers:join_random(Nodes, {5, 8}),
     wait_connected(Nodes),
-    [ok = call(N, ?MODULE, collector_start, []) || N <- Nodes],
+    [ok = call(N, partisan_ct_helpers, collector_start, [?COLLECTOR]) || N <- Nodes],
     %% The last to join: with nobody left to ask, it joins again through
     %% its contact (the first node joined no one).
     Victim = lists:last(Nodes),
@@ -146,17 +143,17 @@ broadcast_every_topology(Config) ->
          Nodes = [partisan_ct_helpers:start_node({p2p_b, Own}, Env, Config) || Own <- Owns],
          put(started_nodes, Nodes),
          form(Topology, Nodes),
-         [ok = call(N, ?MODULE, collector_start, []) || N <- Nodes],
+         [ok = call(N, partisan_ct_helpers, collector_start, [?COLLECTOR]) || N <- Nodes],
          [Sender | _] = lists:reverse(Nodes),
          Tags = [{Topology, I} || I <- lists:seq(1, 5)],
          [ok = call(Sender, partisan, broadcast, [?COLLECTOR, Tag]) || Tag <- Tags],
          [wait_until(io_lib:format("~p: broadcasts on ~p", [Topology, node_name(N)]),
-                     fun() -> call(N, ?MODULE, collector_get, []) end,
+                     fun() -> call(N, partisan_ct_helpers, collector_get, [?COLLECTOR]) end,
                      fun(Got) -> lists:sort(Got) =:= lists:sort(Tags) end, ?WAIT)
           || N <- Nodes],
          %% Exactly once: nothing more arrives.
          timer:sleep(1000),
-         [?assertEqual(lists:sort(Tags), lists:sort(call(N, ?MODULE, collector_get, []))) || N <- Nodes],
+         [?assertEqual(lists:sort(Tags), lists:sort(call(N, partisan_ct_helpers, collector_get, [?COLLECTOR]))) || N <- Nodes],
          ct:pal("~p: 5 broadcasts reached all ~b nodes once", [Topology, length(Nodes)]),
          ok = partisan_ct_helpers:stop_nodes(Nodes),
          erase(started_nodes)
@@ -190,7 +187,7 @@ sixteen_nodes(Config) ->
     Views = active_views(Nodes),
     ct:pal("active views: ~p", [Views]),
     [?assert(length(A) =< 3) || {_, A} <- Views],
-    [ok = call(N, ?MODULE, collector_start, []) || N <- Nodes],
+    [ok = call(N, partisan_ct_helpers, collector_start, [?COLLECTOR]) || N <- Nodes],
     %% Broadcast from two nodes reaches all 16 once.
     broadcast_and_check(Nodes, [hd(Nodes), lists:last(Nodes)], before_failures),
     %% A message to a node that is no neighbour of the sender arrives
@@ -217,7 +214,7 @@ sixteen_nodes(Config) ->
     wait_connected(Alive),
     ct:pal("timing: survivors healed their views in ~b ms",
            [erlang:monotonic_time(millisecond) - T1]),
-    [ok = call(N, ?MODULE, collector_start, []) || N <- Alive],
+    [ok = call(N, partisan_ct_helpers, collector_start, [?COLLECTOR]) || N <- Alive],
     broadcast_and_check(Alive, [hd(Alive), lists:last(Alive)], after_failures),
     ok.
 
@@ -266,37 +263,13 @@ broadcast_and_check(Nodes, Senders, Label) ->
      || S <- Senders, {_, From, _} = Tag <- Tags, From =:= node_name(S)],
     T0 = erlang:monotonic_time(millisecond),
     [wait_until(io_lib:format("~p broadcasts on ~p", [Label, node_name(N)]),
-                fun() -> call(N, ?MODULE, collector_get, []) end,
+                fun() -> call(N, partisan_ct_helpers, collector_get, [?COLLECTOR]) end,
                 fun(Got) -> lists:sort(Got) =:= lists:sort(Tags) end, ?WAIT)
      || N <- Nodes],
     timer:sleep(500),
-    [?assertEqual(lists:sort(Tags), lists:sort(call(N, ?MODULE, collector_get, []))) || N <- Nodes],
+    [?assertEqual(lists:sort(Tags), lists:sort(call(N, partisan_ct_helpers, collector_get, [?COLLECTOR]))) || N <- Nodes],
     ct:pal("timing: ~p: ~b broadcasts reached all ~b nodes once in ~b ms",
            [Label, length(Tags), length(Nodes), erlang:monotonic_time(millisecond) - T0]).
 
 shuffle(L) ->
     [X || {_, X} <- lists:sort([{rand:uniform(), X} || X <- L])].
-
-%%--------------------------------------------------------------------
-%% Run on the peers
-%%--------------------------------------------------------------------
-
-%% A registered process that keeps what it receives (a fresh one each call).
-collector_start() ->
-    case whereis(?COLLECTOR) of
-        undefined -> ok;
-        Old -> unregister(?COLLECTOR), exit(Old, kill)
-    end,
-    Pid = spawn(fun() -> collector_loop([]) end),
-    true = register(?COLLECTOR, Pid),
-    ok.
-
-collector_get() ->
-    ?COLLECTOR ! {get, self()},
-    receive {collected, L} -> L after 5000 -> timeout end.
-
-collector_loop(Acc) ->
-    receive
-        {get, From} -> From ! {collected, lists:reverse(Acc)}, collector_loop(Acc);
-        Msg -> collector_loop([Msg | Acc])
-    end.

@@ -34,7 +34,7 @@
          made_up_origins_leave_no_state/1]).
 
 %% Run on the peers.
--export([events_start/0, events_get/0, collector_start/0, collector_get/0]).
+-export([events_start/0, events_get/0]).
 
 -define(WAIT, 30000).
 -define(P2P_ENV, [{topology, peer_to_peer},
@@ -426,7 +426,7 @@ bad_plumtree_frames(Config) ->
     partisan_ct_helpers:join_random(Nodes, {5, 7}),
     wait_connected(Nodes),
     [A | _] = Nodes,
-    [ok = call(N, ?MODULE, collector_start, []) || N <- Nodes],
+    [ok = call(N, partisan_ct_helpers, collector_start, [?COLLECTOR]) || N <- Nodes],
     GhostName = <<"ghost@127.0.0.1">>,
     Id = {GhostName, 1},
     Collector = term_body(?COLLECTOR),
@@ -468,10 +468,10 @@ bad_plumtree_frames(Config) ->
                    {another_gossip, partisan_raw_peer:pt_gossip({?MALLORY, 2}, 3, Second)}], Config),
     Expected = [{from_mallory, 1}, {from_mallory, 2}],
     [wait_until(io_lib:format("mallory's broadcasts on ~p", [node_name(N)]),
-                fun() -> lists:sort(call(N, ?MODULE, collector_get, [])) end,
+                fun() -> lists:sort(call(N, partisan_ct_helpers, collector_get, [?COLLECTOR])) end,
                 fun(Got) -> Got =:= Expected end, ?WAIT) || N <- Nodes],
     still_working(Nodes),
-    [?assertEqual(Expected, lists:sort(call(N, ?MODULE, collector_get, [])) -- [{still, node_name(A)}])
+    [?assertEqual(Expected, lists:sort(call(N, partisan_ct_helpers, collector_get, [?COLLECTOR])) -- [{still, node_name(A)}])
      || N <- Nodes],
     ok.
 
@@ -634,12 +634,12 @@ still_working([A | _] = Nodes) ->
          Hidden = call(N, erlang, nodes, [hidden]),
          [?assert(lists:member(L, Hidden)) || L <- maps:values(Links)]
      end || #{cnode_os_pid := Pid, links := Links} = N <- Nodes],
-    [ok = call(N, ?MODULE, collector_start, []) || N <- Nodes, call(N, erlang, whereis, [?COLLECTOR]) =:= undefined],
-    Before = [{N, call(N, ?MODULE, collector_get, [])} || N <- Nodes],
+    [ok = call(N, partisan_ct_helpers, collector_start, [?COLLECTOR]) || N <- Nodes, call(N, erlang, whereis, [?COLLECTOR]) =:= undefined],
+    Before = [{N, call(N, partisan_ct_helpers, collector_get, [?COLLECTOR])} || N <- Nodes],
     Tag = {still, node_name(A)},
     ok = call(A, partisan, broadcast, [?COLLECTOR, Tag]),
     [wait_until(io_lib:format("the broadcast on ~p", [node_name(N)]),
-                fun() -> call(N, ?MODULE, collector_get, []) end,
+                fun() -> call(N, partisan_ct_helpers, collector_get, [?COLLECTOR]) end,
                 fun(Got) -> Got =:= Got0 ++ [Tag] end, ?WAIT) || {N, Got0} <- Before],
     S = partisan_test_server,
     [wait_routes(A, N) || N <- tl(Nodes)],
@@ -834,21 +834,3 @@ events_get() ->
 events(N) ->
     call(N, ?MODULE, events_get, []).
 
-%% A registered process that keeps what it receives (a fresh one each call).
-collector_start() ->
-    case whereis(?COLLECTOR) of
-        undefined -> ok;
-        Old -> unregister(?COLLECTOR), exit(Old, kill)
-    end,
-    true = register(?COLLECTOR, spawn(fun() -> collector_loop([]) end)),
-    ok.
-
-collector_get() ->
-    ?COLLECTOR ! {get, self()},
-    receive {collected, L} -> L after 5000 -> timeout end.
-
-collector_loop(Acc) ->
-    receive
-        {get, From} -> From ! {collected, lists:reverse(Acc)}, collector_loop(Acc);
-        Msg -> collector_loop([Msg | Acc])
-    end.
