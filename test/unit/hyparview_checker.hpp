@@ -8,7 +8,7 @@
 
 #include "partisan/overlay/peer_to_peer/hyparview.hpp"
 
-#include <map>
+#include <algorithm>
 #include <set>
 #include <string>
 
@@ -20,19 +20,40 @@ inline std::set<std::string> names_of(const std::vector<NodeRef>& nodes) {
     return out;
 }
 
+// Names in name order, for the checks below: a sorted vector, not a set,
+// since the fuzz target runs these after every event and a set allocates
+// per name.
+using SortedNames = std::vector<std::string>;
+
+inline SortedNames sorted_names(const std::vector<NodeRef>& nodes) {
+    SortedNames out;
+    out.reserve(nodes.size());
+    for (const auto& n : nodes) out.push_back(n.name);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+inline bool has(const SortedNames& names, const std::string& name) {
+    return std::binary_search(names.begin(), names.end(), name);
+}
+
+inline bool has_duplicate(const SortedNames& names) {
+    return std::adjacent_find(names.begin(), names.end()) != names.end();
+}
+
 // The first invariant of the views that does not hold, or "".
 inline std::string view_problem(const hyparview::HyParView& hv) {
     const auto& self = hv.self().name;
-    auto active = names_of(hv.active()), passive = names_of(hv.passive()), links = names_of(hv.links());
-    if (active.size() != hv.active().size() || passive.size() != hv.passive().size()) return "a name twice in a view";
-    if (active.count(self) || passive.count(self) || links.count(self)) return "self in a view or the links";
-    if (active.count("") || passive.count("") || links.count("")) return "an empty name";
+    auto active = sorted_names(hv.active()), passive = sorted_names(hv.passive()), links = sorted_names(hv.links());
+    if (has_duplicate(active) || has_duplicate(passive)) return "a name twice in a view";
+    if (has(active, self) || has(passive, self) || has(links, self)) return "self in a view or the links";
+    if (has(active, "") || has(passive, "") || has(links, "")) return "an empty name";
     if (active.size() > hv.params().active_size) return "active view over its size";
     if (links.size() > hv.params().active_size + 1 + hyparview::max_short_lived_links) return "too many links";
     if (passive.size() > hv.params().passive_size) return "passive view over its size";
     for (const auto& n : active) {
-        if (passive.count(n)) return "in both views: " + n;
-        if (!links.count(n)) return "active without a link: " + n;
+        if (has(passive, n)) return "in both views: " + n;
+        if (!has(links, n)) return "active without a link: " + n;
         if (!hv.in_active(n)) return "in_active disagrees: " + n;
     }
     return {};
@@ -60,7 +81,7 @@ public:
     }
     // As the transport would: a link it was asked for comes up.
     std::string link_up(const std::string& peer, Millis now) {
-        if (links_.count(peer)) up_.insert(peer);
+        if (has(links_, peer)) up_.insert(peer);
         return run([&](hyparview::Effects& e) { hv_.on_link_up(peer, now, e); });
     }
     std::string link_down(const std::string& peer, Millis now) {
@@ -74,38 +95,41 @@ public:
 private:
     template <typename Event>
     std::string run(Event&& event, bool may_answer = false) {
-        auto active_before = names_of(hv_.active());
+        auto active_before = sorted_names(hv_.active());
         effects_ = {};
         event(effects_);
         return check(active_before, may_answer);
     }
 
-    std::string check(const std::set<std::string>& active_before, bool may_answer) {
+    std::string check(const SortedNames& active_before, bool may_answer) {
         const auto& e = effects_;
-        std::map<std::string, size_t> per_peer;
-        for (const auto& [peer, m] : e.sends) {
+        for (const auto& send : e.sends) {
+            const auto& peer = send.first;
             if (!up_.count(peer)) return "a send on a link not up: " + peer;
-            if (++per_peer[peer] > hyparview::max_held_messages) return "too many messages at once for " + peer;
+            auto to_peer = std::count_if(e.sends.begin(), e.sends.end(), [&](const auto& s) { return s.first == peer; });
+            if (size_t(to_peer) > hyparview::max_held_messages) return "too many messages at once for " + peer;
         }
         if (!may_answer && !e.answers.empty()) return "an answer with no message to answer";
         if (e.answers.size() > 1) return "more than one answer";
-        auto links = names_of(hv_.links());
+        auto links = sorted_names(hv_.links());
         if (links != links_ && !e.links_changed) return "links changed unreported";
-        links_ = links;
-        for (auto it = up_.begin(); it != up_.end();) it = links_.count(*it) ? std::next(it) : up_.erase(it);
-        auto active = names_of(hv_.active());
-        std::set<std::string> added(e.active_added.begin(), e.active_added.end());
-        std::set<std::string> removed(e.active_removed.begin(), e.active_removed.end());
+        links_ = std::move(links);
+        for (auto it = up_.begin(); it != up_.end();) it = has(links_, *it) ? std::next(it) : up_.erase(it);
+        auto active = sorted_names(hv_.active());
+        auto reported = [](const std::vector<std::string>& list, const std::string& n) {
+            return std::find(list.begin(), list.end(), n) != list.end();
+        };
         for (const auto& n : active)
-            if (!active_before.count(n) && !added.count(n)) return "active addition unreported: " + n;
+            if (!has(active_before, n) && !reported(e.active_added, n)) return "active addition unreported: " + n;
         for (const auto& n : active_before)
-            if (!active.count(n) && !removed.count(n)) return "active removal unreported: " + n;
+            if (!has(active, n) && !reported(e.active_removed, n)) return "active removal unreported: " + n;
         return view_problem(hv_);
     }
 
     hyparview::HyParView hv_;
     hyparview::Effects effects_;
-    std::set<std::string> links_, up_;
+    SortedNames links_;
+    std::set<std::string> up_;
 };
 
 }  // namespace partisan::test
