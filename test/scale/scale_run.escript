@@ -34,6 +34,13 @@
 %% SCALE_ANNOUNCE_MS (default 60000) and SCALE_LAZY_TICK_MS (default 200)
 %% set every node's announce_interval and lazy_tick_period: each
 %% announcement reaches every node, so their cost grows with N squared.
+%%
+%% SCALE_DELIVERY_S (default 60): how long after the first broadcast the
+%% run waits for every node to have delivered all of them.
+%%
+%% SCALE_LINGER_S (default 0): after the report line, keep every node
+%% running this many seconds more, printing the C-nodes' CPU time over
+%% each 10 s (the steady state's cost, e.g. to profile one with perf).
 -mode(compile).
 
 -define(BROADCASTS, 10).
@@ -61,6 +68,7 @@ main([CNode, Topology, NStr | Rest]) ->
                end,
     Usage = usage(Nodes),
     report(Topology, N, K, Started, Joined, JoinMs, Settled, SettleMs, Delivery, Usage),
+    linger(Nodes, list_to_integer(os:getenv("SCALE_LINGER_S", "0"))),
     [catch port_close(P) || #{port := P} <- Nodes],
     [catch peer:stop(P) || #{peer := P} <- Nodes],
     halt(0);
@@ -97,6 +105,7 @@ start_all(CNode, Topology, N, K) ->
 
 announce_ms() -> list_to_integer(os:getenv("SCALE_ANNOUNCE_MS", "60000")).
 lazy_tick_ms() -> list_to_integer(os:getenv("SCALE_LAZY_TICK_MS", "200")).
+delivery_wait_ms() -> 1000 * list_to_integer(os:getenv("SCALE_DELIVERY_S", "60")).
 
 role(Topology, I) ->
     case {Topology, I} of {"client_server", 1} -> "server"; {"client_server", _} -> "client"; _ -> "server" end.
@@ -299,7 +308,7 @@ wait_delivered(Nodes, T0, Deadline) ->
     Full = length([C || {_, C} <- Counts, C =:= ?BROADCASTS]),
     Over = length([C || {_, C} <- Counts, C > ?BROADCASTS]),
     BeamFull = length([C || {true, C} <- Counts, C =:= ?BROADCASTS]),
-    case Full =:= length(Nodes) orelse now_ms() > Deadline orelse now_ms() - T0 > 60000 of
+    case Full =:= length(Nodes) orelse now_ms() > Deadline orelse now_ms() - T0 > delivery_wait_ms() of
         true -> #{nodes_all => Full, duplicates => Over, ms => now_ms() - T0, beams_all => BeamFull};
         false -> timer:sleep(1000), wait_delivered(Nodes, T0, Deadline)
     end.
@@ -315,6 +324,17 @@ delivered(Answer) ->
 %%--------------------------------------------------------------------
 %% Resources
 %%--------------------------------------------------------------------
+
+%% The steady state: C-node CPU seconds spent in each 10 s while nothing
+%% is asked of the nodes.
+linger(_Nodes, Seconds) when Seconds =< 0 ->
+    ok;
+linger(Nodes, Seconds) ->
+    Cpu = fun() -> lists:sum([C || #{cpu_s := C} <- [proc(P) || #{os_pid := P} <- Nodes]]) end,
+    Before = Cpu(),
+    timer:sleep(10000),
+    io:format(standard_error, "  steady state: ~.2f CPU s in 10 s over ~b C-nodes~n", [Cpu() - Before, length(Nodes)]),
+    linger(Nodes, Seconds - 10).
 
 %% Every C-node (the BEAM nodes' too); and apart, each BEAM node's
 %% beam.smp and C-node together.
