@@ -13,7 +13,12 @@
 %% `partisan_cnode' reports its start ({@link cnode_started/1}) and the
 %% C-node's events ({@link set/2}, {@link node_up/1},
 %% {@link node_down/1}) with synchronous calls, so the table is up to date
-%% before anyone hears of an event. When that server stops, the table
+%% before anyone hears of an event. Those calls wait as long as it takes
+%% (this server never calls `partisan_cnode', so they cannot deadlock; if
+%% it dies they fail at once): with the default 5 s a BEAM starved of CPU
+%% (1,024 nodes on two cores) timed the call out, which stopped
+%% `partisan_cnode' and restarted its C-node, losing the node's broadcasts
+%% in the meantime. When that server stops, the table
 %% falls back to this node alone. Reads ({@link members/0},
 %% {@link is_member/1}, {@link is_reachable/1}, {@link reachable/0}) go
 %% straight to the table from the calling process.
@@ -65,24 +70,24 @@ start_link() ->
 %% alone until its C-node reports members, and again once `Pid' stops.
 -spec cnode_started(pid()) -> ok.
 cnode_started(Pid) when is_pid(Pid) ->
-    gen_server:call(?SERVER, {cnode_started, Pid}).
+    gen_server:call(?SERVER, {cnode_started, Pid}, infinity).
 
 %% @doc The C-node's `Members' and `Reachable' lists (non-atoms are
 %% ignored; this node is always a member).
 -spec set([node()], [node()]) -> ok.
 set(Members, Reachable) when is_list(Members), is_list(Reachable) ->
-    gen_server:call(?SERVER, {set, Members, Reachable}).
+    gen_server:call(?SERVER, {set, Members, Reachable}, infinity).
 
 %% @doc `Node' became reachable (whether it is a member, the next
 %% {@link set/2} tells).
 -spec node_up(node()) -> ok.
 node_up(Node) when is_atom(Node) ->
-    gen_server:call(?SERVER, {node_up, Node}).
+    gen_server:call(?SERVER, {node_up, Node}, infinity).
 
 %% @doc `Node' became unreachable (never this node).
 -spec node_down(node()) -> ok.
 node_down(Node) when is_atom(Node) ->
-    gen_server:call(?SERVER, {node_down, Node}).
+    gen_server:call(?SERVER, {node_down, Node}, infinity).
 
 %% @doc The members, sorted; always includes `node()'.
 -spec members() -> [node()].

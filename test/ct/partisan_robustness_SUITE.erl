@@ -19,14 +19,15 @@
          channel_mismatch/1,
          down_after/1,
          down_refuted/1,
-         undeliverable/1]).
+         undeliverable/1,
+         slow_members_table/1]).
 
 -define(WAIT, 20000).
 -define(MIB, (1024 * 1024)).
 
 all() ->
     [too_large, hung_beam, cnode_restart_rejoins, channel_mismatch, down_after,
-     down_refuted, undeliverable].
+     down_refuted, undeliverable, slow_members_table].
 
 suite() ->
     [{timetrap, {minutes, 3}}].
@@ -43,7 +44,8 @@ nodes_for(cnode_restart_rejoins) -> [a, b, c];
 nodes_for(channel_mismatch) -> [a, {d, [{channels, #{vnode => #{parallelism => 2}}}]}];
 nodes_for(down_after) -> [a, b, c];
 nodes_for(down_refuted) -> [a, b];
-nodes_for(undeliverable) -> [a, b].
+nodes_for(undeliverable) -> [a, b];
+nodes_for(slow_members_table) -> [a, b].
 
 env_for(too_large) -> [{max_message_size, ?MIB}];
 env_for(hung_beam) -> [{beam_timeout, 2000}, {heartbeat_timeout, 3000}];
@@ -111,6 +113,30 @@ hung_beam(Config) ->
     ?assertMatch({ok, #{same := true}},
                  call(A, partisan_test_server, roundtrip,
                       [NC, {fwd3, partisan_test_server}, resumed, 10000])),
+    ok.
+
+%% A BEAM too busy to update its members table in time (1,024 nodes on two
+%% cores): the shim waits for the table, and keeps its C-node. Before,
+%% the call timed out after 5 s, which stopped partisan_cnode and
+%% restarted the C-node.
+slow_members_table(Config) ->
+    [A, B] = Nodes = ?config(nodes, Config),
+    [NA, NB] = names(Nodes),
+    #{cnode_os_pid := CNodeA} = A,
+    Shim = call(A, erlang, whereis, [partisan_cnode]),
+    Table = call(A, erlang, whereis, [partisan_members]),
+    SpecA = call(A, partisan, node_spec, []),
+    ok = call(A, sys, suspend, [Table]),
+    ?assertEqual(ok, call(B, partisan, join, [SpecA])),
+    %% A's C-node reports b while its table cannot answer.
+    timer:sleep(7000),
+    ok = call(A, sys, resume, [Table]),
+    wait_members(Nodes, [NA, NB]),
+    ?assertEqual(Shim, call(A, erlang, whereis, [partisan_cnode])),
+    ?assertMatch(#{os_pid := CNodeA}, call(A, partisan, status, [])),
+    ?assertMatch({ok, #{same := true}},
+                 call(B, partisan_test_server, roundtrip,
+                      [NA, {fwd3, partisan_test_server}, after_slow_table, 10000])),
     ok.
 
 %% kill -9 of a C-node: it is restarted and rejoins the cluster it was in,
