@@ -20,18 +20,10 @@ inline std::set<std::string> names_of(const std::vector<NodeRef>& nodes) {
     return out;
 }
 
-// Names in name order, for the checks below: a sorted vector, not a set,
-// since the fuzz target runs these after every event and a set allocates
-// per name.
+// Names in name order (HyParView's *_names()), for the checks below: a
+// sorted vector, not a set, since the fuzz target runs these after every
+// event and a set allocates per name.
 using SortedNames = std::vector<std::string>;
-
-inline SortedNames sorted_names(const std::vector<NodeRef>& nodes) {
-    SortedNames out;
-    out.reserve(nodes.size());
-    for (const auto& n : nodes) out.push_back(n.name);
-    std::sort(out.begin(), out.end());
-    return out;
-}
 
 inline bool has(const SortedNames& names, const std::string& name) {
     return std::binary_search(names.begin(), names.end(), name);
@@ -44,7 +36,7 @@ inline bool has_duplicate(const SortedNames& names) {
 // The first invariant of the views that does not hold, or "".
 inline std::string view_problem(const hyparview::HyParView& hv) {
     const auto& self = hv.self().name;
-    auto active = sorted_names(hv.active()), passive = sorted_names(hv.passive()), links = sorted_names(hv.links());
+    auto active = hv.active_names(), passive = hv.passive_names(), links = hv.link_names();
     if (has_duplicate(active) || has_duplicate(passive)) return "a name twice in a view";
     if (has(active, self) || has(passive, self) || has(links, self)) return "self in a view or the links";
     if (has(active, "") || has(passive, "") || has(links, "")) return "an empty name";
@@ -95,7 +87,7 @@ public:
 private:
     template <typename Event>
     std::string run(Event&& event, bool may_answer = false) {
-        auto active_before = sorted_names(hv_.active());
+        auto active_before = hv_.active_names();
         effects_ = {};
         event(effects_);
         return check(active_before, may_answer);
@@ -111,11 +103,11 @@ private:
         }
         if (!may_answer && !e.answers.empty()) return "an answer with no message to answer";
         if (e.answers.size() > 1) return "more than one answer";
-        auto links = sorted_names(hv_.links());
+        auto links = hv_.link_names();
         if (links != links_ && !e.links_changed) return "links changed unreported";
         links_ = std::move(links);
         for (auto it = up_.begin(); it != up_.end();) it = has(links_, *it) ? std::next(it) : up_.erase(it);
-        auto active = sorted_names(hv_.active());
+        auto active = hv_.active_names();
         auto reported = [](const std::vector<std::string>& list, const std::string& n) {
             return std::find(list.begin(), list.end(), n) != list.end();
         };

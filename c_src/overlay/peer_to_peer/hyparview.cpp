@@ -60,11 +60,21 @@ std::optional<std::string> HyParView::random_active_except(const std::string& a,
     return names[pick(names.size())];
 }
 
-std::vector<std::string> HyParView::passive_names() const {
+namespace {
+
+template <typename ByName>
+std::vector<std::string> names_in(const ByName& map) {
     std::vector<std::string> names;
-    for (const auto& [name, e] : passive_) names.push_back(name);
+    names.reserve(map.size());
+    for (const auto& entry : map) names.push_back(entry.first);
     return names;
 }
+
+}  // namespace
+
+std::vector<std::string> HyParView::active_names() const { return names_in(active_); }
+std::vector<std::string> HyParView::passive_names() const { return names_in(passive_); }
+std::vector<std::string> HyParView::link_names() const { return names_in(links_); }
 
 // ---- links ------------------------------------------------------------------
 

@@ -151,6 +151,10 @@ public:
     bool in_active(const std::string& peer) const;
     // Peers this node keeps links to: the active view and the short-lived ones.
     std::vector<NodeRef> links() const;  // in name order
+    // The same views by name only, in name order (cheaper: no addresses).
+    std::vector<std::string> active_names() const;
+    std::vector<std::string> passive_names() const;
+    std::vector<std::string> link_names() const;
 
 private:
     // This node's link to a peer. Messages wait in `held` until it is up.
@@ -182,7 +186,6 @@ private:
     size_t pick(size_t n);
     std::vector<std::string> pick_some(std::vector<std::string> names, size_t k);
     std::optional<std::string> random_active_except(const std::string& a, const std::string& b = {});
-    std::vector<std::string> passive_names() const;
 
     // Links.
     void open_link(const NodeRef& peer, Millis now, Effects& out);
