@@ -483,10 +483,10 @@ ViewSnapshot Simulation::views() const {
     for (uint32_t i : s.live) {
         const auto& hv = *s.nodes[i].hyparview;
         v.alive[i] = 1;
-        for (const auto& peer : hv.active())
-            if (auto p = s.index_of(peer.name)) v.active[i].push_back(*p);
-        for (const auto& peer : hv.passive())
-            if (auto p = s.index_of(peer.name)) v.passive[i].push_back(*p);
+        for (const auto& peer : hv.active_names())
+            if (auto p = s.index_of(peer)) v.active[i].push_back(*p);
+        for (const auto& peer : hv.passive_names())
+            if (auto p = s.index_of(peer)) v.passive[i].push_back(*p);
     }
     return v;
 }

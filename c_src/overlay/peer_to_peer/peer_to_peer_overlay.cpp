@@ -140,7 +140,8 @@ public:
     bool broadcast_relays() const override { return true; }
     std::vector<std::string> others() const override {
         auto out = routes_.destinations();
-        for (auto& n : views_.active()) out.push_back(n.name);
+        auto active = views_.active_names();
+        out.insert(out.end(), active.begin(), active.end());
         std::sort(out.begin(), out.end());
         out.erase(std::unique(out.begin(), out.end()), out.end());
         return out;
@@ -153,16 +154,16 @@ public:
     }
     std::optional<OverlayViews> views() const override {
         OverlayViews v;
-        for (auto& n : views_.active()) v.active.push_back(n.name);
-        for (auto& n : views_.passive()) v.passive.push_back(n.name);
+        v.active = views_.active_names();
+        v.passive = views_.passive_names();
         return v;
     }
 
 private:
     milliseconds now() const { return ctx_.clock(); }
     bool in_passive(const std::string& node) const {
-        auto p = views_.passive();
-        return std::any_of(p.begin(), p.end(), [&](const NodeRef& n) { return n.name == node; });
+        auto names = views_.passive_names();  // in name order
+        return std::binary_search(names.begin(), names.end(), node);
     }
     void link_down(const std::string& peer, OverlayOutput& out) {
         hyparview::Effects e;
