@@ -70,24 +70,24 @@ start_link() ->
 %% alone until its C-node reports members, and again once `Pid' stops.
 -spec cnode_started(pid()) -> ok.
 cnode_started(Pid) when is_pid(Pid) ->
-    gen_server:call(?SERVER, {cnode_started, Pid}, infinity).
+    call({cnode_started, Pid}).
 
 %% @doc The C-node's `Members' and `Reachable' lists (non-atoms are
 %% ignored; this node is always a member).
 -spec set([node()], [node()]) -> ok.
 set(Members, Reachable) when is_list(Members), is_list(Reachable) ->
-    gen_server:call(?SERVER, {set, Members, Reachable}, infinity).
+    call({set, Members, Reachable}).
 
 %% @doc `Node' became reachable (whether it is a member, the next
 %% {@link set/2} tells).
 -spec node_up(node()) -> ok.
 node_up(Node) when is_atom(Node) ->
-    gen_server:call(?SERVER, {node_up, Node}, infinity).
+    call({node_up, Node}).
 
 %% @doc `Node' became unreachable (never this node).
 -spec node_down(node()) -> ok.
 node_down(Node) when is_atom(Node) ->
-    gen_server:call(?SERVER, {node_down, Node}, infinity).
+    call({node_down, Node}).
 
 %% @doc The members, sorted; always includes `node()'.
 -spec members() -> [node()].
@@ -128,6 +128,11 @@ reachable() ->
     catch
         error:badarg -> []
     end.
+
+%% The calls from partisan_cnode: no timeout (see the module doc).
+-spec call(term()) -> ok.
+call(Request) ->
+    gen_server:call(?SERVER, Request, infinity).
 
 %%====================================================================
 %% gen_server callbacks
