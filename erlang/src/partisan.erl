@@ -54,6 +54,10 @@
 %% {@link monitor_nodes/1} notify of nodes coming up and going down.
 -module(partisan).
 
+%% Over 400 lines on purpose: one job (the public API). Most of the length
+%% is its edoc and specs; each call hands its work to the server or C-node
+%% link that does it (partisan_cnode, partisan_members, partisan_monitor).
+
 %% Over 400 lines on purpose: one job (the public API), a third of it the
 %% edoc users read; its option and node-spec parsing serve only it.
 

@@ -105,6 +105,10 @@
 %% Bad values give `{error, {bad_config, {Key, Value}}}'.
 -module(partisan_config).
 
+%% Over 400 lines on purpose: one job (the application environment to the
+%% C-node's command line). Most of the length is the key list in the edoc
+%% above and one small validator per key that is not in the generated schema.
+
 %% Over 400 lines on purpose: one job (application env to C-node argv);
 %% the conversions that cannot come from the generated schema (addresses,
 %% channels, node specs, secret sources) and their doc are here.
