@@ -1,0 +1,62 @@
+#include "partisan/transport/amqp/publish_window.hpp"
+
+#include <algorithm>
+
+namespace partisan::amqp {
+
+bool PublishWindow::push(Outgoing m) {
+    if (!messages_.empty() && full()) return false;
+    bytes_ += cost(m);
+    messages_.push_back(Entry{std::move(m), 0, false});
+    return true;
+}
+
+const Outgoing* PublishWindow::next_unpublished() const {
+    return published_ < messages_.size() ? &messages_[published_].msg : nullptr;
+}
+
+void PublishWindow::published(uint64_t delivery_tag) {
+    if (published_ < messages_.size()) messages_[published_++].tag = delivery_tag;
+}
+
+void PublishWindow::confirmed(uint64_t delivery_tag, bool multiple) {
+    for (size_t i = 0; i < published_; ++i) {
+        Entry& e = messages_[i];
+        if (e.tag == delivery_tag || (multiple && e.tag < delivery_tag)) e.confirmed = true;
+        if (e.tag >= delivery_tag) break;
+    }
+    pop_confirmed();
+}
+
+void PublishWindow::refused(uint64_t delivery_tag, bool multiple) {
+    // The first refused message and everything after it go again.
+    for (size_t i = 0; i < published_; ++i) {
+        const Entry& e = messages_[i];
+        if (e.tag == delivery_tag || (multiple && e.tag <= delivery_tag)) {
+            republish_from(i);
+            return;
+        }
+        if (e.tag > delivery_tag) return;
+    }
+}
+
+void PublishWindow::connection_lost() { republish_from(0); }
+
+void PublishWindow::republish_from(size_t index) {
+    for (size_t i = index; i < published_; ++i) {
+        messages_[i].tag = 0;
+        messages_[i].confirmed = false;
+        ++republished_;
+    }
+    published_ = std::min(published_, index);
+}
+
+void PublishWindow::pop_confirmed() {
+    while (published_ > 0 && messages_.front().confirmed) {
+        bytes_ -= cost(messages_.front().msg);
+        messages_.pop_front();
+        --published_;
+    }
+}
+
+}  // namespace partisan::amqp
