@@ -41,6 +41,10 @@
 %% SCALE_LINGER_S (default 0): after the report line, keep every node
 %% running this many seconds more, printing the C-nodes' CPU time over
 %% each 10 s (the steady state's cost, e.g. to profile one with perf).
+%%
+%% SCALE_BEAM_LOG_LEVEL (default error): the BEAM nodes' logger level and
+%% their C-nodes' cnode_log_level (e.g. warning: why a BEAM node missed
+%% a broadcast), written to stderr.
 -mode(compile).
 
 -define(BROADCASTS, 10).
@@ -105,6 +109,7 @@ start_all(CNode, Topology, N, K) ->
 
 announce_ms() -> list_to_integer(os:getenv("SCALE_ANNOUNCE_MS", "60000")).
 lazy_tick_ms() -> list_to_integer(os:getenv("SCALE_LAZY_TICK_MS", "200")).
+beam_log_level() -> os:getenv("SCALE_BEAM_LOG_LEVEL", "error").
 delivery_wait_ms() -> 1000 * list_to_integer(os:getenv("SCALE_DELIVERY_S", "60")).
 
 role(Topology, I) ->
@@ -456,7 +461,7 @@ start_beam(#{ebin := Ebin, cnode := CNode, cookie := Cookie, collector := Collec
             "-kernel", "dist_auto_connect", "never",
             %% The peer's standard_io is its connection to this runner,
             %% whose stdout is the report: logs go to stderr.
-            "-kernel", "logger_level", "error",
+            "-kernel", "logger_level", beam_log_level(),
             "-kernel", "logger", "[{handler,default,logger_std_h,#{config => #{type => standard_error}}}]",
             %% No busy waiting: many BEAMs and C-nodes share two cores.
             "+sbwt", "none", "+sbwtdcpu", "none", "+sbwtdio", "none",
@@ -475,7 +480,7 @@ start_beam(#{ebin := Ebin, cnode := CNode, cookie := Cookie, collector := Collec
     AppEnv = [{cookie, list_to_binary(Secret)},
               {topology, list_to_atom(Topology)},
               {role, list_to_atom(role(Topology, I))},
-              {cnode_log_level, error},
+              {cnode_log_level, list_to_atom(beam_log_level())},
               {heartbeat_interval, 5000}, {heartbeat_timeout, 30000},
               {gossip_interval, 5000}, {announce_interval, announce_ms()},
               {lazy_tick_period, lazy_tick_ms()},
