@@ -6,7 +6,11 @@ set -euo pipefail
 packages=(g++ make cmake pkg-config procps iproute2
           erlang-nox erlang-dev erlang-common-test erlang-eunit rebar3
           libasio-dev libboost-program-options-dev catch2 libssl-dev librabbitmq-dev gnuplot-nox
-          clang libclang-rt-14-dev)  # clang + its runtime: the libFuzzer targets (make fuzz)
+          clang libclang-rt-14-dev   # clang + its runtime: the libFuzzer targets (make fuzz)
+          rabbitmq-server amqp-tools)  # a private broker per AMQP test (test/amqp/broker.sh)
+# rabbitmq-server enables a system service; where systemd runs, apt starts
+# it (5672, 25672, epmd on 4369). The test brokers never use it and do not
+# collide with it: they take other ports, their own epmd and node names.
 
 if [[ ${1:-} == --if-missing ]]; then
     missing=()
