@@ -34,7 +34,7 @@ std::vector<uint64_t> publish_all(PublishWindow& w, uint64_t& next_tag) {
 }  // namespace
 
 TEST_CASE("publish window: bounded in messages and bytes, one oversized message when empty") {
-    PublishWindow w(100, 3);
+    PublishWindow w(100, 3, 1 << 20);
     CHECK(w.push(message(1)));
     CHECK(w.push(message(2)));
     CHECK(w.push(message(3)));
@@ -42,14 +42,14 @@ TEST_CASE("publish window: bounded in messages and bytes, one oversized message 
     CHECK_FALSE(w.push(message(4)));
     CHECK(w.size() == 3);
 
-    PublishWindow b(100, 10);
+    PublishWindow b(100, 10, 1 << 20);
     CHECK(b.push(message(1, 500)));  // alone, it passes
     CHECK(b.full());
     CHECK_FALSE(b.push(message(2, 1)));
 }
 
 TEST_CASE("publish window: a message leaves only when it and all before it are confirmed") {
-    PublishWindow w(1 << 20, 100);
+    PublishWindow w(1 << 20, 100, 1 << 20);
     for (uint64_t s = 1; s <= 5; ++s) REQUIRE(w.push(message(s)));
     uint64_t tag = 1;
     CHECK(publish_all(w, tag) == std::vector<uint64_t>{1, 2, 3, 4, 5});
@@ -66,7 +66,7 @@ TEST_CASE("publish window: a message leaves only when it and all before it are c
 }
 
 TEST_CASE("publish window: a nack publishes that message and every later one again, in order") {
-    PublishWindow w(1 << 20, 100);
+    PublishWindow w(1 << 20, 100, 1 << 20);
     for (uint64_t s = 1; s <= 5; ++s) REQUIRE(w.push(message(s)));
     uint64_t tag = 1;
     publish_all(w, tag);
@@ -80,7 +80,7 @@ TEST_CASE("publish window: a nack publishes that message and every later one aga
 }
 
 TEST_CASE("publish window: a lost connection publishes every unconfirmed message again with new tags") {
-    PublishWindow w(1 << 20, 100);
+    PublishWindow w(1 << 20, 100, 1 << 20);
     for (uint64_t s = 1; s <= 4; ++s) REQUIRE(w.push(message(s)));
     uint64_t tag = 1;
     publish_all(w, tag);
@@ -93,8 +93,24 @@ TEST_CASE("publish window: a lost connection publishes every unconfirmed message
     CHECK(w.size() == 0);
 }
 
+TEST_CASE("publish window: bytes in flight bounded, one message always passes") {
+    PublishWindow w(1 << 20, 100, 25);  // a message costs 23 bytes here
+    for (uint64_t s = 1; s <= 3; ++s) REQUIRE(w.push(message(s)));
+    uint64_t tag = 1;
+    CHECK(publish_all(w, tag) == std::vector<uint64_t>{1});
+    CHECK(w.in_flight_bytes() == 23);
+    w.confirmed(1, false);
+    CHECK(w.in_flight_bytes() == 0);
+    CHECK(publish_all(w, tag) == std::vector<uint64_t>{2});
+    w.connection_lost();
+    CHECK(w.in_flight_bytes() == 0);
+    PublishWindow big(1 << 20, 100, 5);
+    REQUIRE(big.push(message(1, 100)));
+    CHECK(big.next_unpublished() != nullptr);  // larger than the bound, alone
+}
+
 TEST_CASE("publish window: drained below half of its bounds") {
-    PublishWindow w(1 << 20, 4);
+    PublishWindow w(1 << 20, 4, 1 << 20);
     for (uint64_t s = 1; s <= 4; ++s) REQUIRE(w.push(message(s)));
     CHECK_FALSE(w.drained());
     uint64_t tag = 1;
@@ -161,7 +177,7 @@ TEST_CASE("publish window and delivery sequence: exactly once, in order, across 
         bool nack;  // the broker did not take it
     };
     std::mt19937 rng(42);
-    PublishWindow w(1 << 20, 64);
+    PublishWindow w(1 << 20, 64, 200);  // a few messages in flight at most
     DeliverySequence d(4);
     std::deque<Published> queue;        // what the broker holds for the receiver
     std::deque<Published> unconfirmed;  // answers the broker still owes

@@ -12,11 +12,16 @@ bool PublishWindow::push(Outgoing m) {
 }
 
 const Outgoing* PublishWindow::next_unpublished() const {
-    return published_ < messages_.size() ? &messages_[published_].msg : nullptr;
+    if (published_ >= messages_.size()) return nullptr;
+    const Outgoing& next = messages_[published_].msg;
+    if (published_ > 0 && in_flight_bytes_ + cost(next) > max_in_flight_bytes_) return nullptr;
+    return &next;
 }
 
 void PublishWindow::published(uint64_t delivery_tag) {
-    if (published_ < messages_.size()) messages_[published_++].tag = delivery_tag;
+    if (published_ >= messages_.size()) return;
+    in_flight_bytes_ += cost(messages_[published_].msg);
+    messages_[published_++].tag = delivery_tag;
 }
 
 void PublishWindow::confirmed(uint64_t delivery_tag, bool multiple) {
@@ -44,6 +49,7 @@ void PublishWindow::connection_lost() { republish_from(0); }
 
 void PublishWindow::republish_from(size_t index) {
     for (size_t i = index; i < published_; ++i) {
+        in_flight_bytes_ -= cost(messages_[i].msg);
         messages_[i].tag = 0;
         messages_[i].confirmed = false;
         ++republished_;
@@ -54,6 +60,7 @@ void PublishWindow::republish_from(size_t index) {
 void PublishWindow::pop_confirmed() {
     while (published_ > 0 && messages_.front().confirmed) {
         bytes_ -= cost(messages_.front().msg);
+        in_flight_bytes_ -= cost(messages_.front().msg);
         messages_.pop_front();
         --published_;
     }

@@ -28,7 +28,11 @@ struct Outgoing {
 
 class PublishWindow {
 public:
-    PublishWindow(size_t max_bytes, size_t max_messages) : max_bytes_(max_bytes), max_messages_(max_messages) {}
+    // `max_in_flight_bytes`: published and still in the window, at most (the
+    // session keeps it below the socket's send buffer, so that a write
+    // into rabbitmq-c, which would block, always finds room).
+    PublishWindow(size_t max_bytes, size_t max_messages, size_t max_in_flight_bytes)
+        : max_bytes_(max_bytes), max_messages_(max_messages), max_in_flight_bytes_(max_in_flight_bytes) {}
 
     // Queues a message; false (nothing queued) when the window is full.
     // One message bigger than the whole window is taken when it is empty,
@@ -38,7 +42,9 @@ public:
     // Below half of both bounds: senders that waited may go on.
     bool drained() const { return messages_.size() <= max_messages_ / 2 && bytes_ <= max_bytes_ / 2; }
 
-    // The next message to publish, or nullptr when all are published.
+    // The next message to publish, or nullptr when all are published or
+    // the bytes in flight are at their bound (one message is always let
+    // through when none is in flight).
     const Outgoing* next_unpublished() const;
     // That message was published with this delivery tag.
     void published(uint64_t delivery_tag);
@@ -55,6 +61,7 @@ public:
     size_t size() const { return messages_.size(); }
     size_t bytes() const { return bytes_; }
     size_t in_flight() const { return published_; }
+    size_t in_flight_bytes() const { return in_flight_bytes_; }
     uint64_t republished() const { return republished_; }
 
 private:
@@ -67,10 +74,11 @@ private:
     void pop_confirmed();
     void republish_from(size_t index);
 
-    size_t max_bytes_, max_messages_;
+    size_t max_bytes_, max_messages_, max_in_flight_bytes_;
     std::deque<Entry> messages_;  // [0, published_) published, in tag order
     size_t published_ = 0;
     size_t bytes_ = 0;
+    size_t in_flight_bytes_ = 0;  // of messages_[0, published_)
     uint64_t republished_ = 0;
 };
 
