@@ -48,6 +48,20 @@ echo "== unit tests (C++)"
 build/unit_tests | tee "$logdir/unit.log" || status=1
 count_catch2 "$logdir/unit.log"
 
+echo "== broker connection tests (C++, a private RabbitMQ broker)"
+brokerdir=$(mktemp -d)
+if test/amqp/broker.sh start "$brokerdir" > "$logdir/broker.log" 2>&1; then
+    port=$(sed -n 's/^PORT=//p' "$brokerdir/broker.env")
+    PARTISAN_TEST_AMQP_PORT=$port build/unit_tests "[.broker]" | tee "$logdir/broker_unit.log" || status=1
+    count_catch2 "$logdir/broker_unit.log"
+else
+    cat "$logdir/broker.log"
+    echo "the test broker did not start" >&2
+    failed=$((failed + 1))
+    status=1
+fi
+test/amqp/broker.sh stop "$brokerdir" >> "$logdir/broker.log" 2>&1
+
 echo "== link emulator tests (benchmark network emulation)"
 build/link_emulator_tests | tee "$logdir/emulator.log" || status=1
 count_catch2 "$logdir/emulator.log"
