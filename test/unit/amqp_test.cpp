@@ -1,7 +1,8 @@
 // The pure parts of the AMQP transport: the publish window (bounds,
-// confirms, go-back-N), the receiver's sequence check, and the reconnect
-// backoff; and the two ends together over a lossy, reordering "broker".
+// confirms, go-back-N), the receiver's sequence check, the reconnect
+// backoff, the envelope (headers through a real table encoding); and the two ends together over a lossy, reordering "broker".
 #include "partisan/transport/amqp/delivery_sequence.hpp"
+#include "partisan/transport/amqp/envelope.hpp"
 #include "partisan/transport/amqp/publish_window.hpp"
 #include "partisan/transport/amqp/reconnect_backoff.hpp"
 
@@ -12,6 +13,7 @@
 #include <random>
 
 using namespace partisan::amqp;
+using partisan::Bytes;
 using namespace std::chrono_literals;
 using Verdict = DeliverySequence::Verdict;
 
@@ -238,4 +240,83 @@ TEST_CASE("publish window and delivery sequence: exactly once, in order, across 
     REQUIRE(seen.size() == total);
     for (size_t i = 0; i < seen.size(); ++i) REQUIRE(seen[i] == i + 1);
     CHECK(w.republished() > 0);
+}
+
+namespace {
+
+// The headers a broker would hand back: encoded as on the wire, decoded
+// into `pool`.
+amqp_basic_properties_t through_the_wire(const EnvelopeProperties& in, amqp_pool_t& pool, std::vector<uint8_t>& buf) {
+    buf.assign(4096, 0);
+    size_t offset = 0;
+    amqp_table_t headers = in.props.headers;
+    REQUIRE(amqp_encode_table(amqp_bytes_t{buf.size(), buf.data()}, &headers, &offset) == AMQP_STATUS_OK);
+    amqp_basic_properties_t out = in.props;
+    size_t read = 0;
+    REQUIRE(amqp_decode_table(amqp_bytes_t{offset, buf.data()}, &pool, &out.headers, &read) == AMQP_STATUS_OK);
+    return out;
+}
+
+const std::vector<uint8_t> atom_foo{119, 3, 'f', 'o', 'o'};
+const std::vector<uint8_t> small_int{97, 42};
+
+}  // namespace
+
+TEST_CASE("envelope: written, sent through a table encoding, read back; payload untouched") {
+    EnvelopeProperties p;
+    write_envelope(Envelope{"a@h", 1234567890123, 77, Bytes{atom_foo.data(), atom_foo.size()}}, true, p);
+    CHECK(p.props.delivery_mode == AMQP_DELIVERY_PERSISTENT);
+    amqp_pool_t pool;
+    init_amqp_pool(&pool, 4096);
+    std::vector<uint8_t> buf;
+    auto props = through_the_wire(p, pool, buf);
+    Envelope e;
+    REQUIRE(read_envelope(props, Bytes{small_int.data(), small_int.size()}, "me@h", e));
+    CHECK(e.sender == "a@h");
+    CHECK(e.incarnation == 1234567890123);
+    CHECK(e.seq == 77);
+    CHECK(std::vector<uint8_t>(e.ref.data, e.ref.data + e.ref.size) == atom_foo);
+    empty_amqp_pool(&pool);
+    write_envelope(Envelope{"a@h", 1, 1, Bytes{atom_foo.data(), atom_foo.size()}}, false, p);
+    CHECK(p.props.delivery_mode == AMQP_DELIVERY_NONPERSISTENT);
+}
+
+TEST_CASE("envelope: what a broker client other than ours could send is refused") {
+    const Bytes foo{atom_foo.data(), atom_foo.size()}, payload{small_int.data(), small_int.size()};
+    amqp_pool_t pool;
+    init_amqp_pool(&pool, 4096);
+    std::vector<uint8_t> buf;
+    Envelope e;
+    auto refused = [&](const EnvelopeProperties& p, Bytes body = {}) {
+        auto props = through_the_wire(p, pool, buf);
+        return !read_envelope(props, body.data ? body : payload, "me@h", e);
+    };
+    EnvelopeProperties good;
+    write_envelope(Envelope{"a@h", 1, 1, foo}, false, good);
+    CHECK_FALSE(refused(good));
+
+    EnvelopeProperties p = good;
+    p.props.headers.num_entries = 3;  // no ref
+    CHECK(refused(p));
+    p = good;
+    p.headers[2].value.kind = AMQP_FIELD_KIND_U64;  // seq of another type
+    p.props.headers.entries = p.headers.data();
+    CHECK(refused(p));
+    p = good;
+    p.headers[2].value.value.i64 = 0;  // sequence numbers start at 1
+    p.props.headers.entries = p.headers.data();
+    CHECK(refused(p));
+    write_envelope(Envelope{"not a node name", 1, 1, foo}, false, p);
+    CHECK(refused(p));
+    const std::vector<uint8_t> bad_atom{119, 1, 0xff};  // not UTF-8
+    write_envelope(Envelope{"a@h", 1, 1, Bytes{bad_atom.data(), bad_atom.size()}}, false, p);
+    CHECK(refused(p));
+    write_envelope(Envelope{"a@h", 1, 1, Bytes{small_int.data(), small_int.size()}}, false, p);  // ref no pid or atom
+    CHECK(refused(p));
+    const std::vector<uint8_t> two_terms{97, 1, 97, 2};
+    CHECK(refused(good, Bytes{two_terms.data(), two_terms.size()}));
+    EnvelopeProperties none = good;
+    none.props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;  // no headers at all
+    CHECK_FALSE(read_envelope(none.props, payload, "me@h", e));
+    empty_amqp_pool(&pool);
 }
