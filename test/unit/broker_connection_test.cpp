@@ -3,13 +3,18 @@
 // private broker and runs them with PARTISAN_TEST_AMQP_PORT set. Without it
 // they fail, never pass.
 #include "partisan/transport/amqp/broker_connection.hpp"
+#include "partisan/transport/amqp/delivery_sequence.hpp"
+#include "partisan/transport/amqp/envelope.hpp"
+#include "partisan/transport/amqp/publish_window.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 using namespace partisan::amqp;
+using partisan::Bytes;
 using namespace std::chrono_literals;
 
 namespace {
@@ -69,4 +74,82 @@ TEST_CASE("broker connection: nothing listening is unreachable, within the timeo
     CHECK(r.error == ConnectError::unreachable);
     CHECK(r.text.find("127.0.0.1:1") != std::string::npos);
     CHECK(std::chrono::steady_clock::now() - start < 5s);
+}
+
+namespace {
+
+// A payload term: INTEGER_EXT i.
+std::vector<uint8_t> integer_term(uint32_t i) {
+    return {98, uint8_t(i >> 24), uint8_t(i >> 16), uint8_t(i >> 8), uint8_t(i)};
+}
+
+// Waits for the broker's confirms until the window is empty.
+void await_confirms(BrokerConnection& c, PublishWindow& window) {
+    while (window.size() > 0) {
+        amqp_frame_t frame;
+        timeval tv{10, 0};
+        REQUIRE(amqp_simple_wait_frame_noblock(c.state(), &frame, &tv) == AMQP_STATUS_OK);
+        if (frame.frame_type != AMQP_FRAME_METHOD) continue;
+        if (frame.payload.method.id == AMQP_BASIC_ACK_METHOD) {
+            auto* ack = static_cast<amqp_basic_ack_t*>(frame.payload.method.decoded);
+            window.confirmed(ack->delivery_tag, ack->multiple);
+        } else {
+            FAIL("unexpected method " << frame.payload.method.id);
+        }
+    }
+}
+
+}  // namespace
+
+TEST_CASE("broker connection: messages published with confirms arrive once, in order, envelope and payload intact",
+          "[.broker]") {
+    const std::string exchange = "partisan.test.direct", queue = "partisan.test.n1.undefined", key = "n1/undefined";
+    auto pub = BrokerConnection::open(test_broker());
+    auto sub = BrokerConnection::open(test_broker());
+    REQUIRE(pub.connection);
+    REQUIRE(sub.connection);
+    BrokerConnection& p = *pub.connection;
+    BrokerConnection& s = *sub.connection;
+    std::string error;
+    REQUIRE(p.open_channel(1, error));
+    REQUIRE(p.confirm_select(1, error));
+    REQUIRE(p.declare_exchange(1, exchange, "direct", false, error));
+    REQUIRE(p.declare_queue(1, queue, false, error));
+    REQUIRE(p.bind_queue(1, queue, exchange, key, error));
+    REQUIRE(s.open_channel(1, error));
+    REQUIRE(s.consume(1, queue, 100, error));
+
+    const uint32_t total = 2000;
+    PublishWindow window(1 << 20, 4096, 1 << 20);
+    for (uint32_t i = 1; i <= total; ++i) REQUIRE(window.push(Outgoing{key, i, {119, 3, 'f', 'o', 'o'}, integer_term(i)}));
+    uint64_t tag = 1;
+    while (const Outgoing* m = window.next_unpublished()) {
+        EnvelopeProperties props;
+        write_envelope(Envelope{"sender@h", 5, m->seq, Bytes{m->ref.data(), m->ref.size()}}, false, props);
+        amqp_bytes_t body{m->payload.size(), const_cast<uint8_t*>(m->payload.data())};
+        REQUIRE(amqp_basic_publish(p.state(), 1, amqp_cstring_bytes(exchange.c_str()), amqp_cstring_bytes(key.c_str()),
+                                   0, 0, &props.props, body) == AMQP_STATUS_OK);
+        window.published(tag++);
+    }
+    await_confirms(p, window);
+
+    DeliverySequence sequence(16);
+    for (uint32_t i = 1; i <= total; ++i) {
+        amqp_envelope_t d;
+        timeval tv{10, 0};
+        amqp_maybe_release_buffers(s.state());
+        amqp_rpc_reply_t r = amqp_consume_message(s.state(), &d, &tv, 0);
+        REQUIRE(describe_reply(r) == "");
+        Envelope e;
+        REQUIRE(read_envelope(d.message.properties, Bytes{static_cast<uint8_t*>(d.message.body.bytes), d.message.body.len},
+                              "me@h", e));
+        CHECK(e.sender == "sender@h");
+        REQUIRE(e.seq == i);
+        REQUIRE(sequence.accept(std::string(e.sender), e.incarnation, 0, e.seq) == DeliverySequence::Verdict::deliver);
+        auto expected = integer_term(i);
+        REQUIRE(std::vector<uint8_t>(static_cast<uint8_t*>(d.message.body.bytes),
+                                     static_cast<uint8_t*>(d.message.body.bytes) + d.message.body.len) == expected);
+        REQUIRE(amqp_basic_ack(s.state(), 1, d.delivery_tag, 0) == AMQP_STATUS_OK);
+        amqp_destroy_envelope(&d);
+    }
 }

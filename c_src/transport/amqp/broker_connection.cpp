@@ -101,12 +101,51 @@ int BrokerConnection::fd() const { return amqp_get_sockfd(state_); }
 
 uint32_t BrokerConnection::frame_max() const { return static_cast<uint32_t>(amqp_get_frame_max(state_)); }
 
-bool BrokerConnection::open_channel(uint16_t channel, std::string& error) {
-    amqp_channel_open(state_, channel);
+bool BrokerConnection::rpc_ok(std::string& error) {
     amqp_rpc_reply_t r = amqp_get_rpc_reply(state_);
     error = describe_reply(r);
-    if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) open_ = false;
+    // The broker closed the connection, or the socket is gone: no close to send.
+    if ((r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) ||
+        r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION)
+        open_ = false;
     return error.empty();
+}
+
+bool BrokerConnection::open_channel(uint16_t channel, std::string& error) {
+    amqp_channel_open(state_, channel);
+    return rpc_ok(error);
+}
+
+bool BrokerConnection::confirm_select(uint16_t channel, std::string& error) {
+    amqp_confirm_select(state_, channel);
+    return rpc_ok(error);
+}
+
+bool BrokerConnection::declare_exchange(uint16_t channel, const std::string& name, const std::string& type,
+                                        bool durable, std::string& error) {
+    amqp_exchange_declare(state_, channel, amqp_cstring_bytes(name.c_str()), amqp_cstring_bytes(type.c_str()), 0,
+                          durable, 0, 0, amqp_empty_table);
+    return rpc_ok(error);
+}
+
+bool BrokerConnection::declare_queue(uint16_t channel, const std::string& name, bool durable, std::string& error) {
+    amqp_queue_declare(state_, channel, amqp_cstring_bytes(name.c_str()), 0, durable, 0, 0, amqp_empty_table);
+    return rpc_ok(error);
+}
+
+bool BrokerConnection::bind_queue(uint16_t channel, const std::string& queue, const std::string& exchange,
+                                  const std::string& key, std::string& error) {
+    amqp_queue_bind(state_, channel, amqp_cstring_bytes(queue.c_str()), amqp_cstring_bytes(exchange.c_str()),
+                    amqp_cstring_bytes(key.c_str()), amqp_empty_table);
+    return rpc_ok(error);
+}
+
+bool BrokerConnection::consume(uint16_t channel, const std::string& queue, uint16_t prefetch, std::string& error) {
+    amqp_basic_qos(state_, channel, 0, prefetch, 0);
+    if (!rpc_ok(error)) return false;
+    amqp_basic_consume(state_, channel, amqp_cstring_bytes(queue.c_str()), amqp_empty_bytes, 0, 0, 0,
+                       amqp_empty_table);
+    return rpc_ok(error);
 }
 
 }  // namespace partisan::amqp

@@ -49,13 +49,29 @@ public:
     amqp_connection_state_t state() const { return state_; }
     int fd() const;
     uint32_t frame_max() const;
-    // Opens an AMQP channel; false with `error` set when refused.
+    // ---- setup RPCs, each blocking up to the timeout; false with `error`
+    // set when the broker refused (it then closed the channel, or the
+    // whole connection for a connection-level error).
     bool open_channel(uint16_t channel, std::string& error);
+    // Publisher confirms on this channel (basic.ack / basic.nack per publish).
+    bool confirm_select(uint16_t channel, std::string& error);
+    bool declare_exchange(uint16_t channel, const std::string& name, const std::string& type, bool durable,
+                          std::string& error);
+    // A queue that outlives this connection (so messages wait while its
+    // node reconnects); `durable`: it outlives a broker restart too.
+    bool declare_queue(uint16_t channel, const std::string& name, bool durable, std::string& error);
+    bool bind_queue(uint16_t channel, const std::string& queue, const std::string& exchange, const std::string& key,
+                    std::string& error);
+    // Consumes `queue` on `channel` with acknowledgements, at most
+    // `prefetch` unacknowledged deliveries at a time.
+    bool consume(uint16_t channel, const std::string& queue, uint16_t prefetch, std::string& error);
     // The broker said it closed the connection (no close is sent back).
     void mark_closed() { open_ = false; }
 
 private:
     explicit BrokerConnection(amqp_connection_state_t state) : state_(state) {}
+    // The last RPC's reply: true when normal, else `error` says what.
+    bool rpc_ok(std::string& error);
     amqp_connection_state_t state_;
     bool open_ = false;  // logged in: close politely
 };
