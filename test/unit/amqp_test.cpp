@@ -1,6 +1,8 @@
 // The pure parts of the AMQP transport: the publish window (bounds,
 // confirms, go-back-N), the receiver's sequence check, the reconnect
-// backoff, the envelope (headers through a real table encoding); and the two ends together over a lossy, reordering "broker".
+// backoff, the envelope (headers through a real table encoding), the
+// delivery assembler; and the two ends together over a lossy, reordering "broker".
+#include "partisan/transport/amqp/delivery_assembler.hpp"
 #include "partisan/transport/amqp/delivery_sequence.hpp"
 #include "partisan/transport/amqp/envelope.hpp"
 #include "partisan/transport/amqp/publish_window.hpp"
@@ -319,4 +321,95 @@ TEST_CASE("envelope: what a broker client other than ours could send is refused"
     none.props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;  // no headers at all
     CHECK_FALSE(read_envelope(none.props, payload, "me@h", e));
     empty_amqp_pool(&pool);
+}
+
+namespace {
+
+// Frames as rabbitmq-c decodes them, for the assembler.
+struct Frames {
+    amqp_basic_deliver_t deliver{};
+    amqp_basic_properties_t props{};
+
+    amqp_frame_t method(amqp_method_number_t id, void* decoded) {
+        amqp_frame_t f{};
+        f.frame_type = AMQP_FRAME_METHOD;
+        f.channel = 1;
+        f.payload.method.id = id;
+        f.payload.method.decoded = decoded;
+        return f;
+    }
+    amqp_frame_t deliver_frame(uint64_t tag) {
+        deliver.delivery_tag = tag;
+        return method(AMQP_BASIC_DELIVER_METHOD, &deliver);
+    }
+    amqp_frame_t header(uint64_t body_size) {
+        amqp_frame_t f{};
+        f.frame_type = AMQP_FRAME_HEADER;
+        f.payload.properties.class_id = AMQP_BASIC_CLASS;
+        f.payload.properties.body_size = body_size;
+        f.payload.properties.decoded = &props;
+        return f;
+    }
+    static amqp_frame_t body(const std::string& s) {
+        amqp_frame_t f{};
+        f.frame_type = AMQP_FRAME_BODY;
+        f.payload.body_fragment = amqp_bytes_t{s.size(), const_cast<char*>(s.data())};
+        return f;
+    }
+};
+
+std::string text(Bytes b) { return std::string(reinterpret_cast<const char*>(b.data), b.size); }
+
+}  // namespace
+
+TEST_CASE("delivery assembler: one body frame (not copied), several (gathered), none") {
+    using Step = DeliveryAssembler::Step;
+    DeliveryAssembler a(100);
+    Frames fr;
+    const std::string whole = "hello", part1 = "hel", part2 = "lo";
+    CHECK(a.feed(fr.deliver_frame(7)) == Step::more);
+    CHECK(a.feed(fr.header(5)) == Step::more);
+    CHECK(a.feed(Frames::body(whole)) == Step::complete);
+    CHECK(a.delivery_tag() == 7);
+    CHECK(&a.properties() == &fr.props);
+    CHECK(a.body().data == reinterpret_cast<const uint8_t*>(whole.data()));
+
+    CHECK(a.feed(fr.deliver_frame(8)) == Step::more);
+    CHECK(a.feed(fr.header(5)) == Step::more);
+    CHECK(a.feed(Frames::body(part1)) == Step::more);
+    CHECK(a.feed(Frames::body(part2)) == Step::complete);
+    CHECK(text(a.body()) == "hello");
+    CHECK(a.delivery_tag() == 8);
+
+    CHECK(a.feed(fr.deliver_frame(9)) == Step::more);
+    CHECK(a.feed(fr.header(0)) == Step::complete);
+    CHECK(a.body().size == 0);
+
+    amqp_basic_ack_t ack{};
+    CHECK(a.feed(fr.method(AMQP_BASIC_ACK_METHOD, &ack)) == Step::not_mine);
+}
+
+TEST_CASE("delivery assembler: frames out of order, a body too large or too long are errors; it starts afresh") {
+    using Step = DeliveryAssembler::Step;
+    DeliveryAssembler a(10);
+    Frames fr;
+    const std::string eleven = "01234567890", six = "012345";
+    CHECK(a.feed(Frames::body(six)) == Step::error);  // body with no delivery
+    CHECK(a.feed(fr.deliver_frame(1)) == Step::more);
+    CHECK(a.feed(Frames::body(six)) == Step::error);  // no header
+    CHECK(a.feed(fr.deliver_frame(2)) == Step::more);
+    CHECK(a.feed(fr.header(11)) == Step::error);  // over max_body
+    CHECK(a.error().find("11 bytes") != std::string::npos);
+    CHECK(a.feed(fr.deliver_frame(3)) == Step::more);
+    CHECK(a.feed(fr.header(8)) == Step::more);
+    CHECK(a.feed(Frames::body(six)) == Step::more);
+    CHECK(a.feed(Frames::body(six)) == Step::error);  // 12 of 8
+    CHECK(a.feed(fr.deliver_frame(4)) == Step::more);
+    CHECK(a.feed(fr.header(6)) == Step::more);
+    amqp_basic_ack_t ack{};
+    CHECK(a.feed(fr.method(AMQP_BASIC_ACK_METHOD, &ack)) == Step::error);  // cut short
+    CHECK(a.feed(fr.deliver_frame(5)) == Step::more);
+    CHECK(a.feed(fr.header(6)) == Step::more);
+    CHECK(a.feed(Frames::body(six)) == Step::complete);
+    CHECK(text(a.body()) == six);
 }
