@@ -52,7 +52,7 @@ echo "== broker connection tests (C++, a private RabbitMQ broker)"
 brokerdir=$(mktemp -d)
 if test/amqp/broker.sh start "$brokerdir" > "$logdir/broker.log" 2>&1; then
     port=$(sed -n 's/^PORT=//p' "$brokerdir/broker.env")
-    PARTISAN_TEST_AMQP_PORT=$port build/unit_tests "[.broker]" | tee "$logdir/broker_unit.log" || status=1
+    PARTISAN_TEST_AMQP_PORT=$port PARTISAN_TEST_AMQP_DIR=$brokerdir build/unit_tests "[.broker]" | tee "$logdir/broker_unit.log" || status=1
     count_catch2 "$logdir/broker_unit.log"
 else
     cat "$logdir/broker.log"

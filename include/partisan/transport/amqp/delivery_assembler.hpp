@@ -32,6 +32,8 @@ public:
     };
     Step feed(const amqp_frame_t& frame);
 
+    // Between deliveries: nothing points into rabbitmq-c's buffers.
+    bool idle() const { return state_ == State::idle; }
     uint64_t delivery_tag() const { return delivery_tag_; }
     bool redelivered() const { return redelivered_; }
     const amqp_basic_properties_t& properties() const { return *properties_; }
