@@ -48,20 +48,6 @@ echo "== unit tests (C++)"
 build/unit_tests | tee "$logdir/unit.log" || status=1
 count_catch2 "$logdir/unit.log"
 
-echo "== broker connection tests (C++, a private RabbitMQ broker)"
-brokerdir=$(mktemp -d)
-if test/amqp/broker.sh start "$brokerdir" > "$logdir/broker.log" 2>&1; then
-    port=$(sed -n 's/^PORT=//p' "$brokerdir/broker.env")
-    PARTISAN_TEST_AMQP_PORT=$port PARTISAN_TEST_AMQP_DIR=$brokerdir build/unit_tests "[.broker]" | tee "$logdir/broker_unit.log" || status=1
-    count_catch2 "$logdir/broker_unit.log"
-else
-    cat "$logdir/broker.log"
-    echo "the test broker did not start" >&2
-    failed=$((failed + 1))
-    status=1
-fi
-test/amqp/broker.sh stop "$brokerdir" >> "$logdir/broker.log" 2>&1
-
 echo "== link emulator tests (benchmark network emulation)"
 build/link_emulator_tests | tee "$logdir/emulator.log" || status=1
 count_catch2 "$logdir/emulator.log"
@@ -74,6 +60,23 @@ else
     status=1
 fi
 count_catch2 "$logdir/asan.log"
+
+echo "== broker tests (C++, normal and ASan/UBSan builds, a private RabbitMQ broker)"
+brokerdir=$(mktemp -d)
+if test/amqp/broker.sh start "$brokerdir" > "$logdir/broker.log" 2>&1; then
+    port=$(sed -n 's/^PORT=//p' "$brokerdir/broker.env")
+    for build in build build-asan; do
+        PARTISAN_TEST_AMQP_PORT=$port PARTISAN_TEST_AMQP_DIR=$brokerdir $build/unit_tests "[.broker]" |
+            tee "$logdir/broker_$build.log" || status=1
+        count_catch2 "$logdir/broker_$build.log"
+    done
+else
+    cat "$logdir/broker.log"
+    echo "the test broker did not start" >&2
+    failed=$((failed + 1))
+    status=1
+fi
+test/amqp/broker.sh stop "$brokerdir" >> "$logdir/broker.log" 2>&1
 
 echo "== common_test suites (real BEAM nodes and C-nodes)"
 export HOME="$logdir/home"
