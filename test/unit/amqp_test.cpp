@@ -1,7 +1,8 @@
 // The pure parts of the AMQP transport: the publish window (bounds,
 // confirms, go-back-N), the receiver's sequence check, the reconnect
 // backoff, the envelope (headers through a real table encoding), the
-// delivery assembler; and the two ends together over a lossy, reordering "broker".
+// delivery assembler, the broker names; and the two ends together over a lossy, reordering "broker".
+#include "partisan/transport/amqp/broker_names.hpp"
 #include "partisan/transport/amqp/delivery_assembler.hpp"
 #include "partisan/transport/amqp/delivery_sequence.hpp"
 #include "partisan/transport/amqp/envelope.hpp"
@@ -412,4 +413,27 @@ TEST_CASE("delivery assembler: frames out of order, a body too large or too long
     CHECK(a.feed(fr.header(6)) == Step::more);
     CHECK(a.feed(Frames::body(six)) == Step::complete);
     CHECK(text(a.body()) == six);
+}
+
+TEST_CASE("broker names: per cluster secret, never the secret, within AMQP's 255 bytes, unambiguous") {
+    BrokerNames a("secret-one"), a2("secret-one"), b("secret-two");
+    CHECK(a.ns() == a2.ns());
+    CHECK(a.ns() != b.ns());
+    CHECK(a.ns().size() == 16);
+    CHECK(a.messages_exchange() != b.messages_exchange());
+    CHECK(a.members_queue("n@h") != b.members_queue("n@h"));
+    CHECK(a.message_queue("n@h", "undefined").find("secret") == std::string::npos);
+    CHECK(BrokerNames::routing_key("n@h", "undefined") == "n@h:undefined");
+    // The channel has no ':', so node "x@h:y" with channel "z" differs from node "x@h" with channel "y:z"
+    // (which cannot exist) and from node "x@h" with channel "y".
+    CHECK(BrokerNames::routing_key("x@h:y", "z") != BrokerNames::routing_key("x@h", "y"));
+    const std::string long_node = std::string(200, 'n') + "@" + std::string(54, 'h');
+    const std::string long_channel(255, 'c');
+    auto q1 = a.message_queue(long_node, long_channel);
+    auto q2 = a.message_queue(long_node, std::string(254, 'c'));
+    CHECK(q1.size() <= 255);
+    CHECK(q2.size() <= 255);
+    CHECK(q1 != q2);
+    CHECK(BrokerNames::routing_key(long_node, long_channel).size() <= 255);
+    CHECK(a.members_queue(long_node).size() <= 255);
 }
