@@ -155,6 +155,16 @@ public:
     std::vector<std::string> active_names() const;
     std::vector<std::string> passive_names() const;
     std::vector<std::string> link_names() const;
+    // Each node of a view with its key, in name order, without copying
+    // (for checkers that read the views after every event).
+    template <typename Visit>
+    void visit_active(Visit&& visit) const {
+        for (const auto& [name, node] : active_) visit(name, node);
+    }
+    template <typename Visit>
+    void visit_passive(Visit&& visit) const {
+        for (const auto& [name, entry] : passive_) visit(name, entry.node);
+    }
 
 private:
     // This node's link to a peer. Messages wait in `held` until it is up.
