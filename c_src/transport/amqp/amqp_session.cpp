@@ -10,17 +10,9 @@ constexpr int max_frames_per_wakeup = 1024;  // then the loop serves others firs
 
 std::string close_reason(const amqp_frame_t& f) {
     uint16_t code = 0;
-    amqp_bytes_t text{0, nullptr};
-    if (f.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD) {
-        auto* m = static_cast<const amqp_connection_close_t*>(f.payload.method.decoded);
-        code = m->reply_code;
-        text = m->reply_text;
-    } else {
-        auto* m = static_cast<const amqp_channel_close_t*>(f.payload.method.decoded);
-        code = m->reply_code;
-        text = m->reply_text;
-    }
-    return std::to_string(code) + " " + std::string(static_cast<const char*>(text.bytes), text.len);
+    std::string text;
+    read_close(f.payload.method, code, text);
+    return std::to_string(code) + " " + text;
 }
 
 }  // namespace
@@ -52,13 +44,20 @@ void AmqpSession::start() {
 void AmqpSession::stop() {
     running_ = false;
     retry_timer_.cancel();
-    if (!conn_) return;
+    if (conn_) tear_down(true, "stopped");
+}
+
+void AmqpSession::tear_down(bool polite, const std::string& why) {
     heartbeat_timer_.cancel();
-    if (socket_) socket_->release();
+    if (socket_) socket_->release();  // conn_ owns the descriptor
     socket_.reset();
-    conn_.reset();  // a polite connection.close, bounded by the timeout
+    // Polite: a connection.close bounded by the timeout. Otherwise none: the
+    // socket may be gone, and a close would wait; the broker requeues what
+    // was delivered and not acknowledged.
+    if (!polite) conn_->mark_closed();
+    conn_.reset();
     assemblers_.clear();
-    events_.on_lost("stopped");
+    events_.on_lost(why);
 }
 
 void AmqpSession::join_setup() {
@@ -208,15 +207,7 @@ bool AmqpSession::handle(const amqp_frame_t& f) {
 void AmqpSession::lose(const std::string& why) {
     if (!conn_) return;
     PLOG(log_, warning, "AMQP: %s", why.c_str());
-    heartbeat_timer_.cancel();
-    if (socket_) socket_->release();
-    socket_.reset();
-    // No polite close: the socket may be gone, and a close would wait. The
-    // broker requeues what was delivered and not acknowledged.
-    conn_->mark_closed();
-    conn_.reset();
-    assemblers_.clear();
-    events_.on_lost(why);
+    tear_down(false, why);
     if (running_) retry_after(backoff_.next());
 }
 

@@ -16,23 +16,27 @@ std::string bytes_text(amqp_bytes_t b) { return std::string(static_cast<const ch
 
 // A connection.close or channel.close from the broker: its code and text.
 bool broker_close(const amqp_rpc_reply_t& r, uint16_t& code, std::string& text) {
-    if (r.reply_type != AMQP_RESPONSE_SERVER_EXCEPTION || r.reply.decoded == nullptr) return false;
-    if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
-        auto* m = static_cast<const amqp_connection_close_t*>(r.reply.decoded);
+    return r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && read_close(r.reply, code, text);
+}
+
+}  // namespace
+
+bool read_close(const amqp_method_t& method, uint16_t& code, std::string& text) {
+    if (method.decoded == nullptr) return false;
+    if (method.id == AMQP_CONNECTION_CLOSE_METHOD) {
+        auto* m = static_cast<const amqp_connection_close_t*>(method.decoded);
         code = m->reply_code;
         text = bytes_text(m->reply_text);
         return true;
     }
-    if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
-        auto* m = static_cast<const amqp_channel_close_t*>(r.reply.decoded);
+    if (method.id == AMQP_CHANNEL_CLOSE_METHOD) {
+        auto* m = static_cast<const amqp_channel_close_t*>(method.decoded);
         code = m->reply_code;
         text = bytes_text(m->reply_text);
         return true;
     }
     return false;
 }
-
-}  // namespace
 
 const char* to_string(ConnectError e) {
     switch (e) {

@@ -71,6 +71,7 @@ private:
     void drain();
     bool handle(const amqp_frame_t& frame);
     void lose(const std::string& why);
+    void tear_down(bool polite, const std::string& why);
     void arm_heartbeat();
     void join_setup();
 

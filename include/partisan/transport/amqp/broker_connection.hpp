@@ -84,5 +84,8 @@ struct BrokerConnection::Result {
 
 // What an RPC reply says, in words ("" when it is a success).
 std::string describe_reply(const amqp_rpc_reply_t& reply);
+// The code and text of a connection.close or channel.close method; false
+// for any other method.
+bool read_close(const amqp_method_t& method, uint16_t& code, std::string& text);
 
 }  // namespace partisan::amqp
