@@ -10,6 +10,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "test_broker.hpp"
 #include "test_support.hpp"
 
 #include <cstdlib>
@@ -24,12 +25,7 @@ using namespace std::chrono_literals;
 namespace {
 
 BrokerOptions session_broker() {
-    const char* port = std::getenv("PARTISAN_TEST_AMQP_PORT");
-    REQUIRE(port != nullptr);
-    BrokerOptions o;
-    o.port = static_cast<uint16_t>(std::stoi(port));
-    o.password = "guest";
-    o.timeout = 10s;
+    BrokerOptions o = test::test_broker();
     o.heartbeat_s = 2;
     return o;
 }

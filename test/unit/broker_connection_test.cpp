@@ -10,27 +10,16 @@
 
 #include <catch2/catch.hpp>
 
+#include "test_broker.hpp"
+
 #include <cstdlib>
 #include <string>
 #include <vector>
 
 using namespace partisan::amqp;
 using partisan::Bytes;
+using partisan::test::test_broker;
 using namespace std::chrono_literals;
-
-namespace {
-
-BrokerOptions test_broker() {
-    const char* port = std::getenv("PARTISAN_TEST_AMQP_PORT");
-    REQUIRE(port != nullptr);  // scripts/run_tests.sh sets it
-    BrokerOptions o;
-    o.port = static_cast<uint16_t>(std::stoi(port));
-    o.password = "guest";
-    o.timeout = 10s;
-    return o;
-}
-
-}  // namespace
 
 TEST_CASE("broker connection: logs in, opens channels, closes", "[.broker]") {
     auto r = BrokerConnection::open(test_broker());

@@ -1,0 +1,25 @@
+// The private test broker's options, for the [.broker] tests:
+// scripts/run_tests.sh starts it and sets PARTISAN_TEST_AMQP_PORT; without
+// it these tests fail, never pass.
+#pragma once
+
+#include "partisan/transport/amqp/broker_connection.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <string>
+
+namespace partisan::test {
+
+inline amqp::BrokerOptions test_broker() {
+    const char* port = std::getenv("PARTISAN_TEST_AMQP_PORT");
+    REQUIRE(port != nullptr);
+    amqp::BrokerOptions o;
+    o.port = static_cast<uint16_t>(std::stoi(port));
+    o.password = "guest";
+    o.timeout = std::chrono::seconds(10);
+    return o;
+}
+
+}  // namespace partisan::test
