@@ -10,6 +10,7 @@
 #include <limits>
 #include <map>
 #include <sstream>
+#include <utility>
 
 namespace po = boost::program_options;
 
@@ -51,7 +52,7 @@ std::optional<ChannelConfig> parse_channel(const std::string& spec, unsigned def
     std::vector<std::string> parts;
     std::stringstream ss(spec);
     for (std::string part; std::getline(ss, part, ':');) parts.push_back(part);
-    if (parts.empty() || parts.size() > 3 || !valid_channel_name(parts[0])) return std::nullopt;
+    if (parts.empty() || parts.size() > 4 || !valid_channel_name(parts[0])) return std::nullopt;
     ch.name = parts[0];
     if (parts.size() >= 2 && !parts[1].empty()) {
         // The bounds of --parallelism.
@@ -60,9 +61,15 @@ std::optional<ChannelConfig> parse_channel(const std::string& spec, unsigned def
         if (!p || *p < bounds->min || *p > bounds->max) return std::nullopt;
         ch.parallelism = *p;
     }
-    if (parts.size() == 3) {
-        if (parts[2] != "monotonic") return std::nullopt;
-        ch.monotonic = true;
+    // Then the flags, each at most once, monotonic first.
+    for (size_t i = 2; i < parts.size(); ++i) {
+        if (parts[i] == "monotonic" && i == 2) {
+            ch.monotonic = true;
+        } else if (parts[i] == "durable" && !ch.durable) {
+            ch.durable = true;
+        } else {
+            return std::nullopt;
+        }
     }
     return ch;
 }
@@ -74,7 +81,8 @@ std::string channels_spec(const std::vector<ChannelConfig>& channels) {
     std::string spec;
     for (const auto* ch : sorted) {
         if (!spec.empty()) spec += ',';
-        spec += ch->name + ':' + std::to_string(ch->parallelism) + (ch->monotonic ? ":monotonic" : "");
+        spec += ch->name + ':' + std::to_string(ch->parallelism) + (ch->monotonic ? ":monotonic" : "") +
+                (ch->durable ? ":durable" : "");
     }
     return spec;
 }
@@ -223,7 +231,7 @@ std::optional<std::string> from_hex(std::string_view hex) {
 std::string read_secrets(std::istream& in, Config& config) {
     // Secrets are hex-encoded so that they arrive byte for byte, whatever
     // bytes they hold; nothing here trims, comments out or cuts them.
-    bool ended = false;
+    bool ended = false, amqp_password_given = false;
     for (std::string line; std::getline(in, line);) {
         if (line == "end") {
             ended = true;
@@ -231,11 +239,13 @@ std::string read_secrets(std::istream& in, Config& config) {
         }
         auto space = line.find(' ');
         std::string key = line.substr(0, space);
-        std::string* target = key == "beam-cookie" ? &config.beam_cookie
+        std::string* target = key == "beam-cookie"      ? &config.beam_cookie
                               : key == "cluster-secret" ? &config.cluster_secret
+                              : key == "amqp-password"  ? &config.amqp_password
                                                         : nullptr;
         if (!target) return "bad secrets on stdin: unknown key '" + key.substr(0, 32) + "'";
-        if (!target->empty()) return "bad secrets on stdin: " + key + " given twice";
+        bool given_before = key == "amqp-password" ? std::exchange(amqp_password_given, true) : !target->empty();
+        if (given_before) return "bad secrets on stdin: " + key + " given twice";
         auto value = space == std::string::npos ? std::nullopt : from_hex(std::string_view(line).substr(space + 1));
         if (!value) return "bad secrets on stdin: " + key + " is not hex";
         if (value->size() > max_secret_bytes) return "bad secrets on stdin: " + key + " is too long";
@@ -246,6 +256,8 @@ std::string read_secrets(std::istream& in, Config& config) {
     if (config.cluster_secret.empty()) return "no cluster-secret on stdin";
     // ei takes the cookie as a C string.
     if (config.beam_cookie.find('\0') != std::string::npos) return "the BEAM cookie holds a NUL byte";
+    // rabbitmq-c takes the password as a C string too.
+    if (config.amqp_password.find('\0') != std::string::npos) return "the AMQP password holds a NUL byte";
     return {};
 }
 

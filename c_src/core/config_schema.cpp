@@ -68,6 +68,16 @@ bool ip_address(std::string_view s) {
 
 bool optional_ip_address(std::string_view s) { return s.empty() || ip_address(s); }
 
+// A DNS name or an IP address: printable, no spaces, not empty.
+bool host_name(std::string_view s) {
+    return !s.empty() && s.size() <= 253 && std::all_of(s.begin(), s.end(), [](char c) { return c > ' ' && c < 127; });
+}
+
+// AMQP short strings (vhost, user) hold at most 255 bytes.
+bool amqp_short_string(std::string_view s) {
+    return !s.empty() && s.size() <= 255 && s.find('\0') == std::string_view::npos;
+}
+
 OptionSpec repeated(std::string_view name, std::string_view env, std::string_view doc) {
     OptionSpec o;
     o.name = name;
@@ -110,10 +120,10 @@ std::vector<OptionSpec> make_options() {
         integer<&Config::advertise_port>("advertise-port", "advertise_port", 0, 65535,
                                          "port given to other nodes; 0: the listen port"),
         text<&Config::topology>("topology", "topology", T::one_of, "who links to whom",
-                                {"full_mesh", "static", "client_server", "peer_to_peer"}),
+                                {"full_mesh", "static", "client_server", "peer_to_peer", "pubsub"}),
         text<&Config::role>("role", "role", T::one_of, "this node's role under client_server", {"server", "client"}),
         repeated("static-peer", "static_peers", "static topology: NAME=IP:PORT, repeatable"),
-        repeated("channel", "channels", "NAME[:PARALLELISM[:monotonic]], repeatable"),
+        repeated("channel", "channels", "NAME[:PARALLELISM[:monotonic][:durable]], repeatable"),
         integer<&Config::parallelism>("parallelism", "parallelism", 1, 64,
                                       "connections of the channels that do not give their own"),
         integer<&Config::gossip_interval_ms>("gossip-interval-ms", "gossip_interval", 1, max_int32,
@@ -154,12 +164,26 @@ std::vector<OptionSpec> make_options() {
             "random-promotion-interval-ms", "random_promotion_interval", 1, max_int32,
             "peer_to_peer: period of asking a passive peer in while the active view has room, ms"),
         integer<&Config::announce_interval_ms>("announce-interval-ms", "announce_interval", 100, max_int32,
-                                               "peer_to_peer: period of broadcasting this node's presence (routes), ms"),
+                                               "peer_to_peer and pubsub: period of announcing this node's presence, ms"),
         integer<&Config::lazy_tick_period_ms>("lazy-tick-period-ms", "lazy_tick_period", 1, max_int32,
                                               "broadcast: IHAVE batching period, ms"),
         integer<&Config::graft_timeout_ms>("graft-timeout-ms", "graft_timeout", 1, max_int32,
                                            "broadcast: wait for an announced message before grafting, ms"),
         integer<&Config::max_hops>("max-hops", "max_hops", 1, 255, "hops a relayed message may take"),
+        integer<&Config::member_timeout_ms>("member-timeout-ms", "member_timeout", 100, max_int32,
+                                            "pubsub: a member not heard this long is removed, ms"),
+        valid_if(host_name, text<&Config::amqp_host>("amqp-host", "", T::string, "pubsub: the AMQP broker's host")),
+        integer<&Config::amqp_port>("amqp-port", "", 1, 65535, "pubsub: the AMQP broker's port"),
+        valid_if(amqp_short_string, text<&Config::amqp_vhost>("amqp-vhost", "", T::string, "pubsub: the broker's vhost")),
+        valid_if(amqp_short_string, text<&Config::amqp_user>("amqp-user", "", T::string, "pubsub: the broker user")),
+        integer<&Config::amqp_window_bytes>("amqp-window-bytes", "amqp_window_bytes", 65536, max_message_limit,
+                                            "pubsub: bytes per channel not yet confirmed by the broker, at most"),
+        integer<&Config::amqp_window_messages>("amqp-window-messages", "amqp_window_messages", 1, 10000000,
+                                               "pubsub: messages per channel not yet confirmed, at most"),
+        integer<&Config::amqp_prefetch>("amqp-prefetch", "amqp_prefetch", 1, 65535,
+                                        "pubsub: deliveries per channel not yet acknowledged, at most"),
+        integer<&Config::amqp_queue_expiry_ms>("amqp-queue-expiry-ms", "amqp_queue_expiry", 0, max_int32,
+                                               "pubsub: the broker deletes a node's queues unused this long, ms; 0: never"),
         integer<&Config::connect_timeout_ms>("connect-timeout-ms", "", 1, max_int32, "TCP connect timeout, ms"),
         integer<&Config::handshake_timeout_ms>("handshake-timeout-ms", "", 1, max_int32,
                                                "peer handshake timeout, ms"),

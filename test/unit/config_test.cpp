@@ -40,6 +40,21 @@ TEST_CASE("channels with parallelism and monotonic") {
     REQUIRE(chs[3].parallelism == 2);
 }
 
+TEST_CASE("channels may be durable (pubsub), and the spec says so") {
+    auto r = parse({"--beam-node", "a@h", "--cnode-name", "p@h", "--channel", "jobs:1:durable", "--channel",
+                    "state:2:monotonic:durable", "--channel", "plain:1:monotonic"});
+    REQUIRE(r.config);
+    auto& chs = r.config->channels;
+    REQUIRE(chs[1].durable);
+    REQUIRE_FALSE(chs[1].monotonic);
+    REQUIRE(chs[2].durable);
+    REQUIRE(chs[2].monotonic);
+    REQUIRE_FALSE(chs[3].durable);
+    REQUIRE(channels_spec(chs) == "jobs:1:durable,plain:1:monotonic,state:2:monotonic:durable,undefined:1");
+    for (const char* bad : {"x:1:durable:durable", "x:1:durable:monotonic", "x:1:durable:monotonic:durable", "x:1:fast"})
+        REQUIRE_FALSE(parse({"--beam-node", "a@h", "--cnode-name", "p@h", "--channel", bad}).config);
+}
+
 TEST_CASE("bad options are errors with a message") {
     REQUIRE_FALSE(parse({"--cnode-name", "p@h"}).config);                                   // missing beam node
     REQUIRE(parse({"--beam-node", "a@h", "--cnode-name", "p@h", "--bogus"}).exit_code == 2);
@@ -86,6 +101,23 @@ TEST_CASE("secrets come from stdin, hex-encoded, up to the end line") {
     Config d;
     std::istringstream missing("beam-cookie 616263\nend\n");
     REQUIRE(read_secrets(missing, d).find("cluster-secret") != std::string::npos);
+}
+
+TEST_CASE("the AMQP password comes on stdin too, and defaults to RabbitMQ's guest") {
+    Config c;
+    std::istringstream none("beam-cookie 61\ncluster-secret 61\nend\n");
+    REQUIRE(read_secrets(none, c).empty());
+    REQUIRE(c.amqp_password == "guest");
+    Config d;
+    std::istringstream given("beam-cookie 61\ncluster-secret 61\namqp-password 7077\nend\n");
+    REQUIRE(read_secrets(given, d).empty());
+    REQUIRE(d.amqp_password == "pw");
+    Config e;
+    std::istringstream twice("beam-cookie 61\ncluster-secret 61\namqp-password 61\namqp-password 62\nend\n");
+    REQUIRE(read_secrets(twice, e).find("twice") != std::string::npos);
+    Config f;
+    std::istringstream nul("beam-cookie 61\ncluster-secret 61\namqp-password 6100\nend\n");
+    REQUIRE(read_secrets(nul, f).find("AMQP password holds a NUL") != std::string::npos);
 }
 
 TEST_CASE("secrets are taken byte for byte") {

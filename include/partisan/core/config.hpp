@@ -14,6 +14,9 @@ struct ChannelConfig {
     std::string name;
     unsigned parallelism = 1;
     bool monotonic = false;
+    // pubsub: the channel's queues and messages survive a broker restart
+    // (written to the broker's disk).
+    bool durable = false;
 };
 
 enum class LogLevel { debug = 0, info, notice, warning, error };
@@ -37,7 +40,7 @@ struct Config {
     uint16_t listen_port = 0;
     std::string advertise_ip;  // empty: the listen ip
     uint16_t advertise_port = 0;  // 0: the listen port (else e.g. a relay's port)
-    std::string topology = "full_mesh";  // full_mesh | static | client_server | peer_to_peer
+    std::string topology = "full_mesh";  // full_mesh | static | client_server | peer_to_peer | pubsub
     std::string role = "server";          // client_server: server | client
     std::vector<StaticPeer> static_peers;
     unsigned connect_interval_ms = 20;
@@ -78,10 +81,25 @@ struct Config {
     unsigned graft_timeout_ms = 1000;
     // Hops a relayed message may take before it is dropped.
     unsigned max_hops = 16;
+    // pubsub: the AMQP broker (the password comes on stdin) and how long a
+    // member may go unheard before it is removed.
+    std::string amqp_host = "127.0.0.1";
+    uint16_t amqp_port = 5672;
+    std::string amqp_vhost = "/";
+    std::string amqp_user = "guest";
+    unsigned member_timeout_ms = 30000;
+    // Per channel: messages not yet confirmed by the broker, at most
+    // (senders wait beyond), and deliveries not yet acknowledged.
+    unsigned amqp_window_bytes = 64u << 20;
+    unsigned amqp_window_messages = 100000;
+    unsigned amqp_prefetch = 512;
+    // The broker deletes a node's queues unused this long (0: never).
+    unsigned amqp_queue_expiry_ms = 3600000;
     LogLevel log_level = LogLevel::info;
     // Secrets, from stdin.
     std::string beam_cookie;
     std::string cluster_secret;
+    std::string amqp_password = "guest";  // RabbitMQ's default account unless stdin gives one
 };
 
 // Outcome of parsing the command line: a config, or a message to print
@@ -100,16 +118,17 @@ ParseResult parse_command_line(int argc, const char* const argv[]);
 // Longest secret accepted (cookie or cluster secret), bytes.
 constexpr size_t max_secret_bytes = 4096;
 
-// Reads `beam-cookie HEX` and `cluster-secret HEX` lines up to a line `end`
+// Reads `beam-cookie HEX`, `cluster-secret HEX` and optionally
+// `amqp-password HEX` lines up to a line `end`
 // (docs/SHIM_INTERFACE.md) and fills the secrets, byte for byte.
 // Returns an error message, empty on success.
 std::string read_secrets(std::istream& in, Config& config);
 
-// "name[:parallelism[:monotonic]]"; nullopt when malformed.
+// "name[:parallelism[:monotonic][:durable]]"; nullopt when malformed.
 std::optional<ChannelConfig> parse_channel(const std::string& spec, unsigned default_parallelism);
 
 // The channels in one canonical line, sorted by name:
-// "undefined:1,vnode:4:monotonic". Nodes link only when theirs are equal.
+// "undefined:1,vnode:4:monotonic:durable". Nodes link only when theirs are equal.
 std::string channels_spec(const std::vector<ChannelConfig>& channels);
 
 std::optional<LogLevel> parse_log_level(const std::string& s);
