@@ -100,7 +100,10 @@
 
 -type channel() :: atom().
 -type listen_addr() :: #{ip := inet:ip_address(), port := inet:port_number()}.
--type channel_spec() :: #{parallelism := pos_integer(), monotonic := boolean()}.
+%% `durable' is in the channels this node configures (node_spec/0,
+%% status/0); a channel_mismatch reply may lack it.
+-type channel_spec() :: #{parallelism := pos_integer(), monotonic := boolean(),
+                          durable => boolean()}.
 %% What node_spec/0 returns; join/1 needs only `name' and `listen_addrs'.
 -type node_spec() :: #{name := node(),
                        listen_addrs := [listen_addr()],

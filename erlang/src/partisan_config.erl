@@ -9,8 +9,8 @@
 %% C-node accepts. Integer and one-of keys need no code here: each is read,
 %% checked and passed on as the schema says. Only the conversions that are
 %% Erlang's own are written here (addresses, channel maps, node specs, the
-%% secret) and the shim's own options (`ready_timeout', those of
-%% `partisan_plumtree_broadcast').
+%% secrets, the broker's `amqp' map) and the shim's own options
+%% (`ready_timeout', those of `partisan_plumtree_broadcast').
 %%
 %% Keys:
 %% <ul>
@@ -26,7 +26,9 @@
 %%     `{error, not_supported}'), `client_server' (servers connect to
 %%     all servers, clients only to servers; see `role') or
 %%     `peer_to_peer' (HyParView views, Plumtree broadcast, relayed
-%%     messages; see the options below).</li>
+%%     messages; see the options below) or `pubsub' (every node talks
+%%     through an AMQP 0-9-1 broker, see `amqp' and the `pubsub' options
+%%     below).</li>
 %% <li>`role': `server' or `client', this node's role under
 %%     the `client_server' topology (ignored under the others).</li>
 %% <li>`static_peers' (`[]'): the peers of the `static' topology, each a
@@ -63,11 +65,17 @@
 %%     still merges; {@link partisan:unreachable/0} lists it and
 %%     `partisan:leave(Node)' removes it for good. A live node marked down
 %%     refutes it. 0 disables it.</li>
-%% <li>`channels' (`#{}'): `#{Name => #{parallelism => N, monotonic => Bool}}'
-%%     or a list of channel names. The default channel `undefined' always
-%%     exists. Parallelism within the bounds of `parallelism'; at most
-%%     `max_channels' channels (the default one included), names of at
-%%     most `max_channel_name_bytes' bytes (`partisan_config_schema:limits()').</li>
+%% <li>`channels' (`#{}'): `#{Name => #{parallelism => N, monotonic =>
+%%     Bool, durable => Bool}}' (a map or a property list of options, each
+%%     optional) or a list of channel names. The default channel
+%%     `undefined' always exists. Parallelism within the bounds of
+%%     `parallelism' (default: `parallelism'); `monotonic' (`false'): a
+%%     newer message to a destination may replace one not yet sent;
+%%     `durable' (`false'): under `pubsub' the channel's queues and
+%%     messages survive a broker restart. At most `max_channels' channels
+%%     (the default one included), names of at most
+%%     `max_channel_name_bytes' bytes (`partisan_config_schema:limits()').
+%%     Passed as `--channel NAME:P[:monotonic][:durable]'.</li>
 %% <li>`parallelism': parallelism of channels that do not give one.</li>
 %% <li>`gossip_interval': membership gossip period, ms.</li>
 %% <li>`gossip_fanout': peers gossiped to per period.</li>
@@ -86,6 +94,31 @@
 %%     the batching of IHAVE announcements; `graft_timeout' (1000 ms), the
 %%     wait for an announced message before it is pulled.</li>
 %% <li>`max_hops' (16): nodes a relayed message may pass.</li>
+%% <li>`pubsub' options (integers, limits in the schema):
+%%     `member_timeout' (30000 ms), a member not heard from this long is
+%%     removed; `amqp_window_bytes' (64 MiB) and `amqp_window_messages'
+%%     (100000), what a channel may have published that the broker has not
+%%     confirmed yet; `amqp_prefetch' (512), deliveries per channel not yet
+%%     acknowledged; `amqp_queue_expiry' (3600000 ms, 0: never), the broker
+%%     deletes a node's queues unused this long. `announce_interval'
+%%     applies to `pubsub' too.</li>
+%% <li>`amqp' (`#{}'): the broker of the `pubsub' topology, a map whose
+%%     keys are all optional: `host' (`"127.0.0.1"'; a DNS name or an
+%%     address, printable ASCII without spaces, at most 253 bytes), `port'
+%%     (5672; 1..65535), `vhost' (`"/"') and `user' (`"guest"'; each 1..255
+%%     bytes of UTF-8, no NUL), and the password's source, at most one of
+%%     `password_file => Path' (the file's bytes as they are, except that
+%%     ONE trailing line end, LF or CR LF, is dropped: a file
+%%     written by `echo' ends in one) and `password_env => VarName' (an OS
+%%     environment variable, which must be set). Strings are lists or
+%%     binaries. With neither source the C-node logs in with the password
+%%     `guest' (RabbitMQ's default account). The password (1 to
+%%     `max_secret_bytes' bytes, no NUL) is read at load time and goes on
+%%     the C-node's stdin, never on its command line, in a log or in
+%%     {@link redact/1}'s result. The map is checked under every topology,
+%%     but passed to the C-node (`--amqp-host', `--amqp-port',
+%%     `--amqp-vhost', `--amqp-user', the `amqp-password' stdin line) only
+%%     under `pubsub'.</li>
 %% <li>`cookie' (`erlang'): source of the cluster secret shared by the
 %%     C-nodes: `erlang' (this node's cookie), `{file, Path}' (the first
 %%     line of the file, without its line end) or a binary, string or atom
@@ -102,12 +135,23 @@
 %%     `broadcast_recent_size' (1000), `broadcast_recent_age' (60000 ms).</li>
 %% </ul>
 %%
-%% Bad values give `{error, {bad_config, {Key, Value}}}'.
+%% Bad values give `{error, {bad_config, {Key, Value}}}'. Those of the
+%% secrets' sources name the problem rather than echo what may be a
+%% secret: `{cookie, empty | not_a_string | {too_long, Bytes, Max} |
+%% {{file, Path}, Why}}', and `{amqp, Reason}' with Reason one of
+%% <ul>
+%% <li>`not_a_map', `{unknown_key, Key}';</li>
+%% <li>`{host, Value}', `{port, Value}', `{vhost, Value}', `{user, Value}':
+%%     a value outside the limits above;</li>
+%% <li>`{password_file, Value}', `{password_env, Value}': not a file
+%%     name, not a variable name;</li>
+%% <li>`{both, password_file, password_env}': one source at most;</li>
+%% <li>`{password_file, Path, Why}', `{password_env, VarName, Why}', where
+%%     `Why' is the file's read error (`enoent', `eacces', `eisdir', ...),
+%%     `unset' (the variable), `not_a_string', `empty', `nul_byte' or
+%%     `{too_long, Bytes, Max}' (the password, without the value).</li>
+%% </ul>
 -module(partisan_config).
-
-%% Over 400 lines on purpose: one job (the application environment to the
-%% C-node's command line). Most of the length is the key list in the edoc
-%% above and one small validator per key that is not in the generated schema.
 
 %% Over 400 lines on purpose: one job (application env to C-node argv);
 %% the conversions that cannot come from the generated schema (addresses,
@@ -123,14 +167,22 @@
          schema_options/0]).
 
 -export_type([config/0, channels/0, channel_opts/0, topology/0, role/0, static_peer/0,
-              broadcast_options/0]).
+              broadcast_options/0, amqp/0]).
 
 -type channel_opts() :: #{parallelism := pos_integer(),
-                          monotonic := boolean()}.
+                          monotonic := boolean(),
+                          durable := boolean()}.
 -type channels() :: #{atom() => channel_opts()}.
 -type log_level() :: debug | info | notice | warning | error.
--type topology() :: full_mesh | static | client_server | peer_to_peer.
+-type topology() :: full_mesh | static | client_server | peer_to_peer | pubsub.
 -type role() :: server | client.
+%% The broker of the pubsub topology; `password' is `undefined' when no
+%% source was given (the C-node's default applies).
+-type amqp() :: #{host := binary(),
+                  port := inet:port_number(),
+                  vhost := binary(),
+                  user := binary(),
+                  password := binary() | undefined}.
 -type static_peer() :: {node(), inet:ip_address(), inet:port_number()}.
 -type broadcast_options() :: #{broadcast_lazy_timer := pos_integer(),
                                broadcast_exchange_timer := pos_integer(),
@@ -161,6 +213,7 @@
                     gossip_fanout := pos_integer(),
                     max_message_size := pos_integer(),
                     cluster_secret := binary(),
+                    amqp := amqp(),
                     cnode_log_level := log_level(),
                     ready_timeout := pos_integer(),
                     %% and those of broadcast_options();
@@ -198,6 +251,7 @@ load() ->
                           static_peers => env(static_peers, [], fun static_peers/1),
                           channels => Channels,
                           explicit_channels => Explicit,
+                          amqp => amqp(application:get_env(?APP, amqp, #{})),
                           ready_timeout => env(ready_timeout, 10000, fun pos_int/1)},
         %% Not the C-node's, but a bad value must fail the start as clearly.
         Config = maps:merge(Config0, broadcast_env()),
@@ -265,8 +319,7 @@ channels(#{channels := Channels}) ->
 -spec cnode_args(config(), BeamNode :: node(), CNodeName :: node()) -> [string()].
 cnode_args(Config, BeamNode, CNodeName) ->
     #{listen_ip := ListenIp, listen_port := ListenPort, advertise_ip := AdvIp,
-      advertise_port := AdvPort,
-      topology := Topology, role := Role, static_peers := StaticPeers,
+      advertise_port := AdvPort, topology := Topology,
       channels := Channels, explicit_channels := Explicit} = Config,
     ChannelArgs = lists:append([["--channel", channel_arg(Name, maps:get(Name, Channels))]
                                 || Name <- lists:sort(Explicit)]),
@@ -288,7 +341,7 @@ cnode_args(Config, BeamNode, CNodeName) ->
      "--listen-port", integer_to_list(ListenPort)]
         ++ AdvArgs ++
     ["--topology", atom_to_list(Topology)]
-        ++ topology_args(Topology, Role, StaticPeers, BeamNode)
+        ++ topology_args(Topology, Config, BeamNode)
         ++ ChannelArgs
         ++ OptionArgs.
 
@@ -296,32 +349,50 @@ option_arg(N) when is_integer(N) -> integer_to_list(N);
 option_arg(A) when is_atom(A) -> atom_to_list(A).
 
 %% `--role' under client_server; one `--static-peer NAME=IP:PORT' per
-%% static peer (but this node) under static.
-topology_args(client_server, Role, _, _) ->
+%% static peer (but this node) under static; the broker under pubsub (its
+%% password goes on stdin).
+topology_args(client_server, #{role := Role}, _) ->
     ["--role", atom_to_list(Role)];
-topology_args(static, _, StaticPeers, BeamNode) ->
+topology_args(static, #{static_peers := StaticPeers}, BeamNode) ->
     lists:append([["--static-peer", static_peer_arg(P)]
                   || {Node, _, _} = P <- StaticPeers, Node =/= BeamNode]);
-topology_args(_FullMeshOrPeerToPeer, _, _, _) ->
+topology_args(pubsub, #{amqp := #{host := Host, port := Port, vhost := VHost, user := User}}, _) ->
+    ["--amqp-host", binary_to_list(Host),
+     "--amqp-port", integer_to_list(Port),
+     "--amqp-vhost", unicode:characters_to_list(VHost),
+     "--amqp-user", unicode:characters_to_list(User)];
+topology_args(_FullMeshOrPeerToPeer, _, _) ->
     [].
 
 static_peer_arg({Node, Ip, Port}) ->
     atom_to_list(Node) ++ "=" ++ inet:ntoa(Ip) ++ ":" ++ integer_to_list(Port).
 
 %% @doc What the shim writes on the C-node's stdin right after opening the
-%% port: the BEAM cookie and the cluster secret, hex-encoded so that they
-%% arrive byte for byte, then `end' (docs/SHIM_INTERFACE.md).
+%% port: the BEAM cookie, the cluster secret and, under `pubsub' when the
+%% `amqp' map gives a password source, the broker password, hex-encoded
+%% so that they arrive byte for byte, then `end' (docs/SHIM_INTERFACE.md).
 -spec secrets_input(BeamCookie :: atom(), config()) -> iodata().
-secrets_input(BeamCookie, #{cluster_secret := Secret}) ->
+secrets_input(BeamCookie, #{cluster_secret := Secret} = Config) ->
     ["beam-cookie ", binary:encode_hex(atom_to_binary(BeamCookie, utf8)), "\n",
      "cluster-secret ", binary:encode_hex(Secret), "\n",
+     case Config of
+         #{topology := pubsub, amqp := #{password := Password}} when is_binary(Password) ->
+             ["amqp-password ", binary:encode_hex(Password), "\n"];
+         _ ->
+             []
+     end,
      "end\n"].
 
-%% @doc The configuration without its secret, safe to log or keep in a
-%% process state.
+%% @doc The configuration without its secrets (the cluster secret, the
+%% broker password), safe to log or keep in a process state.
 -spec redact(config()) -> config().
-redact(Config) ->
-    Config#{cluster_secret => <<"<redacted>">>}.
+redact(#{amqp := Amqp} = Config) ->
+    Redacted = <<"<redacted>">>,
+    Config#{cluster_secret => Redacted,
+            amqp => case Amqp of
+                        #{password := P} when is_binary(P) -> Amqp#{password := Redacted};
+                        #{} -> Amqp    % no password given: nothing to hide
+                    end}.
 
 %%====================================================================
 %% Internal
@@ -399,6 +470,17 @@ check_rules(Checked) ->
 default(Env) ->
     [Default] = [D || #{env := E, default := D} <- ?SCHEMA:options(), E =:= Env],
     Default.
+
+%% The default and the bounds of an option by its name (options the shim
+%% sets without an env key of their own).
+option_default(Name) ->
+    [Default] = [D || #{name := N, default := D} <- ?SCHEMA:options(), N =:= Name],
+    Default.
+
+option_bounds(Name) ->
+    [{Min, Max}] = [{Min, Max} || #{name := N, min := Min, max := Max} <- ?SCHEMA:options(),
+                                  N =:= Name],
+    {Min, Max}.
 
 %% The bounds of an integer option, by env key.
 bounds(Env) ->
@@ -478,20 +560,21 @@ get_channels(Parallelism) ->
                  || {Name, Opts} <- Pairs],
     Explicit = lists:usort([Name || {Name, _} <- Channels0]),
     length(Explicit) =:= length(Channels0) orelse Bad(),
-    Default = #{parallelism => Parallelism, monotonic => false},
+    Default = #{parallelism => Parallelism, monotonic => false, durable => false},
     Channels = maps:merge(#{?DEFAULT_CHANNEL => Default}, maps:from_list(Channels0)),
     map_size(Channels) =< limit(max_channels) orelse Bad(),
     {Channels, Explicit}.
 
 channel_opts(Name, Opts, Parallelism, Bad) when is_atom(Name), is_map(Opts) ->
     valid_channel_name(Name) orelse Bad(),
-    [Bad() || K <- maps:keys(Opts), not lists:member(K, [parallelism, monotonic])],
+    [Bad() || K <- maps:keys(Opts), not lists:member(K, [parallelism, monotonic, durable])],
     P = maps:get(parallelism, Opts, Parallelism),
     M = maps:get(monotonic, Opts, false),
+    D = maps:get(durable, Opts, false),
     {MinP, MaxP} = bounds(parallelism),
     is_integer(P) andalso P >= MinP andalso P =< MaxP orelse Bad(),
-    is_boolean(M) orelse Bad(),
-    #{parallelism => P, monotonic => M};
+    is_boolean(M) andalso is_boolean(D) orelse Bad(),
+    #{parallelism => P, monotonic => M, durable => D};
 channel_opts(Name, Opts, Parallelism, Bad) when is_atom(Name), is_list(Opts) ->
     try maps:from_list(Opts) of
         Map -> channel_opts(Name, Map, Parallelism, Bad)
@@ -501,19 +584,16 @@ channel_opts(Name, Opts, Parallelism, Bad) when is_atom(Name), is_list(Opts) ->
 channel_opts(_, _, _, Bad) ->
     Bad().
 
-%% Channel names go on the command line as NAME[:P[:monotonic]].
+%% Channel names go on the command line as NAME[:P[:monotonic][:durable]].
 valid_channel_name(Name) ->
     Str = atom_to_list(Name),
     Str =/= [] andalso
         byte_size(atom_to_binary(Name, utf8)) =< limit(max_channel_name_bytes) andalso
         lists:all(fun(C) -> C > $\s andalso C =/= $: andalso C =/= 127 end, Str).
 
-channel_arg(Name, #{parallelism := P, monotonic := M}) ->
+channel_arg(Name, #{parallelism := P, monotonic := M, durable := D}) ->
     atom_to_list(Name) ++ ":" ++ integer_to_list(P) ++
-        case M of
-            true -> ":monotonic";
-            false -> ""
-        end.
+        [C || {true, Flag} <- [{M, ":monotonic"}, {D, ":durable"}], C <- Flag].
 
 cluster_secret(erlang) ->
     case erlang:get_cookie() of
@@ -553,4 +633,122 @@ check_secret(Secret) ->
             {error, {bad_config, {cookie, {too_long, byte_size(Secret), Max}}}};
         _ ->
             {ok, Secret}
+    end.
+
+%% The `amqp' map: the broker of the pubsub topology. Defaults are the
+%% schema's (those of --amqp-host and the others); the password is read
+%% here, from its source if one is given.
+amqp(Amqp) when is_map(Amqp) ->
+    [amqp_error({unknown_key, K})
+     || K <- maps:keys(Amqp),
+        not lists:member(K, [host, port, vhost, user, password_file, password_env])],
+    Get = fun(Key, Option, Check) ->
+                  Value = maps:get(Key, Amqp, option_default(Option)),
+                  case Check(Value) of
+                      {ok, Valid} -> Valid;
+                      error -> amqp_error({Key, Value})
+                  end
+          end,
+    {MinPort, MaxPort} = option_bounds('amqp-port'),
+    #{host => Get(host, 'amqp-host', fun amqp_host/1),
+      port => Get(port, 'amqp-port', fun(P) -> int(P, MinPort, MaxPort) end),
+      vhost => Get(vhost, 'amqp-vhost', fun amqp_short_string/1),
+      user => Get(user, 'amqp-user', fun amqp_short_string/1),
+      password => amqp_password(Amqp)};
+amqp(_) ->
+    amqp_error(not_a_map).
+
+amqp_error(Reason) ->
+    throw({bad_config, {amqp, Reason}}).
+
+%% A DNS name or an address, as the C-node takes it: printable ASCII, no
+%% spaces, 1..253 bytes.
+amqp_host(Host) ->
+    case utf8(Host) of
+        {ok, Bin} when byte_size(Bin) >= 1, byte_size(Bin) =< 253 ->
+            case lists:all(fun(C) -> C > $\s andalso C < 127 end, binary_to_list(Bin)) of
+                true -> {ok, Bin};
+                false -> error
+            end;
+        _ ->
+            error
+    end.
+
+%% An AMQP short string (vhost, user): 1..255 bytes, no NUL.
+amqp_short_string(S) ->
+    case utf8(S) of
+        {ok, Bin} when byte_size(Bin) >= 1, byte_size(Bin) =< 255 ->
+            case binary:match(Bin, <<0>>) of
+                nomatch -> {ok, Bin};
+                _ -> error
+            end;
+        _ ->
+            error
+    end.
+
+%% A string given as a list of characters or a UTF-8 binary, as UTF-8
+%% (the encoding of the C-node's command line).
+utf8(S) when is_binary(S); is_list(S) ->
+    try unicode:characters_to_binary(S) of
+        Bin when is_binary(Bin) -> {ok, Bin};
+        _ -> error
+    catch
+        error:_ -> error
+    end;
+utf8(_) ->
+    error.
+
+%% The password from its source, never in an error; undefined without one.
+amqp_password(#{password_file := _, password_env := _}) ->
+    amqp_error({both, password_file, password_env});
+amqp_password(#{password_file := Path}) ->
+    is_list(Path) orelse is_binary(Path) orelse amqp_error({password_file, Path}),
+    case catch file:read_file(Path) of
+        {ok, Data} -> check_password({password_file, Path}, strip_line_end(Data));
+        {error, Why} -> amqp_error({password_file, Path, Why});
+        _ -> amqp_error({password_file, Path})  % not a file name
+    end;
+amqp_password(#{password_env := Name}) ->
+    Var = case utf8(Name) of
+              {ok, NameBin} when NameBin =/= <<>> -> unicode:characters_to_list(NameBin);
+              _ -> amqp_error({password_env, Name})
+          end,
+    case catch os:getenv(Var) of
+        false ->
+            amqp_error({password_env, Name, unset});
+        Value when is_list(Value) ->
+            %% The variable's bytes, as the OS holds them.
+            case catch unicode:characters_to_binary(Value, unicode,
+                                                    file:native_name_encoding()) of
+                Bin when is_binary(Bin) -> check_password({password_env, Name}, Bin);
+                _ -> amqp_error({password_env, Name, not_a_string})
+            end;
+        _ ->
+            amqp_error({password_env, Name})  % a name os:getenv/1 refuses
+    end;
+amqp_password(#{}) ->
+    undefined.
+
+%% ONE trailing "\n" or "\r\n" is not part of the password.
+strip_line_end(Data) ->
+    Size = byte_size(Data),
+    case binary:longest_common_suffix([Data, <<"\r\n">>]) of
+        2 -> binary:part(Data, 0, Size - 2);
+        1 -> binary:part(Data, 0, Size - 1);    % "\n" (a lone "\r" is kept)
+        0 -> Data
+    end.
+
+%% rabbitmq-c takes the password as a C string: no NUL.
+check_password({Source, Where}, Password) ->
+    Max = limit(max_secret_bytes),
+    if
+        Password =:= <<>> ->
+            amqp_error({Source, Where, empty});
+        byte_size(Password) > Max ->
+            amqp_error({Source, Where, {too_long, byte_size(Password), Max}});
+        true ->
+            case binary:match(Password, <<0>>) of
+                nomatch -> Password;
+                _ -> amqp_error({Source, Where, nul_byte})
+            end
     end.

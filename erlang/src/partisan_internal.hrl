@@ -12,7 +12,7 @@
 %% #{Channel => LinkNode}: the C-node's BEAM link of each channel, set
 %% once the C-node is ready (partisan_cnode).
 -define(LINKS_KEY, {partisan, links}).
-%% #{Channel => #{parallelism, monotonic}}: the configured channels.
+%% #{Channel => #{parallelism, monotonic, durable}}: the configured channels.
 -define(CHANNELS_KEY, {partisan, channels}).
 %% The largest message (bytes of its external term) the C-node takes.
 -define(MAX_SIZE_KEY, {partisan, max_message_size}).

@@ -8,6 +8,9 @@
 %% nowhere): the shim's argv when the shim accepts, the value spelled on
 %% the command line when it refuses. Both must agree. No BEAM peers, no
 %% distribution: the C-node is only asked whether it takes the options.
+%% The options the shim builds itself (addresses, channels, static peers,
+%% the broker of the pubsub topology and its password) have cases of
+%% their own.
 -module(partisan_config_SUITE).
 
 -include_lib("common_test/include/ct.hrl").
@@ -22,11 +25,18 @@
          rules/1,
          addresses/1,
          channels/1,
+         durable_channels/1,
          static_peers/1,
          node_names/1,
          cnode_only_options/1,
          app_env_defaults/1,
-         check_config_mode/1]).
+         check_config_mode/1,
+         amqp_options/1,
+         amqp_errors/1,
+         amqp_password_file/1,
+         amqp_password_env/1,
+         amqp_secrets_input/1,
+         redact_hides_secrets/1]).
 
 -define(SCHEMA, partisan_config_schema).
 -define(BEAM_NODE, 'a@h').
@@ -36,12 +46,18 @@
 %% itself), each checked by a case of its own below.
 -define(SPECIAL, #{'beam-node' => node_names, 'cnode-name' => node_names,
                    'listen-ip' => addresses, 'advertise-ip' => addresses,
-                   'static-peer' => static_peers, channel => channels}).
+                   'static-peer' => static_peers, channel => channels,
+                   'amqp-host' => amqp_options, 'amqp-port' => amqp_options,
+                   'amqp-vhost' => amqp_options, 'amqp-user' => amqp_options}).
+
+%% An environment variable no test run sets.
+-define(PW_VAR, "PARTISAN_CONFIG_SUITE_AMQP_PASSWORD").
 
 all() ->
     [schema_is_fresh, every_option_is_checked, integer_options, one_of_options, rules,
-     addresses, channels, static_peers, node_names, cnode_only_options, app_env_defaults,
-     check_config_mode].
+     addresses, channels, durable_channels, static_peers, node_names, cnode_only_options,
+     app_env_defaults, check_config_mode, amqp_options, amqp_errors, amqp_password_file,
+     amqp_password_env, amqp_secrets_input, redact_hides_secrets].
 
 init_per_suite(Config) ->
     _ = application:load(partisan),
@@ -67,6 +83,7 @@ init_per_testcase(_Case, Config) ->
     [{saved_env, Env} | Config].
 
 end_per_testcase(_Case, Config) ->
+    os:unsetenv(?PW_VAR),
     [application:unset_env(partisan, K) || {K, _} <- application:get_all_env(partisan)],
     [application:set_env(partisan, K, V) || {K, V} <- ?config(saved_env, Config)],
     ok.
@@ -188,11 +205,13 @@ node_names(Config) ->
     [?assertMatch({2, _}, run(Config, ["--check-config" | set_flag(Flag, "nohost", Args)]))
      || Flag <- ["--beam-node", "--cnode-name"]].
 
-%% Options the shim never sets (no env key): the C-node's own bounds hold,
-%% and the shim's argv leaves them at the C-node's default.
+%% Options the shim never sets (no env key, no case of their own): the
+%% C-node's own bounds hold, and the shim's argv leaves them at the
+%% C-node's default.
 cnode_only_options(Config) ->
     {ok, Args} = shim_args([]),
-    Only = [O || #{env := undefined, type := integer} = O <- ?SCHEMA:options()],
+    Only = [O || #{env := undefined, type := integer, name := Name} = O <- ?SCHEMA:options(),
+                 not maps:is_key(Name, ?SPECIAL)],
     ?assertNotEqual([], Only),
     [begin
          Flag = flag(Name),
@@ -237,9 +256,285 @@ check_config_mode(Config) ->
     ct:log("refused: ~p", [Out]),
     ?assertMatch([_], [L || L <- Out, string:find(L, "--parallelism") =/= nomatch]).
 
+%% The durable flag: NAME:P[:monotonic][:durable], as the C-node takes it
+%% (agree/3 runs --check-config on the shim's argv); a non-boolean is
+%% refused by both.
+durable_channels(Config) ->
+    Cases = [{#{c => #{durable => true}}, "c:1:durable"},
+             {#{c => #{durable => false}}, "c:1"},
+             {#{c => [{durable, true}, {parallelism, 3}]}, "c:3:durable"},
+             {#{c => #{monotonic => true, durable => true, parallelism => 2}},
+              "c:2:monotonic:durable"},
+             {#{c => #{monotonic => true}}, "c:1:monotonic"},
+             {#{c => #{durable => yes}}, "c:1:yes"},
+             {#{c => #{durable => 1}}, "c:1:1"}],
+    [begin
+         agree(Config, [{channels, Channels}], ["--channel", Spec]),
+         case shim_args([{channels, Channels}]) of
+             {ok, Args} -> ?assertEqual({Channels, [Spec]}, {Channels, args("--channel", Args)});
+             {error, _} -> ok
+         end
+     end || {Channels, Spec} <- Cases],
+    ?assertEqual({error, {bad_config, {channels, #{c => #{durable => yes}}}}},
+                 load([{channels, #{c => #{durable => yes}}}])),
+    %% The C-node takes the flags in this order only: the shim's is it.
+    ?assertMatch({2, _}, run(Config, ["--check-config" | set_flags(["--channel", "c:1:durable:monotonic"],
+                                                                    default_args())])),
+    %% In the configuration (node_spec/0, status/0): durable, default false.
+    {ok, C} = load([{channels, #{c => #{durable => true}, d => #{}}}]),
+    ?assertEqual(#{undefined => #{parallelism => 1, monotonic => false, durable => false},
+                   c => #{parallelism => 1, monotonic => false, durable => true},
+                   d => #{parallelism => 1, monotonic => false, durable => false}},
+                 partisan_config:channels(C)),
+    %% And a list of names: none durable.
+    {ok, L} = shim_args([{channels, [e, f]}]),
+    ?assertEqual(["e:1", "f:1"], args("--channel", L)).
+
+%% The broker's options (no env key of their own: the `amqp' map) under
+%% pubsub: the shim and the C-node agree on every boundary, the shim
+%% passes the values as given, the schema's defaults when absent, and
+%% nothing of them under the other topologies. The pubsub integer options
+%% have env keys and are read generically (integer_options/1).
+amqp_options(Config) ->
+    Pubsub = fun(Amqp) -> [{topology, pubsub}, {amqp, Amqp}] end,
+    AmqpFlags = ["--amqp-host", "--amqp-port", "--amqp-vhost", "--amqp-user"],
+    Cli = fun(Flag, V) -> ["--topology", "pubsub", Flag, cli(V)] end,
+    #{min := MinPort, max := MaxPort} = option('amqp-port'),
+    [agree(Config, Pubsub(#{port => P}), Cli("--amqp-port", P))
+     || P <- [MinPort - 1, MinPort, 5673, MaxPort, MaxPort + 1, x]],
+    Hosts = ["broker.example", <<"10.0.0.5">>, "::1", "rabbit-1.local", "a b", "tab\tx",
+             "é", lists:duplicate(253, $h), lists:duplicate(254, $h), "", <<>>],
+    [agree(Config, Pubsub(#{host => H}), Cli("--amqp-host", H)) || H <- Hosts],
+    %% AMQP short strings: 1..255 bytes (UTF-8 here), spaces and dashes
+    %% allowed.
+    utf8 = file:native_name_encoding(),
+    Short = ["/", <<"partisan_vh">>, "a b", "-x", "--amqp-host", <<"é"/utf8>>, "é",
+             lists:duplicate(255, $u), lists:duplicate(256, $u),
+             lists:duplicate(127, 16#e9) ++ "c", lists:duplicate(128, 16#e9), "", <<>>],
+    [agree(Config, Pubsub(#{Key => V}), Cli(Flag, V))
+     || {Key, Flag} <- [{vhost, "--amqp-vhost"}, {user, "--amqp-user"}], V <- Short],
+    %% As given, lists or binaries.
+    {ok, Args} = shim_args(Pubsub(#{host => <<"broker.example">>, port => 5673,
+                                    vhost => <<"partisan_vh">>, user => "é"})),
+    ?assertEqual(["broker.example", "5673", "partisan_vh", "é"], [arg(F, Args) || F <- AmqpFlags]),
+    ?assertMatch({0, _}, run(Config, ["--check-config" | Args])),
+    %% The schema's defaults.
+    {ok, Defaults} = shim_args(Pubsub(#{})),
+    ?assertEqual([cli(default_of(N)) || N <- ['amqp-host', 'amqp-port', 'amqp-vhost', 'amqp-user']],
+                 [arg(F, Defaults) || F <- AmqpFlags]),
+    ?assertEqual(["127.0.0.1", "5672", "/", "guest"], [arg(F, Defaults) || F <- AmqpFlags]),
+    %% Under the other topologies the map is checked but not passed.
+    [begin
+         {ok, Other} = shim_args([{topology, T}, {amqp, #{host => "broker.example", port => 5673}}]),
+         ?assertEqual({T, []}, {T, [A || A <- Other, lists:member(A, AmqpFlags)]}),
+         ?assertMatch({error, {bad_config, {amqp, {port, 0}}}},
+                      load([{topology, T}, {amqp, #{port => 0}}]))
+     end || T <- [full_mesh, static, client_server, peer_to_peer]],
+    %% The pubsub options with an env key: read with no code of their own.
+    PubsubEnvs = [member_timeout, amqp_window_bytes, amqp_window_messages, amqp_prefetch,
+                  amqp_queue_expiry],
+    SchemaEnvs = [E || #{env := E} <- partisan_config:schema_options()],
+    ?assertEqual([], PubsubEnvs -- SchemaEnvs),
+    {ok, Tuned} = shim_args(Pubsub(#{}) ++ [{member_timeout, 4000}, {amqp_prefetch, 7},
+                                             {amqp_queue_expiry, 0}]),
+    ?assertEqual(["4000", "7", "0"],
+                 [arg(F, Tuned) || F <- ["--member-timeout-ms", "--amqp-prefetch",
+                                         "--amqp-queue-expiry-ms"]]),
+    ?assertMatch({0, _}, run(Config, ["--check-config" | Tuned])).
+
+%% Each bad `amqp' value gives its own error, under any topology, and no
+%% error holds a password.
+amqp_errors(Config) ->
+    Dir = ?config(priv_dir, Config),
+    Missing = filename:join(Dir, "no_such_password"),
+    Nul = write(Dir, "nul_password", <<"s3cr3t", 0, "tail\n">>),
+    Empty = write(Dir, "empty_password", <<"\n">>),
+    Long = write(Dir, "long_password", binary:copy(<<"p">>, 4097)),
+    Good = write(Dir, "good_password", <<"pw\n">>),
+    LongName = lists:duplicate(256, $u),
+    Cases = [{not_a_map, [{host, "h"}]},
+             {not_a_map, "127.0.0.1"},
+             {{unknown_key, hostname}, #{hostname => "h"}},
+             {{unknown_key, password}, #{password => "s3cr3t"}},
+             {{host, "a b"}, #{host => "a b"}},
+             {{host, ""}, #{host => ""}},
+             {{host, 'broker'}, #{host => 'broker'}},
+             {{host, "é"}, #{host => "é"}},
+             {{port, 0}, #{port => 0}},
+             {{port, 65536}, #{port => 65536}},
+             {{port, "5672"}, #{port => "5672"}},
+             {{vhost, ""}, #{vhost => ""}},
+             {{vhost, <<"a", 0, "b">>}, #{vhost => <<"a", 0, "b">>}},
+             {{vhost, <<16#e9>>}, #{vhost => <<16#e9>>}},    % not UTF-8
+             {{user, LongName}, #{user => LongName}},
+             {{user, 42}, #{user => 42}},
+             {{both, password_file, password_env},
+              #{password_file => Good, password_env => ?PW_VAR}},
+             {{password_file, 42}, #{password_file => 42}},
+             {{password_file, Missing, enoent}, #{password_file => Missing}},
+             {{password_file, Dir, eisdir}, #{password_file => Dir}},
+             {{password_file, Nul, nul_byte}, #{password_file => Nul}},
+             {{password_file, Empty, empty}, #{password_file => Empty}},
+             {{password_file, Long, {too_long, 4097, 4096}}, #{password_file => Long}},
+             {{password_env, ?PW_VAR, unset}, #{password_env => ?PW_VAR}},
+             {{password_env, 42}, #{password_env => 42}},
+             {{password_env, ""}, #{password_env => ""}}],
+    [begin
+         Error = {error, {bad_config, {amqp, Reason}}},
+         ?assertEqual({Amqp, Error}, {Amqp, load([{topology, pubsub}, {amqp, Amqp}])}),
+         ?assertEqual({Amqp, Error}, {Amqp, load([{topology, full_mesh}, {amqp, Amqp}])})
+     end || {Reason, Amqp} <- Cases],
+    %% A file that cannot be read (not as root, who reads it anyway).
+    Locked = write(Dir, "locked_password", <<"pw">>),
+    ok = file:change_mode(Locked, 8#000),
+    case file:read_file(Locked) of
+        {error, eacces} ->
+            ?assertEqual({error, {bad_config, {amqp, {password_file, Locked, eacces}}}},
+                         load([{topology, pubsub}, {amqp, #{password_file => Locked}}]));
+        {ok, _} ->
+            ct:log("running as root: eacces not testable")
+    end,
+    ok = file:change_mode(Locked, 8#600),
+    %% The password is in no error.
+    {error, _} = E1 = load([{topology, pubsub}, {amqp, #{password_file => Nul}}]),
+    os:putenv(?PW_VAR, "s3cr3t"),
+    {error, _} = E2 = load([{topology, pubsub},
+                            {amqp, #{password_file => Good, password_env => ?PW_VAR}}]),
+    [?assertEqual(nomatch, string:find(io_lib:format("~p", [E]), "s3cr3t")) || E <- [E1, E2]].
+
+%% password_file: the file's bytes, but ONE trailing "\n" or "\r\n"; any
+%% other byte (but NUL) is kept, lists and binaries name the file.
+amqp_password_file(Config) ->
+    Dir = ?config(priv_dir, Config),
+    Cases = [{<<"pw\n">>, <<"pw">>},
+             {<<"pw\r\n">>, <<"pw">>},
+             {<<"pw">>, <<"pw">>},
+             {<<"pw\n\n">>, <<"pw\n">>},
+             {<<"pw\r\n\r\n">>, <<"pw\r\n">>},
+             {<<"pw\r">>, <<"pw\r">>},
+             {<<" p w \t">>, <<" p w \t">>},
+             {<<"line1\nline2\n">>, <<"line1\nline2">>},
+             {<<255, 1, "é"/utf8, "\n">>, <<255, 1, "é"/utf8>>},
+             {<<"x">>, <<"x">>},
+             {binary:copy(<<"p">>, 4096), binary:copy(<<"p">>, 4096)},
+             {<<(binary:copy(<<"p">>, 4096))/binary, "\n">>, binary:copy(<<"p">>, 4096)}],
+    [begin
+         Path = write(Dir, "password", Content),
+         [begin
+              {ok, C} = load([{topology, pubsub}, {amqp, #{password_file => P}}]),
+              ?assertEqual({Content, Password}, {Content, amqp_password(C)})
+          end || P <- [Path, list_to_binary(Path)]]
+     end || {Content, Password} <- Cases],
+    %% Without a source: no password (the C-node's default).
+    {ok, C0} = load([{topology, pubsub}, {amqp, #{user => "u"}}]),
+    ?assertEqual(undefined, amqp_password(C0)),
+    {ok, C1} = load([{topology, pubsub}]),
+    ?assertEqual(undefined, amqp_password(C1)).
+
+%% password_env: the variable's value as it is (no line end stripped);
+%% unset or empty is an error naming the variable.
+amqp_password_env(_Config) ->
+    Amqp = #{password_env => ?PW_VAR},
+    false = os:getenv(?PW_VAR),
+    ?assertEqual({error, {bad_config, {amqp, {password_env, ?PW_VAR, unset}}}},
+                 load([{topology, pubsub}, {amqp, Amqp}])),
+    [begin
+         true = os:putenv(?PW_VAR, Value),
+         [begin
+              {ok, C} = load([{topology, pubsub}, {amqp, #{password_env => Name}}]),
+              ?assertEqual({Value, Password}, {Value, amqp_password(C)})
+          end || Name <- [?PW_VAR, list_to_binary(?PW_VAR)]]
+     end || {Value, Password} <- [{"envpw", <<"envpw">>},
+                                  {"with space\n", <<"with space\n">>},
+                                  {"é", <<"é"/utf8>>}]],
+    true = os:putenv(?PW_VAR, ""),
+    ?assertEqual({error, {bad_config, {amqp, {password_env, ?PW_VAR, empty}}}},
+                 load([{topology, pubsub}, {amqp, Amqp}])),
+    true = os:unsetenv(?PW_VAR),
+    ?assertEqual({error, {bad_config, {amqp, {password_env, ?PW_VAR, unset}}}},
+                 load([{topology, pubsub}, {amqp, Amqp}])).
+
+%% The stdin lines: `amqp-password HEX' before `end' under pubsub when a
+%% source is given, else none; never the password on the command line.
+amqp_secrets_input(Config) ->
+    Dir = ?config(priv_dir, Config),
+    Password = <<"amqp pw", 255, "\r">>,
+    Path = write(Dir, "password", <<Password/binary, "\r\n">>),
+    Hex = binary_to_list(binary:encode_hex(Password)),
+    Lines = fun(Env) ->
+                    {ok, C} = load(Env),
+                    Input = unicode:characters_to_list(
+                              partisan_config:secrets_input('beam_cookie', C)),
+                    {C, string:split(Input, "\n", all)}
+            end,
+    Secret = binary_to_list(binary:encode_hex(<<"partisan_config_SUITE">>)),
+    Cookie = binary_to_list(binary:encode_hex(<<"beam_cookie">>)),
+    {C1, L1} = Lines([{topology, pubsub}, {amqp, #{password_file => Path}}]),
+    ?assertEqual(["beam-cookie " ++ Cookie, "cluster-secret " ++ Secret,
+                  "amqp-password " ++ Hex, "end", ""], L1),
+    os:putenv(?PW_VAR, "from env"),
+    {_, L2} = Lines([{topology, pubsub}, {amqp, #{password_env => ?PW_VAR}}]),
+    ?assertEqual(["amqp-password " ++ binary_to_list(binary:encode_hex(<<"from env">>))],
+                 [L || "amqp-password" ++ _ = L <- L2]),
+    %% No source: no line (the C-node uses guest); not pubsub: no line.
+    NoLine = [[{topology, pubsub}],
+              [{topology, pubsub}, {amqp, #{user => "u"}}],
+              [{topology, full_mesh}, {amqp, #{password_file => Path}}],
+              [{topology, peer_to_peer}, {amqp, #{password_env => ?PW_VAR}}]],
+    [begin
+         {_, L} = Lines(Env),
+         ?assertEqual({Env, ["beam-cookie " ++ Cookie, "cluster-secret " ++ Secret, "end", ""]},
+                      {Env, L})
+     end || Env <- NoLine],
+    %% Not on the command line, in any form.
+    Args = partisan_config:cnode_args(C1, ?BEAM_NODE, ?CNODE),
+    ?assertEqual([], [A || A <- Args, string:find(A, "amqp pw") =/= nomatch
+                                   orelse string:find(A, Hex) =/= nomatch]),
+    ?assertMatch({0, _}, run(Config, ["--check-config" | Args])).
+
+%% redact/1 hides the cluster secret and the broker password (wherever it
+%% came from) and keeps the rest.
+redact_hides_secrets(Config) ->
+    Dir = ?config(priv_dir, Config),
+    Path = write(Dir, "password", <<"hunter2-amqp\n">>),
+    os:putenv(?PW_VAR, "hunter2-env"),
+    [begin
+         {ok, C} = load([{topology, pubsub}, {amqp, Amqp#{user => "u"}}]),
+         R = partisan_config:redact(C),
+         Printed = lists:flatten(io_lib:format("~p", [R])),
+         ?assertEqual(nomatch, string:find(Printed, "hunter2")),
+         ?assertEqual(nomatch, string:find(Printed, "partisan_config_SUITE")),
+         ?assertEqual(<<"<redacted>">>, amqp_password(R)),
+         ?assertEqual(<<"<redacted>">>, maps:get(cluster_secret, R)),
+         ?assertEqual(maps:remove(password, maps:get(amqp, C)),
+                      maps:remove(password, maps:get(amqp, R))),
+         ?assertEqual(maps:without([amqp, cluster_secret], C),
+                      maps:without([amqp, cluster_secret], R))
+     end || Amqp <- [#{password_file => Path}, #{password_env => ?PW_VAR}]],
+    {ok, C0} = load([{topology, pubsub}]),
+    ?assertEqual(undefined, amqp_password(partisan_config:redact(C0))).
+
 %%--------------------------------------------------------------------
 %% Helpers
 %%--------------------------------------------------------------------
+
+default_args() ->
+    {ok, Args} = shim_args([]),
+    Args.
+
+amqp_password(#{amqp := #{password := Password}}) ->
+    Password.
+
+%% Writes Content to Dir/Name; the path.
+write(Dir, Name, Content) ->
+    Path = filename:join(Dir, Name),
+    ok = file:write_file(Path, Content),
+    Path.
+
+%% Every value of a repeated flag, in order.
+args(Flag, [Flag, Value | Rest]) -> [Value | args(Flag, Rest)];
+args(Flag, [_ | Rest]) -> args(Flag, Rest);
+args(_, []) -> [].
 
 %% The shim and the C-node agree on Env (on top of the defaults). When the
 %% shim accepts, the C-node gets the shim's argv; when it refuses (with
@@ -313,6 +608,7 @@ cli(V) when is_integer(V) -> integer_to_list(V);
 cli(V) when is_float(V) -> float_to_list(V, [short]);
 cli(V) when is_atom(V) -> atom_to_list(V);
 cli(V) when is_list(V) -> V;
+cli(V) when is_binary(V) -> unicode:characters_to_list(V);
 cli(V) when is_tuple(V) -> inet:ntoa(V).
 
 option(Name) ->
