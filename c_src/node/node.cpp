@@ -3,7 +3,7 @@
 #include "partisan/codec/ei_out.hpp"
 #include "partisan/codec/peer_frames.hpp"
 #include "partisan/beam/shim_events.hpp"
-#include "partisan/transport/tcp/tcp_transport.hpp"
+#include "partisan/transport/transport_registry.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -13,7 +13,7 @@ namespace partisan {
 
 Node::Node(Context& ctx)
     : ctx_(ctx),
-      transport_(std::make_unique<TcpTransport>(ctx, *this)),
+      transport_(make_transport(ctx, *this)),
       overlay_timer_(ctx.io),
       broadcast_timer_(ctx.io),
       housekeeping_timer_(ctx.io) {
@@ -60,8 +60,12 @@ void Node::start() {
             channel_links.emplace_back(ctx_.config.channels[link->channel()].name, link->node_name());
         ShimEvents::ready(shim_link(), addrs, channel_links);
     }
-    PLOG(ctx_.log, info, "C-node for %s listening on %s:%u (%s topology)", ctx_.config.beam_node.c_str(),
-         addrs.empty() ? "?" : addrs[0].ip.c_str(), addrs.empty() ? 0u : addrs[0].port, overlay_->name());
+    if (addrs.empty())
+        PLOG(ctx_.log, info, "C-node for %s started (%s topology, no listener)", ctx_.config.beam_node.c_str(),
+             overlay_->name());
+    else
+        PLOG(ctx_.log, info, "C-node for %s listening on %s:%u (%s topology)", ctx_.config.beam_node.c_str(),
+             addrs[0].ip.c_str(), addrs[0].port, overlay_->name());
     reconcile();
 }
 
@@ -129,8 +133,15 @@ bool Node::on_frame(InboundLink& from, const uint8_t* body, uint32_t len) {
     return true;
 }
 
+void Node::on_connectivity(bool connected) {
+    OverlayOutput out;
+    overlay_->connectivity(connected, out);
+    apply(out);
+}
+
 void Node::apply(OverlayOutput& out, InboundLink* from) {
     // Frames first: a leave's gossip goes out before its links close.
+    for (auto& frame : out.to_all) transport_->send_to_all(frame);
     for (auto& [peer, frame] : out.to_peers) transport_->send_control(peer, frame);
     if (out.answer && from) transport_->answer(*from, *out.answer);
     if (from)

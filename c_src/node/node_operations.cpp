@@ -54,7 +54,7 @@ void Node::register_operations() {
     control_.add("join", 2, [this, not_static](const ControlArgs& args, ControlCall& call) {
         std::string node;
         std::vector<Address> addrs;
-        if (!arg_node(args[0], node) || !arg_addresses(args[1], 1, max_join_addresses, addrs)) return false;
+        if (!arg_node(args[0], node) || !arg_addresses(args[1], 0, max_join_addresses, addrs)) return false;
         if (not_static(call)) join(call, node, addrs);
         return true;
     });
@@ -97,7 +97,14 @@ void Node::join(ControlCall& call, const std::string& node, const std::vector<Ad
         call.error("self_join");
         return;
     }
-    PLOG(ctx_.log, info, "joining %s at %s:%u", node.c_str(), addrs[0].ip.c_str(), addrs[0].port);
+    if (addrs.empty() && overlay_->needs_addresses()) {
+        call.error("no_address", node);
+        return;
+    }
+    if (addrs.empty())
+        PLOG(ctx_.log, info, "joining %s", node.c_str());
+    else
+        PLOG(ctx_.log, info, "joining %s at %s:%u", node.c_str(), addrs[0].ip.c_str(), addrs[0].port);
     OverlayOutput out;
     overlay_->join(node, addrs, wall_micros(), out);
     apply(out);

@@ -51,7 +51,7 @@ bool Router::beam_batch_end(BeamChannel& link) {
 bool Router::on_message_frame(InboundLink& from, const uint8_t* body, uint32_t len) {
     Bytes ref, payload;
     if (!parse_addressed(body + 1, len - 1, ctx_.config.beam_node, ref, payload)) return false;
-    deliver_local(from, ref, payload);
+    deliver(from, ref, payload);
     return true;
 }
 
@@ -63,7 +63,7 @@ bool Router::on_relay_frame(InboundLink& from, const uint8_t* body, uint32_t len
     if (!parse_relay(body + 1, len - 1, dest_view, hops, ref, payload)) return false;
     std::string dest(dest_view);
     if (dest == overlay_.self()) {
-        deliver_local(from, ref, payload);
+        deliver(from, ref, payload);
         return true;
     }
     // Our neighbour: the last hop. Else the next relay, while hops remain.
@@ -79,7 +79,7 @@ bool Router::on_relay_frame(InboundLink& from, const uint8_t* body, uint32_t len
     return true;
 }
 
-void Router::deliver_local(InboundLink& from, Bytes ref, Bytes payload) {
+void Router::deliver(InboundLink& from, Bytes ref, Bytes payload) {
     // Each channel has its own BEAM link, so FIFO per channel holds end to end.
     LinkStats& stats = from.link_stats();
     ++stats.messages_received;

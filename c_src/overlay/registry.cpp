@@ -10,6 +10,7 @@ std::unique_ptr<Overlay> make_full_mesh_overlay(const OverlayContext& ctx);
 std::unique_ptr<Overlay> make_static_overlay(const OverlayContext& ctx);
 std::unique_ptr<Overlay> make_client_server_overlay(const OverlayContext& ctx);
 std::unique_ptr<Overlay> make_peer_to_peer_overlay(const OverlayContext& ctx);
+std::unique_ptr<Overlay> make_pubsub_overlay(const OverlayContext& ctx);
 
 namespace {
 
@@ -19,6 +20,7 @@ const std::map<std::string, OverlayFactory>& registry() {
         {"static", make_static_overlay},
         {"client_server", make_client_server_overlay},
         {"peer_to_peer", make_peer_to_peer_overlay},
+        {"pubsub", make_pubsub_overlay},
     };
     return overlays;
 }

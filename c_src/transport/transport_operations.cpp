@@ -10,6 +10,25 @@ constexpr uint32_t max_partition_nodes = 4096;
 
 }  // namespace
 
+void encode_link_stats(ei_x_buff& x, const LinkStats& st, unsigned long long connections,
+                       unsigned long long queued_messages, unsigned long long queued_bytes) {
+    ei_x_encode_map_header(&x, 10);
+    auto field = [&x](const char* k, unsigned long long v) {
+        ei_x_encode_atom(&x, k);
+        ei_x_encode_ulonglong(&x, v);
+    };
+    field("connections", connections);
+    field("messages_sent", st.messages_sent);
+    field("bytes_sent", st.bytes_sent);
+    field("messages_received", st.messages_received);
+    field("bytes_received", st.bytes_received);
+    field("messages_queued", queued_messages);
+    field("queued_bytes", queued_bytes);
+    field("dropped", st.dropped);
+    field("reconnects", st.reconnects);
+    field("undeliverable", st.undeliverable);
+}
+
 void register_transport_operations(ControlApi& api, Transport& transport, Logger& log) {
     api.add("stats", 0, [&transport](const ControlArgs&, ControlCall& call) {
         call.ok([&transport](ei_x_buff& x) { transport.encode_stats(x); });

@@ -64,7 +64,7 @@ struct Loopback : SessionEvents {
         while (const Outgoing* m = window.next_unpublished()) {
             EnvelopeProperties p;
             write_envelope(Envelope{"me@h", 1, m->seq, Bytes{m->ref.data(), m->ref.size()}}, persistent, p);
-            if (!session->publish(1, exchange, key, p, Bytes{m->payload.data(), m->payload.size()})) return;
+            if (!session->publish(1, exchange, key, p.props, Bytes{m->payload.data(), m->payload.size()})) return;
             window.published(next_tag++);
         }
     }

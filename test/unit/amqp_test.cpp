@@ -1,13 +1,14 @@
 // The pure parts of the AMQP transport: the publish window (bounds,
 // confirms, go-back-N), the receiver's sequence check, the reconnect
 // backoff, the envelope (headers through a real table encoding), the
-// delivery assembler, the broker names; and the two ends together over a lossy, reordering "broker".
+// delivery assembler, the broker names, signed control frames; and the two ends together over a lossy, reordering "broker".
 #include "partisan/transport/amqp/broker_names.hpp"
 #include "partisan/transport/amqp/delivery_assembler.hpp"
 #include "partisan/transport/amqp/delivery_sequence.hpp"
 #include "partisan/transport/amqp/envelope.hpp"
 #include "partisan/transport/amqp/publish_window.hpp"
 #include "partisan/transport/amqp/reconnect_backoff.hpp"
+#include "partisan/transport/amqp/signed_frame.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -112,6 +113,31 @@ TEST_CASE("publish window: bytes in flight bounded, one message always passes") 
     PublishWindow big(1 << 20, 100, 5);
     REQUIRE(big.push(message(1, 100)));
     CHECK(big.next_unpublished() != nullptr);  // larger than the bound, alone
+}
+
+TEST_CASE("publish window: a monotonic channel's newer message takes an unpublished one's place") {
+    PublishWindow w(1 << 20, 100, 1 << 20);
+    REQUIRE(w.push(message(1)));
+    uint64_t first = w.pushed();
+    REQUIRE(w.push(message(2)));
+    uint64_t second = w.pushed();
+    CHECK(second == first + 1);
+    uint64_t tag = 1;
+    w.published(tag++);  // the first is on its way: it stays as it is
+    CHECK_FALSE(w.replace_unpublished(first, {'n'}, {'1'}));
+    size_t before = w.bytes();
+    CHECK(w.replace_unpublished(second, {'n'}, std::vector<uint8_t>(30, 'y')));
+    CHECK(w.bytes() == before + 20);
+    const Outgoing* next = w.next_unpublished();
+    REQUIRE(next);
+    CHECK(next->seq == 2);  // its place and number are kept: no gap for the receiver
+    CHECK(next->payload.size() == 30);
+    w.published(tag++);
+    w.confirmed(2, true);
+    CHECK(w.size() == 0);
+    CHECK_FALSE(w.replace_unpublished(second, {'n'}, {'1'}));  // gone
+    REQUIRE(w.push(message(3)));
+    CHECK(w.pushed() == second + 1);
 }
 
 TEST_CASE("publish window: drained below half of its bounds") {
@@ -249,12 +275,13 @@ namespace {
 
 // The headers a broker would hand back: encoded as on the wire, decoded
 // into `pool`.
-amqp_basic_properties_t through_the_wire(const EnvelopeProperties& in, amqp_pool_t& pool, std::vector<uint8_t>& buf) {
+amqp_basic_properties_t through_the_wire(const amqp_basic_properties_t& in, amqp_pool_t& pool,
+                                         std::vector<uint8_t>& buf) {
     buf.assign(4096, 0);
     size_t offset = 0;
-    amqp_table_t headers = in.props.headers;
+    amqp_table_t headers = in.headers;
     REQUIRE(amqp_encode_table(amqp_bytes_t{buf.size(), buf.data()}, &headers, &offset) == AMQP_STATUS_OK);
-    amqp_basic_properties_t out = in.props;
+    amqp_basic_properties_t out = in;
     size_t read = 0;
     REQUIRE(amqp_decode_table(amqp_bytes_t{offset, buf.data()}, &pool, &out.headers, &read) == AMQP_STATUS_OK);
     return out;
@@ -272,7 +299,7 @@ TEST_CASE("envelope: written, sent through a table encoding, read back; payload 
     amqp_pool_t pool;
     init_amqp_pool(&pool, 4096);
     std::vector<uint8_t> buf;
-    auto props = through_the_wire(p, pool, buf);
+    auto props = through_the_wire(p.props, pool, buf);
     Envelope e;
     REQUIRE(read_envelope(props, Bytes{small_int.data(), small_int.size()}, "me@h", e));
     CHECK(e.sender == "a@h");
@@ -291,7 +318,7 @@ TEST_CASE("envelope: what a broker client other than ours could send is refused"
     std::vector<uint8_t> buf;
     Envelope e;
     auto refused = [&](const EnvelopeProperties& p, Bytes body = {}) {
-        auto props = through_the_wire(p, pool, buf);
+        auto props = through_the_wire(p.props, pool, buf);
         return !read_envelope(props, body.data ? body : payload, "me@h", e);
     };
     EnvelopeProperties good;
@@ -436,4 +463,53 @@ TEST_CASE("broker names: per cluster secret, never the secret, within AMQP's 255
     CHECK(q1 != q2);
     CHECK(BrokerNames::routing_key(long_node, long_channel).size() <= 255);
     CHECK(a.members_queue(long_node).size() <= 255);
+    // A node's control queue and key differ from every one of its channels'.
+    CHECK(a.control_queue("n@h") != a.message_queue("n@h", "undefined"));
+    CHECK(a.control_queue("n@h") != a.members_queue("n@h"));
+    CHECK(BrokerNames::control_key("n@h") == "n@h:");
+    CHECK(a.control_queue(long_node).size() <= 255);
+}
+
+TEST_CASE("signed frames: only a holder of the secret speaks for a sender") {
+    const FrameSigner ours("cluster secret"), theirs("another secret");
+    const std::vector<uint8_t> frame{8, 2};
+    const Bytes body{frame.data(), frame.size()};
+    amqp_pool_t pool;
+    init_amqp_pool(&pool, 4096);
+    std::vector<uint8_t> buf;
+    SignedFrameProperties p;
+    ours.sign(FrameOrigin{"a@h", 42}, body, p);
+    auto props = through_the_wire(p.props, pool, buf);
+    FrameOrigin o;
+    REQUIRE(ours.verify(props, body, o));
+    CHECK(o.sender == "a@h");
+    CHECK(o.incarnation == 42);
+    CHECK_FALSE(theirs.verify(props, body, o));  // another cluster
+    const std::vector<uint8_t> changed{8, 3};
+    CHECK_FALSE(ours.verify(props, Bytes{changed.data(), changed.size()}, o));  // the frame changed
+    CHECK_FALSE(ours.verify(props, Bytes{}, o));
+
+    // Another sender or incarnation under the same signature.
+    SignedFrameProperties q = p;
+    q.props.headers.entries = q.headers.data();
+    q.headers[0].value.value.bytes = amqp_cstring_bytes("b@h");
+    CHECK_FALSE(ours.verify(through_the_wire(q.props, pool, buf), body, o));
+    q = p;
+    q.props.headers.entries = q.headers.data();
+    q.headers[1].value.value.i64 = 43;
+    CHECK_FALSE(ours.verify(through_the_wire(q.props, pool, buf), body, o));
+    // No signature, or a short one.
+    q = p;
+    q.props.headers.entries = q.headers.data();
+    q.props.headers.num_entries = 2;
+    CHECK_FALSE(ours.verify(through_the_wire(q.props, pool, buf), body, o));
+    q = p;
+    q.props.headers.entries = q.headers.data();
+    q.headers[2].value.value.bytes.len = 31;
+    CHECK_FALSE(ours.verify(through_the_wire(q.props, pool, buf), body, o));
+    // A sender that is no node name, even signed.
+    SignedFrameProperties bad;
+    ours.sign(FrameOrigin{"nobody", 1}, body, bad);
+    CHECK_FALSE(ours.verify(through_the_wire(bad.props, pool, buf), body, o));
+    empty_amqp_pool(&pool);
 }

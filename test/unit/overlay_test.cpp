@@ -67,9 +67,9 @@ OverlayOutput deliver(Node& to, const std::string& from, const ByteBuffer& frame
 
 }  // namespace
 
-TEST_CASE("the registry knows the four topologies and nothing else") {
+TEST_CASE("the registry knows the five topologies and nothing else") {
     auto names = overlay_names();
-    REQUIRE(names == std::vector<std::string>{"client_server", "full_mesh", "peer_to_peer", "static"});
+    REQUIRE(names == std::vector<std::string>{"client_server", "full_mesh", "peer_to_peer", "pubsub", "static"});
     Config c;
     c.topology = "ring";
     NullFd null;

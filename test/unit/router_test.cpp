@@ -64,6 +64,7 @@ struct RecordingTransport : Transport {
     void send_control(const std::string&, const ByteBuffer&) override {}
     void answer(InboundLink&, const ByteBuffer&) override {}
     void reply(InboundLink&, const ByteBuffer&) override {}
+    void send_to_all(const ByteBuffer&) override {}
     void flush_batch() override { ++flushes; }
     bool congested(size_t channel) const override { return congested_channels.count(channel) > 0; }
     void partition(const std::vector<std::string>&) override {}

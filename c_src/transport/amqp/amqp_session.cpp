@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <sys/socket.h>
+
 namespace partisan::amqp {
 
 namespace {
@@ -103,6 +105,10 @@ void AmqpSession::adopt(std::unique_ptr<BrokerConnection> conn) {
     backoff_.reset();
     ++connects_;
     assemblers_.clear();
+    blocked_ = false;
+    broken_ = false;
+    int sndbuf = send_buffer_bytes;  // the kernel may cap it (net.core.wmem_max)
+    setsockopt(conn_->fd(), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     socket_ = std::make_unique<asio::posix::stream_descriptor>(io_, conn_->fd());
     PLOG(log_, info, "AMQP: connected to broker %s:%u", options_.host.c_str(), unsigned(options_.port));
     events_.on_connected();
@@ -142,6 +148,8 @@ void AmqpSession::drain() {
         if (!handle(frame)) return;
     }
     if (!conn_) return;
+    events_.on_read_batch_end();
+    if (!conn_) return;
     if (amqp_frames_enqueued(conn_->state()) || amqp_data_in_buffer(conn_->state()))
         asio::post(io_, [this, alive = std::weak_ptr<bool>(alive_)] {
             auto live = alive.lock();
@@ -180,10 +188,14 @@ bool AmqpSession::handle(const amqp_frame_t& f) {
             }
             case AMQP_CONNECTION_BLOCKED_METHOD:
                 PLOG(log_, warning, "AMQP: the broker blocks publishing (a resource alarm)");
-                return true;
+                blocked_ = true;
+                events_.on_blocked(true);
+                return conn_ != nullptr;
             case AMQP_CONNECTION_UNBLOCKED_METHOD:
                 PLOG(log_, info, "AMQP: the broker takes publishes again");
-                return true;
+                blocked_ = false;
+                events_.on_blocked(false);
+                return conn_ != nullptr;
             default:
                 break;
         }
@@ -212,22 +224,37 @@ void AmqpSession::lose(const std::string& why) {
 }
 
 bool AmqpSession::publish(uint16_t channel, const std::string& exchange, const std::string& routing_key,
-                          const EnvelopeProperties& properties, Bytes body) {
-    if (!conn_) return false;
+                          const amqp_basic_properties_t& properties, Bytes body) {
+    if (!conn_ || broken_) return false;
     int rc = amqp_basic_publish(conn_->state(), channel, amqp_cstring_bytes(exchange.c_str()),
-                                amqp_cstring_bytes(routing_key.c_str()), 0, 0, &properties.props,
+                                amqp_cstring_bytes(routing_key.c_str()), 0, 0, &properties,
                                 amqp_bytes_t{body.size, const_cast<uint8_t*>(body.data)});
     if (rc == AMQP_STATUS_OK) return true;
-    lose(std::string("publishing failed: ") + amqp_error_string2(rc));
+    lose_later(std::string("publishing failed: ") + amqp_error_string2(rc));
     return false;
 }
 
-bool AmqpSession::ack(uint16_t channel, uint64_t delivery_tag) {
-    if (!conn_) return false;
-    int rc = amqp_basic_ack(conn_->state(), channel, delivery_tag, 0);
+bool AmqpSession::ack(uint16_t channel, uint64_t delivery_tag, bool multiple) {
+    if (!conn_ || broken_) return false;
+    int rc = amqp_basic_ack(conn_->state(), channel, delivery_tag, multiple ? 1 : 0);
     if (rc == AMQP_STATUS_OK) return true;
-    lose(std::string("acknowledging failed: ") + amqp_error_string2(rc));
+    lose_later(std::string("acknowledging failed: ") + amqp_error_string2(rc));
     return false;
+}
+
+void AmqpSession::lose_later(const std::string& why) {
+    // The caller may be inside one of our callbacks, holding a delivery
+    // that points into the connection's buffers: tear down from the loop.
+    if (broken_) return;
+    broken_ = true;
+    asio::post(io_, [this, why, alive = std::weak_ptr<bool>(alive_)] {
+        auto live = alive.lock();
+        if (live && *live) lose(why);
+    });
+}
+
+void AmqpSession::break_connection() {
+    if (conn_) lose_later("broken by fault injection");
 }
 
 }  // namespace partisan::amqp

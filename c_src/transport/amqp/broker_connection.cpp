@@ -4,6 +4,8 @@
 
 #include <sys/time.h>
 
+#include <array>
+
 namespace partisan::amqp {
 
 namespace {
@@ -132,8 +134,22 @@ bool BrokerConnection::declare_exchange(uint16_t channel, const std::string& nam
     return rpc_ok(error);
 }
 
-bool BrokerConnection::declare_queue(uint16_t channel, const std::string& name, bool durable, std::string& error) {
-    amqp_queue_declare(state_, channel, amqp_cstring_bytes(name.c_str()), 0, durable, 0, 0, amqp_empty_table);
+bool BrokerConnection::declare_queue(uint16_t channel, const std::string& name, bool durable, std::string& error,
+                                     QueueOptions options) {
+    // RabbitMQ's queue arguments; a queue declared again must give the same.
+    std::array<amqp_table_entry_t, 2> args{};
+    int n = 0;
+    auto add = [&](const char* key, std::chrono::milliseconds value) {
+        if (value.count() <= 0) return;
+        args[n].key = amqp_cstring_bytes(key);
+        args[n].value.kind = AMQP_FIELD_KIND_I64;
+        args[n].value.value.i64 = value.count();
+        ++n;
+    };
+    add("x-expires", options.expires);
+    add("x-message-ttl", options.message_ttl);
+    amqp_queue_declare(state_, channel, amqp_cstring_bytes(name.c_str()), 0, durable, options.exclusive ? 1 : 0, 0,
+                       amqp_table_t{n, args.data()});
     return rpc_ok(error);
 }
 

@@ -50,6 +50,8 @@ std::string BrokerNames::message_queue(std::string_view node, std::string_view c
     return fit(prefix() + "m.", routing_key(node, channel));
 }
 
+std::string BrokerNames::control_queue(std::string_view node) const { return fit(prefix() + "c.", node); }
+
 std::string BrokerNames::routing_key(std::string_view node, std::string_view channel) {
     std::string key = std::string(node) + ":" + std::string(channel);
     return key.size() <= max_name ? key : hashed(key);

@@ -11,6 +11,18 @@ bool PublishWindow::push(Outgoing m) {
     return true;
 }
 
+bool PublishWindow::replace_unpublished(uint64_t id, std::vector<uint8_t> ref, std::vector<uint8_t> payload) {
+    if (id <= popped_ || id > pushed()) return false;
+    size_t index = static_cast<size_t>(id - popped_ - 1);
+    if (index < published_) return false;
+    Outgoing& m = messages_[index].msg;
+    bytes_ -= cost(m);
+    m.ref = std::move(ref);
+    m.payload = std::move(payload);
+    bytes_ += cost(m);
+    return true;
+}
+
 const Outgoing* PublishWindow::next_unpublished() const {
     if (published_ >= messages_.size()) return nullptr;
     const Outgoing& next = messages_[published_].msg;
@@ -63,6 +75,7 @@ void PublishWindow::pop_confirmed() {
         in_flight_bytes_ -= cost(messages_.front().msg);
         messages_.pop_front();
         --published_;
+        ++popped_;
     }
 }
 

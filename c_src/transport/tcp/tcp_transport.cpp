@@ -308,6 +308,11 @@ void TcpTransport::send_control(const std::string& peer, const ByteBuffer& frame
     c.flush();
 }
 
+void TcpTransport::send_to_all(const ByteBuffer& frame) {
+    for (const auto& [name, peer] : peers_)
+        if (peer.up) send_control(name, frame);
+}
+
 void TcpTransport::answer(InboundLink& from, const ByteBuffer& frame) {
     auto* c = dynamic_cast<PeerConnection*>(&from);
     if (!c || c->answered) return;

@@ -54,23 +54,9 @@ void TcpTransport::encode_stats(ei_x_buff& x) const {
                     queued += l->queued_bytes();
                     queued_messages += l->queued_messages();
                 }
-            const LinkStats& st = per_channel[c];
             encode_atom(x, chs[c].name);
-            ei_x_encode_map_header(&x, 10);
-            auto field = [&x](const char* k, unsigned long long v) {
-                ei_x_encode_atom(&x, k);
-                ei_x_encode_ulonglong(&x, v);
-            };
-            field("connections", static_cast<unsigned long long>(connections));
-            field("messages_sent", st.messages_sent);
-            field("bytes_sent", st.bytes_sent);
-            field("messages_received", st.messages_received);
-            field("bytes_received", st.bytes_received);
-            field("messages_queued", queued_messages);
-            field("queued_bytes", queued);
-            field("dropped", st.dropped);
-            field("reconnects", st.reconnects);
-            field("undeliverable", st.undeliverable);
+            encode_link_stats(x, per_channel[c], static_cast<unsigned long long>(connections), queued_messages,
+                              queued);
         }
     }
 }

@@ -18,6 +18,7 @@ enum PeerFrame : uint8_t {
     frame_relay = 5,
     frame_hyparview = 6,  // peer-to-peer membership (hyparview_frames.hpp): [6][kind][fields]
     frame_plumtree = 7,   // broadcast (plumtree_frames.hpp): [7][kind][fields]
+    frame_presence = 8,   // pubsub membership (pubsub_overlay.hpp): [8][kind], through a broker only
 };
 
 // MESSAGE: [u16 ref length][ref][payload]. With `by_reference`, the

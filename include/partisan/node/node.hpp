@@ -51,7 +51,9 @@ public:
     void on_peer_down(const std::string& peer, const std::string& why) override;
     void on_connect_failed(const std::string& peer, const std::string& why, const RefusalInfo& refusal) override;
     bool on_frame(InboundLink& from, const uint8_t* body, uint32_t len) override;
+    void on_message(InboundLink& from, Bytes ref, Bytes payload) override { router_->deliver(from, ref, payload); }
     bool on_read_batch_end(InboundLink& from) override { return router_->read_batch_end(from); }
+    void on_connectivity(bool connected) override;
     void on_drained(size_t channel) override { router_->drained(channel); }
 
     // BroadcastSink

@@ -35,12 +35,13 @@ public:
     bool read_batch_end(InboundLink& from);
     // A channel's peer links drained: its BEAM link reads again.
     void drained(size_t channel);
+    // A message for this node's BEAM, checked, on the channel of `from`.
+    void deliver(InboundLink& from, Bytes ref, Bytes payload);
     // A broadcast for this node's BEAM, on channel `channel`'s link.
     void deliver_broadcast(size_t channel, Bytes ref, Bytes message);
 
 private:
     int channel_index(std::string_view name) const;
-    void deliver_local(InboundLink& from, Bytes ref, Bytes payload);
 
     Context& ctx_;
     Transport& transport_;

@@ -63,6 +63,10 @@ struct OverlayOutput {
     // Broadcast this node's presence (announce.hpp), from which the others
     // learn a route to it.
     bool announce = false;
+    // Frames for every node at once, where the transport has a medium for
+    // it (a broker's fanout exchange); only overlays over such a transport
+    // produce them.
+    std::vector<ByteBuffer> to_all;
 };
 
 // The overlay's clock: monotonic milliseconds (a fake one in tests).
@@ -108,6 +112,9 @@ public:
     // An attempt to reach a neighbour failed (it is retried while it stays
     // in neighbours()).
     virtual void connect_failed(const std::string& /*peer*/, OverlayOutput& /*out*/) {}
+    // The transport's shared medium (a broker connection) came up or went
+    // down; transports of point-to-point links never report it.
+    virtual void connectivity(bool /*connected*/, OverlayOutput& /*out*/) {}
     // A broadcast presence (announce.hpp) of `origin`, first received from
     // neighbour `via` after `hops` hops.
     virtual void on_announce(const NodeRef& /*origin*/, const std::string& /*via*/, uint16_t /*hops*/,
@@ -125,6 +132,9 @@ public:
 
     // ---- queries
     virtual bool handles_frame(uint8_t type) const = 0;
+    // Whether join(Node) needs the node's addresses (not when a broker
+    // is the only way to reach it).
+    virtual bool needs_addresses() const { return true; }
     virtual std::vector<Neighbour> neighbours() const = 0;
     virtual bool admits(const std::string& peer) const = 0;
     // The next hop to `dest`, a node this node keeps no link to: a

@@ -73,12 +73,23 @@ public:
     // A frame from an authenticated peer (its type in body[0], not a
     // heartbeat); false when malformed (the link closes).
     virtual bool on_frame(InboundLink& from, const uint8_t* body, uint32_t len) = 0;
+    // A message for this node's BEAM that came whole, not in a frame
+    // (a broker's delivery, already checked as a MESSAGE frame is).
+    virtual void on_message(InboundLink& from, Bytes ref, Bytes payload) = 0;
     // After a batch of frames from one link; false pauses that link until
     // its resumer() is called.
     virtual bool on_read_batch_end(InboundLink& from) = 0;
+    // The transport's shared medium (a broker connection) came up or went
+    // down; point-to-point transports never report it.
+    virtual void on_connectivity(bool /*connected*/) {}
     // The channel's links are all below the high-water mark again.
     virtual void on_drained(size_t channel) = 0;
 };
+
+// The counters of one (peer, channel) as `stats` shows them, with what
+// the transport has of that channel now.
+void encode_link_stats(ei_x_buff& x, const LinkStats& st, unsigned long long connections,
+                       unsigned long long queued_messages, unsigned long long queued_bytes);
 
 // A LinkView for the overlay: which peers are up.
 class Transport : public LinkView {
@@ -119,6 +130,9 @@ public:
     virtual void answer(InboundLink& from, const ByteBuffer& frame) = 0;
     // A frame back on the link `from`, every time (short replies).
     virtual void reply(InboundLink& from, const ByteBuffer& frame) = 0;
+    // A control frame for every node (OverlayOutput::to_all): through the
+    // shared medium where there is one, else to every peer that is up.
+    virtual void send_to_all(const ByteBuffer& frame) = 0;
     // Writes what this batch queued: one write per link.
     virtual void flush_batch() = 0;
     // Some link of the channel is over the high-water mark: its senders wait.

@@ -35,6 +35,10 @@ public:
                              const amqp_basic_properties_t& properties, Bytes body) = 0;
     // basic.ack (`ack`) or basic.nack from the broker for a publish.
     virtual void on_confirm(uint16_t channel, uint64_t delivery_tag, bool multiple, bool ack) = 0;
+    // After the frames of one wake-up (deliveries can be acknowledged together).
+    virtual void on_read_batch_end() {}
+    // The broker stopped reading publishes (a resource alarm), or reads them again.
+    virtual void on_blocked(bool /*blocked*/) {}
 };
 
 class AmqpSession {
@@ -52,14 +56,23 @@ public:
     void start();
     void stop();
     bool connected() const { return conn_ != nullptr; }
+    // The broker blocks publishing: a publish would wait inside rabbitmq-c.
+    bool blocked() const { return blocked_; }
+    // The socket's send buffer is asked to hold at least this much, so that
+    // what is published and not yet confirmed never fills it.
+    static constexpr int send_buffer_bytes = 1 << 20;
 
     // Publishes on an open channel (not waiting for the confirm); false when
-    // not connected or the write failed (the connection is then lost).
+    // not connected or the write failed (the connection is then lost, from
+    // the event loop: never inside the caller's call).
     bool publish(uint16_t channel, const std::string& exchange, const std::string& routing_key,
-                 const EnvelopeProperties& properties, Bytes body);
-    // Acknowledges a delivery (false when the connection is gone: the broker
-    // delivers it again to the next consumer).
-    bool ack(uint16_t channel, uint64_t delivery_tag);
+                 const amqp_basic_properties_t& properties, Bytes body);
+    // Acknowledges a delivery (`multiple`: and every earlier one on the
+    // channel); false when the connection is gone: the broker delivers
+    // them again to the next consumer.
+    bool ack(uint16_t channel, uint64_t delivery_tag, bool multiple = false);
+    // Drops the connection as a network fault would, then reconnects (tests).
+    void break_connection();
 
     uint64_t connects() const { return connects_; }
 
@@ -71,6 +84,8 @@ private:
     void drain();
     bool handle(const amqp_frame_t& frame);
     void lose(const std::string& why);
+    // A write failed inside a caller's call: lost from the loop, later.
+    void lose_later(const std::string& why);
     void tear_down(bool polite, const std::string& why);
     void arm_heartbeat();
     void join_setup();
@@ -90,6 +105,8 @@ private:
     std::thread setup_thread_;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for handlers posted by the setup thread
     bool running_ = false;
+    bool blocked_ = false;
+    bool broken_ = false;  // a write failed; lose_later() is on its way
     uint64_t connects_ = 0;
 };
 

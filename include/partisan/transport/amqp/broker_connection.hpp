@@ -35,6 +35,14 @@ enum class ConnectError {
 };
 const char* to_string(ConnectError e);
 
+// How a queue is declared. `expires`: the broker deletes it when unused
+// that long; `message_ttl`: and drops messages waiting longer (0: never,
+// for either); `exclusive`: this connection's alone, deleted when it closes.
+struct QueueOptions {
+    std::chrono::milliseconds expires{0}, message_ttl{0};
+    bool exclusive = false;
+};
+
 class BrokerConnection {
 public:
     struct Result;
@@ -59,7 +67,9 @@ public:
                           std::string& error);
     // A queue that outlives this connection (so messages wait while its
     // node reconnects); `durable`: it outlives a broker restart too.
-    bool declare_queue(uint16_t channel, const std::string& name, bool durable, std::string& error);
+    // (QueueOptions: expiry, message TTL, exclusive.)
+    bool declare_queue(uint16_t channel, const std::string& name, bool durable, std::string& error,
+                       QueueOptions options = {});
     bool bind_queue(uint16_t channel, const std::string& queue, const std::string& exchange, const std::string& key,
                     std::string& error);
     // Consumes `queue` on `channel` with acknowledgements, at most

@@ -24,6 +24,11 @@ public:
     std::string members_queue(std::string_view node) const;
     // The queue of a node's messages on one channel.
     std::string message_queue(std::string_view node, std::string_view channel) const;
+    // The queue of the frames addressed to a node (its overlay's and
+    // broadcasts), on the messages exchange with control_key(node).
+    std::string control_queue(std::string_view node) const;
+    // `node:` (no channel name is empty).
+    static std::string control_key(std::string_view node) { return routing_key(node, ""); }
     // `node:channel` (channel names have no ':', so it splits at the last
     // one), or `h:` and a hash when longer than 255 bytes.
     static std::string routing_key(std::string_view node, std::string_view channel);

@@ -42,6 +42,13 @@ public:
     // Below half of both bounds: senders that waited may go on.
     bool drained() const { return messages_.size() <= max_messages_ / 2 && bytes_ <= max_bytes_ / 2; }
 
+    // Every message pushed has an id, counting from 1 (pushed(): the last).
+    uint64_t pushed() const { return popped_ + messages_.size(); }
+    // Monotonic channels: message `id`, if it is still unpublished, takes
+    // a newer message's ref and payload in its place (its seq and its
+    // place in the order stay); false when it has been published or gone.
+    bool replace_unpublished(uint64_t id, std::vector<uint8_t> ref, std::vector<uint8_t> payload);
+
     // The next message to publish, or nullptr when all are published or
     // the bytes in flight are at their bound (one message is always let
     // through when none is in flight).
@@ -77,6 +84,7 @@ private:
     size_t max_bytes_, max_messages_, max_in_flight_bytes_;
     std::deque<Entry> messages_;  // [0, published_) published, in tag order
     size_t published_ = 0;
+    uint64_t popped_ = 0;  // messages confirmed and gone, ever
     size_t bytes_ = 0;
     size_t in_flight_bytes_ = 0;  // of messages_[0, published_)
     uint64_t republished_ = 0;

@@ -47,6 +47,7 @@ public:
     void send_control(const std::string& peer, const ByteBuffer& frame) override;
     void answer(InboundLink& from, const ByteBuffer& frame) override;
     void reply(InboundLink& from, const ByteBuffer& frame) override;
+    void send_to_all(const ByteBuffer& frame) override;
     void flush_batch() override;
     bool congested(size_t channel) const override { return congested_[channel] > 0; }
     void partition(const std::vector<std::string>& peers) override;
