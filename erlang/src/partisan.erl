@@ -591,7 +591,9 @@ parse_node_spec({Node, Ip, Port}) when is_atom(Node) ->
 parse_node_spec(_) ->
     error.
 
-parse_addrs(Node, Addrs) when is_list(Addrs), Addrs =/= [] ->
+%% No addresses: a node reached through a broker (pubsub); the C-node
+%% answers {error, {no_address, Node}} under the other topologies.
+parse_addrs(Node, Addrs) when is_list(Addrs) ->
     try
         {ok, Node, [parse_addr(A) || A <- Addrs]}
     catch

@@ -349,6 +349,8 @@ errors(Config) ->
     ?assertEqual({error, self_join}, call(A, partisan_peer_service, join, [SpecA])),
     ?assertMatch({error, {bad_node_spec, _}}, call(A, partisan, join, [#{name => NB}])),
     ?assertMatch({error, {bad_node_spec, _}}, call(A, partisan, join, [not_a_spec])),
+    %% No addresses: only a broker topology (pubsub) can do without.
+    ?assertEqual({error, {no_address, NB}}, call(A, partisan, join, [#{name => NB, listen_addrs => []}])),
     %% A request the C-node does not know is answered, with the request.
     ?assertEqual({error, {bad_request, {bogus, [1, 2]}}},
                  call(A, partisan_cnode, control, [{bogus, [1, 2]}])),

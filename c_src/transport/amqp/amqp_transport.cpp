@@ -334,7 +334,8 @@ void AmqpTransport::deliver_frame(uint64_t tag, const amqp_basic_properties_t& p
     auto it = peers_.find(origin.sender);
     Link link(*this, it->first, 0, p->stats[0]);
     if (!events_.on_frame(link, body.data, static_cast<uint32_t>(body.size)))
-        PLOG(ctx_.log, warning, "AMQP: a malformed frame from %s dropped", it->first.c_str());
+        PLOG(ctx_.log, warning, "AMQP: a malformed frame (type %u, %zu bytes) from %s dropped", unsigned(body.data[0]),
+             body.size, it->first.c_str());
 }
 
 void AmqpTransport::deliver_message(Channel& ch, uint64_t tag, const amqp_basic_properties_t& properties, Bytes body) {
