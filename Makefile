@@ -100,6 +100,13 @@ bench-smoke: all
 scale: cnode erlang
 	@test/scale/run_scale.sh $(CURDIR)/$(BUILD)/partisan_cnode
 
+# pubsub through a private RabbitMQ broker against full mesh and
+# Distributed Erlang, with the broker's CPU (bench/results/pubsub.md).
+.PHONY: bench-pubsub
+bench-pubsub: all
+	@mkdir -p $(BUILD)/bench && erlc -o $(BUILD)/bench test/bench/partisan_bench.erl test/bench/bench_pubsub.erl test/bench/bench_cluster.erl
+	@HOME=$$(mktemp -d) erl -noshell -pa $(BUILD)/bench -eval 'bench_pubsub:main(["$(CURDIR)"]), halt().'
+
 bench-quick: all
 	@mkdir -p $(BUILD)/bench && erlc -o $(BUILD)/bench test/bench/partisan_bench.erl
 	@HOME=$$(mktemp -d) erl -noshell -pa $(BUILD)/bench -eval 'partisan_bench:main(["$(CURDIR)"]), halt().'

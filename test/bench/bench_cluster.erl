@@ -13,7 +13,7 @@
 
 -export([start/1, stop/1, verify_rtt/3, call/4, call/5, nodes_of/2, peer_of/3]).
 -export([free_ports/1, record_pid/2]).
--export([cpu_sample/2, cpu_diff/2]).
+-export([cpu_sample/2, cpu_diff/2, cpu_ns/1]).
 
 -define(CALL_TIMEOUT, 60000).
 
@@ -277,6 +277,7 @@ cpu_sample(#{clusters := Cs, emulator := {_, _, EmuPid}}, Tag) ->
 cpu_diff(Before, After) ->
     [{L, V - proplists:get_value(L, Before, 0)} || {L, V} <- After].
 
+%% @doc CPU time of an OS process (all its threads) so far, ns.
 cpu_ns(undefined) -> 0;
 cpu_ns(Pid) ->
     Dir = "/proc/" ++ integer_to_list(Pid) ++ "/task",

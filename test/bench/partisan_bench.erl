@@ -5,20 +5,12 @@
 %% Run with `make bench-quick'. Not a test: it asserts nothing.
 -module(partisan_bench).
 
--export([main/1]).
+-export([main/1, peer_starter/1]).
 %% run on the nodes
 -export([start_sink/3, run_senders/6]).
 
 main([Root]) ->
-    Ebin = filename:join(Root, "_build/default/lib/partisan/ebin"),
-    Here = filename:dirname(code:which(?MODULE)),
-    Cookie = "bench_" ++ integer_to_list(erlang:unique_integer([positive])),
-    Args = fun(Extra) -> ["-setcookie", Cookie, "-kernel", "inet_dist_use_interface", "{127,0,0,1}",
-                          "-pa", Ebin, "-pa", Here | Extra] end,
-    Start = fun(Name, Extra) ->
-                    {ok, P, N} = peer:start(#{name => Name, connection => standard_io, args => Args(Extra)}),
-                    {P, N}
-            end,
+    Start = peer_starter(Root),
     %% partisan pair: never connected by Distributed Erlang.
     {PA, _} = Start(bench_pa, ["-kernel", "dist_auto_connect", "never"]),
     {PB, NB} = Start(bench_pb, ["-kernel", "dist_auto_connect", "never"]),
@@ -40,6 +32,19 @@ main([Root]) ->
      end || {N, Size} <- Cases],
     [peer:stop(P) || P <- [PA, PB, DA, DB]],
     ok.
+
+%% A fun(Name, ExtraArgs) -> {Peer, Node} starting loopback peers that
+%% share a fresh cookie and have partisan and the bench modules on their path.
+peer_starter(Root) ->
+    Ebin = filename:join(Root, "_build/default/lib/partisan/ebin"),
+    Here = filename:dirname(code:which(?MODULE)),
+    Cookie = "bench_" ++ integer_to_list(erlang:unique_integer([positive])),
+    Args = fun(Extra) -> ["-setcookie", Cookie, "-kernel", "inet_dist_use_interface", "{127,0,0,1}",
+                          "-pa", Ebin, "-pa", Here | Extra] end,
+    fun(Name, Extra) ->
+            {ok, P, N} = peer:start(#{name => Name, connection => standard_io, args => Args(Extra)}),
+            {P, N}
+    end.
 
 run(SendPeer, RecvPeer, RecvNode, Via, N, Count, Size) ->
     Total = N * Count,
@@ -85,4 +90,5 @@ run_senders(Via, RecvNode, N, Count, Size, _Total) ->
 flush_sent() -> receive {sent, _} -> flush_sent() after 0 -> ok end.
 
 send(dist, Node, Name, Msg) -> erlang:send({Name, Node}, Msg);
-send(partisan, Node, Name, Msg) -> ok = partisan:forward_message(Node, Name, Msg).
+send(partisan, Node, Name, Msg) -> ok = partisan:forward_message(Node, Name, Msg);
+send({partisan, Channel}, Node, Name, Msg) -> ok = partisan:forward_message(Node, Name, Msg, #{channel => Channel}).

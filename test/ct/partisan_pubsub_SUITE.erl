@@ -20,6 +20,7 @@
          channel_isolation/1,
          broadcast_reaches_all/1,
          leave_and_timeout/1,
+         broker_paused_backpressure/1,
          broker_restart_durable_channel/1,
          broker_down_at_start/1,
          wrong_credentials/1]).
@@ -36,7 +37,7 @@ all() ->
 groups() ->
     [{shared_broker, [],
       [members_converge_without_addresses, names_and_pids, fifo_per_channel, channel_isolation,
-       broadcast_reaches_all, leave_and_timeout]}].
+       broadcast_reaches_all, leave_and_timeout, broker_paused_backpressure]}].
 
 suite() ->
     [{timetrap, {minutes, 6}}].
@@ -183,6 +184,39 @@ leave_and_timeout(Config) ->
     ?assert(lists:member({nodedown, node_name(B)}, Events)),
     ?assert(lists:member({nodedown, node_name(C)}, Events)).
 
+%% The broker stops reading (its VM stopped): a channel's window fills,
+%% then that channel's senders are suspended (memory stays bounded);
+%% when the broker goes on, everything arrives once, in order.
+broker_paused_backpressure(Config) ->
+    #{os_pid := BrokerPid} = ?config(broker, Config),
+    Window = 500,
+    Nodes = [A, B] = [start_node(S, [{amqp_window_messages, Window}], Config) || S <- [a, b]],
+    put_nodes(Nodes),
+    partisan_ct_helpers:wait_members(Nodes, names(Nodes)),
+    NB = node_name(B),
+    N = 200000,
+    {ok, _} = call(B, partisan_test_server, start_seq_collector, []),
+    os:cmd("kill -STOP " ++ integer_to_list(BrokerPid)),
+    Sender = try
+                 S = call(A, erlang, spawn, [partisan_test_server, send_seq, [NB, N, [{channel, bulk}]]]),
+                 timer:sleep(3000),
+                 Queued = queued(call(A, partisan, stats, []), NB, bulk),
+                 {Got, ok} = call(B, partisan_test_server, seq_result, []),
+                 ct:log("broker stopped: ~p queued in the window, ~p received, sender alive: ~p",
+                        [Queued, Got, call(A, erlang, is_process_alive, [S])]),
+                 ?assert(call(A, erlang, is_process_alive, [S])),  % suspended, not done
+                 ?assert(Queued >= Window),
+                 ?assert(Queued < N div 10),
+                 ?assert(Got < N),
+                 S
+             after
+                 os:cmd("kill -CONT " ++ integer_to_list(BrokerPid))
+             end,
+    wait_until("every message at b", fun() -> call(B, partisan_test_server, seq_result, []) end,
+               fun({Count, _}) -> Count >= N end, 180000),
+    ?assertEqual({N, ok}, call(B, partisan_test_server, seq_result, [])),
+    ?assertNot(call(A, erlang, is_process_alive, [Sender])).
+
 %% The broker restarts mid-stream: on a durable channel every message
 %% arrives once, in order (publisher confirms, go-back-N, acks after the
 %% hand-off to the BEAM, the receiver's sequence check).
@@ -262,6 +296,9 @@ start_node(Short, Env, Config) ->
             {member_timeout, ?MEMBER_TIMEOUT_MS},
             {channels, #{bulk => #{}, jobs => #{durable => true}}}],
     partisan_ct_helpers:start_node({Short, lists:keydelete(amqp, 1, Env)}, Base, Config).
+
+queued(Stats, Node, Channel) ->
+    maps:get(messages_queued, maps:get(Channel, maps:get(Node, Stats))).
 
 %% The nodes of the running case, stopped by end_per_testcase (which may
 %% run in another process: a tracker holds them).
