@@ -229,15 +229,28 @@ broker_restart_durable_channel(Config) ->
     {ok, _} = call(B, partisan_test_server, start_seq_collector, []),
     NB = node_name(B),
     Sender = call(A, erlang, spawn, [partisan_test_server, send_seq, [NB, N, [{channel, jobs}]]]),
+    %% Meanwhile a stream on the transient channel bulk, whose queue does
+    %% not survive the restart.
+    ok = call(B, partisan_test_server, register_sink, [bulk_sink]),
+    Bulk = call(A, erlang, spawn, [fun() -> [partisan:forward_message(NB, bulk_sink, {bulk, I}, [{channel, bulk}])
+                                             || I <- lists:seq(1, N)] end]),
     wait_until("some messages at b", fun() -> call(B, partisan_test_server, seq_result, []) end,
                fun({Count, _}) -> Count >= 2000 end, ?WAIT),
     _ = partisan_ct_broker:restart(Broker),
-    ct:log("broker restarted; sender ~p", [Sender]),
+    ct:log("broker restarted; senders ~p", [{Sender, Bulk}]),
     wait_until("every message at b", fun() -> call(B, partisan_test_server, seq_result, []) end,
                fun({Count, _}) -> Count >= N end, 180000),
     timer:sleep(1000),
     ?assertEqual({N, ok}, call(B, partisan_test_server, seq_result, [])),
-    ?assertEqual(names(Nodes), call(A, partisan, members, [])).
+    ?assertEqual(names(Nodes), call(A, partisan, members, [])),
+    %% What the transient channel lost with its queue does not stall it.
+    wait_until("the bulk stream sent", fun() -> call(A, erlang, is_process_alive, [Bulk]) end,
+               fun(Alive) -> not Alive end, 180000),
+    ?assertMatch({ok, #{same := true}},
+                 call(A, partisan_test_server, roundtrip,
+                      [NB, {fwd4, partisan_test_server, #{channel => bulk}}, after_restart, 30000])),
+    ct:log("bulk messages from a lost with the broker's queue: ~p",
+           [maps:get(dropped, maps:get(bulk, maps:get(node_name(A), call(B, partisan, stats, []))))]).
 
 %% No broker when the nodes start: they start anyway, alone, and find
 %% each other once it is there.

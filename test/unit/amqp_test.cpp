@@ -167,6 +167,26 @@ TEST_CASE("delivery sequence: in order, duplicates, gaps, a new incarnation") {
     CHECK(d.accept("a", 2, 0, 9) == Verdict::deliver);
 }
 
+TEST_CASE("delivery sequence: missing messages the broker had confirmed are lost, not waited for") {
+    DeliverySequence d(10);
+    uint64_t lost = 0;
+    CHECK(d.accept("a", 1, 0, 1, 0, &lost) == Verdict::deliver);
+    CHECK(d.accept("a", 1, 0, 2, 1, &lost) == Verdict::deliver);
+    // 3 and 4 were confirmed, then lost with a queue: 5 goes on.
+    CHECK(d.accept("a", 1, 0, 5, 4, &lost) == Verdict::deliver);
+    CHECK(lost == 2);
+    // 6 confirmed and lost, 7 not confirmed yet: it comes again, so 8 waits.
+    CHECK(d.accept("a", 1, 0, 8, 6, &lost) == Verdict::gap);
+    CHECK(lost == 3);
+    CHECK(d.accept("a", 1, 0, 7, 6, &lost) == Verdict::deliver);
+    CHECK(d.accept("a", 1, 0, 8, 6, &lost) == Verdict::deliver);
+    // A gap dropped earlier and then found confirmed counts as lost too.
+    CHECK(d.accept("a", 1, 0, 10, 8, &lost) == Verdict::gap);   // 9 unconfirmed
+    CHECK(d.accept("a", 1, 0, 11, 10, &lost) == Verdict::deliver);  // 9 and 10 gone
+    CHECK(lost == 5);
+    CHECK(d.accept("a", 1, 0, 11, 10, &lost) == Verdict::duplicate);
+}
+
 TEST_CASE("delivery sequence: bounded, the least recently delivered sender goes first") {
     DeliverySequence d(2);
     d.accept("a", 1, 0, 1);
@@ -271,6 +291,71 @@ TEST_CASE("publish window and delivery sequence: exactly once, in order, across 
     CHECK(w.republished() > 0);
 }
 
+TEST_CASE("publish window and delivery sequence: a queue that loses confirmed messages never stalls the channel") {
+    // A queue that is not durable loses what it held when the broker
+    // restarts: those messages were confirmed, so the sender never
+    // publishes them again. The receiver learns from the envelope up to
+    // where the sender had its confirms and goes on past them.
+    std::mt19937 rng(7);
+    PublishWindow w(1 << 20, 64, 200);
+    DeliverySequence d(4);
+    struct Held {
+        uint64_t seq, confirmed;
+    };
+    std::deque<Held> queue;
+    std::deque<uint64_t> unconfirmed;  // tags
+    uint64_t next_seq = 1, tag = 1, confirmed_through = 0, lost = 0, dropped_by_broker = 0;
+    std::vector<uint64_t> seen;
+    const uint64_t total = 5000;
+    for (int step = 0; step < 400000 && next_seq <= total + 1; ++step) {
+        switch (rng() % 6) {
+            case 0:
+                if (next_seq <= total && w.push(message(next_seq))) ++next_seq;
+                else if (next_seq > total && w.size() == 0 && queue.empty()) ++next_seq;  // done
+                break;
+            case 1:
+                if (const Outgoing* m = w.next_unpublished()) {
+                    queue.push_back(Held{m->seq, confirmed_through});
+                    unconfirmed.push_back(tag);
+                    w.published(tag++);
+                }
+                break;
+            case 2:
+                if (!unconfirmed.empty()) {
+                    w.confirmed(unconfirmed.front(), false, [&](const Outgoing& m) { confirmed_through = m.seq; });
+                    unconfirmed.pop_front();
+                }
+                break;
+            case 3:
+            case 4:
+                if (!queue.empty()) {
+                    Held h = queue.front();
+                    queue.pop_front();
+                    if (d.accept("sender", 1, 0, h.seq, h.confirmed, &lost) == Verdict::deliver) seen.push_back(h.seq);
+                }
+                break;
+            case 5:
+                if (rng() % 40 == 0) {
+                    // The broker restarts: the queue is gone (its messages
+                    // were confirmed, or their confirms are lost with the
+                    // connection and they go again).
+                    dropped_by_broker += queue.size();
+                    queue.clear();
+                    unconfirmed.clear();
+                    w.connection_lost();
+                    tag = 1;
+                }
+                break;
+        }
+    }
+    REQUIRE(dropped_by_broker > 0);
+    REQUIRE(!seen.empty());
+    CHECK(seen.back() == total);  // the last one arrived: no stall
+    for (size_t i = 1; i < seen.size(); ++i) REQUIRE(seen[i] > seen[i - 1]);  // in order, no copy
+    CHECK(seen.size() + lost == total);  // each one delivered or counted lost
+    CHECK(lost > 0);
+}
+
 namespace {
 
 // The headers a broker would hand back: encoded as on the wire, decoded
@@ -294,7 +379,7 @@ const std::vector<uint8_t> small_int{97, 42};
 
 TEST_CASE("envelope: written, sent through a table encoding, read back; payload untouched") {
     EnvelopeProperties p;
-    write_envelope(Envelope{"a@h", 1234567890123, 77, Bytes{atom_foo.data(), atom_foo.size()}}, true, p);
+    write_envelope(Envelope{"a@h", 1234567890123, 77, Bytes{atom_foo.data(), atom_foo.size()}, 70}, true, p);
     CHECK(p.props.delivery_mode == AMQP_DELIVERY_PERSISTENT);
     amqp_pool_t pool;
     init_amqp_pool(&pool, 4096);
@@ -305,6 +390,7 @@ TEST_CASE("envelope: written, sent through a table encoding, read back; payload 
     CHECK(e.sender == "a@h");
     CHECK(e.incarnation == 1234567890123);
     CHECK(e.seq == 77);
+    CHECK(e.confirmed == 70);
     CHECK(std::vector<uint8_t>(e.ref.data, e.ref.data + e.ref.size) == atom_foo);
     empty_amqp_pool(&pool);
     write_envelope(Envelope{"a@h", 1, 1, Bytes{atom_foo.data(), atom_foo.size()}}, false, p);
@@ -337,6 +423,12 @@ TEST_CASE("envelope: what a broker client other than ours could send is refused"
     p.props.headers.entries = p.headers.data();
     CHECK(refused(p));
     write_envelope(Envelope{"not a node name", 1, 1, foo}, false, p);
+    CHECK(refused(p));
+    write_envelope(Envelope{"a@h", 1, 5, foo, 5}, false, p);  // confirmed up to itself
+    CHECK(refused(p));
+    p = good;
+    p.headers[4].value.value.i64 = -1;
+    p.props.headers.entries = p.headers.data();
     CHECK(refused(p));
     const std::vector<uint8_t> bad_atom{119, 1, 0xff};  // not UTF-8
     write_envelope(Envelope{"a@h", 1, 1, Bytes{bad_atom.data(), bad_atom.size()}}, false, p);

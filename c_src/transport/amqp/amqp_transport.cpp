@@ -152,11 +152,15 @@ AmqpTransport::Peer* AmqpTransport::peer(std::string_view node) {
     if (peers_.size() >= max_peers(ctx_.config) && !neighbours_.count(node)) return nullptr;
     const auto& chs = ctx_.config.channels;
     Peer p;
+    p.index = peer_index_.size();
     for (const auto& ch : chs) p.routing_keys.push_back(amqp::BrokerNames::routing_key(node, ch.name));
     p.last_seq.assign(chs.size(), 0);
+    p.confirmed.assign(chs.size(), 0);
     p.newest.assign(chs.size(), 0);
     p.stats.assign(chs.size(), LinkStats{});
-    return &peers_.emplace(std::string(node), std::move(p)).first->second;
+    Peer* added = &peers_.emplace(std::string(node), std::move(p)).first->second;
+    peer_index_.push_back(added);
+    return added;
 }
 
 void AmqpTransport::set_neighbours(const std::vector<Neighbour>& neighbours) {
@@ -192,7 +196,7 @@ bool AmqpTransport::send(std::string_view node, const OutMessage& m) {
         return true;
     }
     if (!ch.window.push(amqp::Outgoing{p->routing_keys[m.channel], p->last_seq[m.channel] + 1, std::move(ref),
-                                       std::move(payload)})) {
+                                       std::move(payload), p->index})) {
         ++stats.dropped;
         PLOG(ctx_.log, warning, "AMQP: message to %.*s dropped: the channel's window is full",
              static_cast<int>(node.size()), node.data());
@@ -234,8 +238,10 @@ void AmqpTransport::publish(Channel& ch) {
     const auto channel = static_cast<uint16_t>(first_data_channel + ch.index);
     amqp::EnvelopeProperties props;
     while (const amqp::Outgoing* m = ch.window.next_unpublished()) {
-        amqp::write_envelope(amqp::Envelope{self_, incarnation_, m->seq, Bytes{m->ref.data(), m->ref.size()}},
-                             durable, props);
+        const uint64_t confirmed = peer_index_[m->dest]->confirmed[ch.index];
+        amqp::write_envelope(
+            amqp::Envelope{self_, incarnation_, m->seq, Bytes{m->ref.data(), m->ref.size()}, confirmed}, durable,
+            props);
         if (!session_->publish(channel, messages_exchange_, m->routing_key, props.props,
                                Bytes{m->payload.data(), m->payload.size()}))
             return;  // the connection is being lost: everything unconfirmed goes again
@@ -303,7 +309,9 @@ void AmqpTransport::on_confirm(uint16_t channel, uint64_t delivery_tag, bool mul
     if (!found) return;
     Channel& ch = *found;
     if (ack) {
-        ch.window.confirmed(delivery_tag, multiple);
+        ch.window.confirmed(delivery_tag, multiple, [this, c = ch.index](const amqp::Outgoing& m) {
+            peer_index_[m.dest]->confirmed[c] = m.seq;
+        });
     } else {
         PLOG(ctx_.log, warning, "AMQP: the broker refused a message on channel %s: publishing it again",
              ctx_.config.channels[ch.index].name.c_str());
@@ -350,10 +358,18 @@ void AmqpTransport::deliver_message(Channel& ch, uint64_t tag, const amqp_basic_
     if (partitioned_.count(e.sender)) return;
     Peer* p = peer(e.sender);
     if (!p) return;
-    if (sequence_.accept(std::string(e.sender), e.incarnation, static_cast<uint16_t>(ch.index), e.seq) !=
-        amqp::DeliverySequence::Verdict::deliver)
-        return;
+    uint64_t lost = 0;
+    auto verdict =
+        sequence_.accept(std::string(e.sender), e.incarnation, static_cast<uint16_t>(ch.index), e.seq, e.confirmed, &lost);
     auto it = peers_.find(e.sender);
+    if (lost) {
+        // Taken by the broker and gone: a queue that did not survive a
+        // broker restart (not durable), or expired.
+        p->stats[ch.index].dropped += lost;
+        PLOG(ctx_.log, warning, "AMQP: %llu message(s) from %s on channel %s lost on the broker",
+             static_cast<unsigned long long>(lost), it->first.c_str(), ctx_.config.channels[ch.index].name.c_str());
+    }
+    if (verdict != amqp::DeliverySequence::Verdict::deliver) return;
     Link link(*this, it->first, ch.index, p->stats[ch.index]);
     events_.on_message(link, e.ref, body);
 }

@@ -1,9 +1,11 @@
 #include "partisan/transport/amqp/delivery_sequence.hpp"
 
+#include <algorithm>
+
 namespace partisan::amqp {
 
 DeliverySequence::Verdict DeliverySequence::accept(const std::string& sender, uint64_t incarnation, uint16_t channel,
-                                                   uint64_t seq) {
+                                                   uint64_t seq, uint64_t confirmed, uint64_t* lost) {
     Key key{sender, channel};
     auto it = last_.find(key);
     if (it == last_.end()) {
@@ -21,6 +23,12 @@ DeliverySequence::Verdict DeliverySequence::accept(const std::string& sender, ui
     if (incarnation < s.incarnation) return Verdict::duplicate;
     if (incarnation == s.incarnation) {
         if (seq <= s.last) return Verdict::duplicate;
+        if (seq != s.last + 1 && confirmed > s.last) {
+            // Confirmed and never delivered: gone for good (not sent again).
+            const uint64_t skip_to = std::min(confirmed, seq - 1);
+            if (lost) *lost += skip_to - s.last;
+            s.last = skip_to;
+        }
         if (seq != s.last + 1) return Verdict::gap;
     }
     s.incarnation = incarnation;

@@ -10,7 +10,8 @@ namespace partisan::amqp {
 namespace {
 
 // Header keys: short, the same in every message.
-constexpr std::string_view key_sender = "ps", key_incarnation = "pi", key_seq = "pn", key_ref = "pr";
+constexpr std::string_view key_sender = "ps", key_incarnation = "pi", key_seq = "pn", key_ref = "pr",
+                           key_confirmed = "pc";
 
 amqp_bytes_t bytes_of(std::string_view s) { return amqp_bytes_t{s.size(), const_cast<char*>(s.data())}; }
 amqp_bytes_t bytes_of(Bytes b) { return amqp_bytes_t{b.size, const_cast<uint8_t*>(b.data)}; }
@@ -44,6 +45,8 @@ void write_envelope(const Envelope& e, bool persistent, EnvelopeProperties& out)
     h[2].value.value.i64 = static_cast<int64_t>(e.seq);
     h[3] = entry(key_ref, AMQP_FIELD_KIND_BYTES);
     h[3].value.value.bytes = bytes_of(e.ref);
+    h[4] = entry(key_confirmed, AMQP_FIELD_KIND_I64);
+    h[4].value.value.i64 = static_cast<int64_t>(e.confirmed);
     out.props = amqp_basic_properties_t{};
     out.props._flags = AMQP_BASIC_HEADERS_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
     out.props.headers = amqp_table_t{static_cast<int>(h.size()), h.data()};
@@ -56,15 +59,19 @@ bool read_envelope(const amqp_basic_properties_t& props, Bytes payload, std::str
     const auto* incarnation = find(props.headers, key_incarnation, AMQP_FIELD_KIND_I64);
     const auto* seq = find(props.headers, key_seq, AMQP_FIELD_KIND_I64);
     const auto* ref = find(props.headers, key_ref, AMQP_FIELD_KIND_BYTES);
-    if (!sender || !incarnation || !seq || !ref) return false;
+    const auto* confirmed = find(props.headers, key_confirmed, AMQP_FIELD_KIND_I64);
+    if (!sender || !incarnation || !seq || !ref || !confirmed) return false;
     std::string_view name(static_cast<const char*>(sender->value.bytes.bytes), sender->value.bytes.len);
     Bytes r{static_cast<const uint8_t*>(ref->value.bytes.bytes), ref->value.bytes.len};
-    if (!valid_node_name(name) || seq->value.i64 <= 0 || r.size > std::numeric_limits<uint16_t>::max()) return false;
+    if (!valid_node_name(name) || seq->value.i64 <= 0 || confirmed->value.i64 < 0 ||
+        confirmed->value.i64 >= seq->value.i64 || r.size > std::numeric_limits<uint16_t>::max())
+        return false;
     const etf::DecoderNode node{decoder};
     if (!(etf::is_pid(r.data, r.size, node) || etf::is_atom(r.data, r.size)) ||
         !etf::is_valid_term(payload.data, payload.size, node))
         return false;
-    e = Envelope{name, static_cast<uint64_t>(incarnation->value.i64), static_cast<uint64_t>(seq->value.i64), r};
+    e = Envelope{name, static_cast<uint64_t>(incarnation->value.i64), static_cast<uint64_t>(seq->value.i64), r,
+                 static_cast<uint64_t>(confirmed->value.i64)};
     return true;
 }
 

@@ -36,13 +36,13 @@ void PublishWindow::published(uint64_t delivery_tag) {
     messages_[published_++].tag = delivery_tag;
 }
 
-void PublishWindow::confirmed(uint64_t delivery_tag, bool multiple) {
+void PublishWindow::confirmed(uint64_t delivery_tag, bool multiple, const Visitor& gone) {
     for (size_t i = 0; i < published_; ++i) {
         Entry& e = messages_[i];
         if (e.tag == delivery_tag || (multiple && e.tag < delivery_tag)) e.confirmed = true;
         if (e.tag >= delivery_tag) break;
     }
-    pop_confirmed();
+    pop_confirmed(gone);
 }
 
 void PublishWindow::refused(uint64_t delivery_tag, bool multiple) {
@@ -69,8 +69,9 @@ void PublishWindow::republish_from(size_t index) {
     published_ = std::min(published_, index);
 }
 
-void PublishWindow::pop_confirmed() {
+void PublishWindow::pop_confirmed(const Visitor& gone) {
     while (published_ > 0 && messages_.front().confirmed) {
+        if (gone) gone(messages_.front().msg);
         bytes_ -= cost(messages_.front().msg);
         in_flight_bytes_ -= cost(messages_.front().msg);
         messages_.pop_front();

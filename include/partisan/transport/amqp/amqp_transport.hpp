@@ -104,8 +104,10 @@ private:
     // What this node keeps per other node; kept after it leaves, since its
     // sequence numbers must go on if it comes back (bounded: see peer()).
     struct Peer {
+        size_t index;                           // in peer_index_
         std::vector<std::string> routing_keys;  // per channel
         std::vector<uint64_t> last_seq;         // per channel, sent
+        std::vector<uint64_t> confirmed;        // per channel: every seq up to it confirmed by the broker
         std::vector<uint64_t> newest;           // per channel: window id of its newest message (monotonic)
         std::vector<LinkStats> stats;           // per channel
     };
@@ -133,6 +135,7 @@ private:
     std::string members_exchange_, messages_exchange_;
     std::vector<Channel> channels_;
     std::map<std::string, Peer, std::less<>> peers_;
+    std::vector<Peer*> peer_index_;  // Outgoing::dest -> its peer (map nodes stay put)
     std::set<std::string, std::less<>> neighbours_;
     std::set<std::string, std::less<>> partitioned_;  // fault injection
     amqp::DeliverySequence sequence_;

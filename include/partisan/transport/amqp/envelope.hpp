@@ -20,11 +20,15 @@ struct Envelope {
     uint64_t incarnation = 0;
     uint64_t seq = 0;
     Bytes ref;  // a pid or a registered name, ETF
+    // Every message to this receiver on this channel up to this seq was
+    // confirmed by the broker when this one was published: the sender
+    // will not publish it again (below seq; 0: none yet).
+    uint64_t confirmed = 0;
 };
 
 // The storage a message's properties point into while it is published.
 struct EnvelopeProperties {
-    std::array<amqp_table_entry_t, 4> headers{};
+    std::array<amqp_table_entry_t, 5> headers{};
     amqp_basic_properties_t props{};
 };
 

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,7 @@ struct Outgoing {
     std::string routing_key;  // the destination queue's binding
     uint64_t seq = 0;         // per (destination, channel), from 1
     std::vector<uint8_t> ref, payload;
+    size_t dest = 0;  // the owner's index of the destination (not read here)
 };
 
 class PublishWindow {
@@ -57,7 +59,10 @@ public:
     void published(uint64_t delivery_tag);
 
     // basic.ack from the broker (`multiple`: every tag up to this one).
-    void confirmed(uint64_t delivery_tag, bool multiple);
+    // Each message that leaves the window (it and all before it
+    // confirmed) is shown to `gone` first, in order.
+    using Visitor = std::function<void(const Outgoing&)>;
+    void confirmed(uint64_t delivery_tag, bool multiple, const Visitor& gone = {});
     // basic.nack: the broker did not take it; it and every later one are
     // published again. The broker's tags go on (same channel).
     void refused(uint64_t delivery_tag, bool multiple);
@@ -78,7 +83,7 @@ private:
         bool confirmed = false;
     };
     static size_t cost(const Outgoing& m) { return m.ref.size() + m.payload.size() + m.routing_key.size(); }
-    void pop_confirmed();
+    void pop_confirmed(const Visitor& gone);
     void republish_from(size_t index);
 
     size_t max_bytes_, max_messages_, max_in_flight_bytes_;
