@@ -182,6 +182,8 @@ std::vector<OptionSpec> make_options() {
                                                "pubsub: messages per channel not yet confirmed, at most"),
         integer<&Config::amqp_prefetch>("amqp-prefetch", "amqp_prefetch", 1, 65535,
                                         "pubsub: deliveries per channel not yet acknowledged, at most"),
+        integer<&Config::amqp_max_message_bytes>("amqp-max-message-bytes", "amqp_max_message_size", 4096, 536870912,
+                                                 "pubsub: the broker's max_message_size; larger messages are refused"),
         integer<&Config::amqp_queue_expiry_ms>("amqp-queue-expiry-ms", "amqp_queue_expiry", 0, max_int32,
                                                "pubsub: the broker deletes a node's queues unused this long, ms; 0: never"),
         integer<&Config::connect_timeout_ms>("connect-timeout-ms", "", 1, max_int32, "TCP connect timeout, ms"),

@@ -21,6 +21,9 @@
          broadcast_reaches_all/1,
          leave_and_timeout/1,
          broker_paused_backpressure/1,
+         reconnects_lose_nothing/1,
+         monotonic_keeps_newest/1,
+         oversized_refused_before_publishing/1,
          broker_restart_durable_channel/1,
          broker_down_at_start/1,
          wrong_credentials/1]).
@@ -37,7 +40,8 @@ all() ->
 groups() ->
     [{shared_broker, [],
       [members_converge_without_addresses, names_and_pids, fifo_per_channel, channel_isolation,
-       broadcast_reaches_all, leave_and_timeout, broker_paused_backpressure]}].
+       broadcast_reaches_all, leave_and_timeout, reconnects_lose_nothing, monotonic_keeps_newest,
+       oversized_refused_before_publishing, broker_paused_backpressure]}].
 
 suite() ->
     [{timetrap, {minutes, 6}}].
@@ -183,6 +187,80 @@ leave_and_timeout(Config) ->
     Events = call(A, partisan_test_server, events, []),
     ?assert(lists:member({nodedown, node_name(B)}, Events)),
     ?assert(lists:member({nodedown, node_name(C)}, Events)).
+
+%% Both nodes' broker connections break mid-stream (fault injection, as a
+%% network fault would) and come back: on a transient channel, with the
+%% broker alive, every message arrives once, in order.
+reconnects_lose_nothing(Config) ->
+    Nodes = [A, B] = start_nodes([a, b], Config),
+    put_nodes(Nodes),
+    partisan_ct_helpers:wait_members(Nodes, names(Nodes)),
+    NA = node_name(A),
+    NB = node_name(B),
+    N = 30000,
+    {ok, _} = call(B, partisan_test_server, start_seq_collector, []),
+    _ = call(A, erlang, spawn, [partisan_test_server, send_seq, [NB, N, [{channel, bulk}]]]),
+    Break = fun(Who, Peer) -> ok = call(Who, partisan_cnode, control, [{fault, close_link, Peer, bulk, 0}]) end,
+    At = fun(Count) -> wait_until(io_lib:format("~p messages at b", [Count]),
+                                  fun() -> call(B, partisan_test_server, seq_result, []) end,
+                                  fun({Got, _}) -> Got >= Count end, ?WAIT) end,
+    At(3000),
+    Break(A, NB),
+    At(10000),
+    Break(B, NA),
+    At(17000),
+    Break(A, NB),
+    Break(B, NA),
+    At(N),
+    timer:sleep(1000),
+    ?assertEqual({N, ok}, call(B, partisan_test_server, seq_result, [])),
+    Reconnects = maps:get(reconnects, maps:get(bulk, maps:get(NB, call(A, partisan, stats, [])))),
+    ct:log("a's reconnects to the broker: ~p", [Reconnects]),
+    ?assert(Reconnects >= 2),
+    ?assertEqual(names(Nodes), call(A, partisan, members, [])).
+
+%% While a monotonic channel's messages cannot be published (the broker
+%% stopped reading), a newer one to the same node replaces the older one
+%% waiting; the newest always arrives.
+monotonic_keeps_newest(Config) ->
+    #{os_pid := BrokerPid} = ?config(broker, Config),
+    Env = [{channels, #{bulk => #{}, jobs => #{durable => true}, state => #{monotonic => true}}}],
+    Nodes = [A, B] = [start_node(S, Env, Config) || S <- [a, b]],
+    put_nodes(Nodes),
+    partisan_ct_helpers:wait_members(Nodes, names(Nodes)),
+    NB = node_name(B),
+    ok = call(B, partisan_ct_helpers, collector_start, [state_sink]),
+    %% Enough to fill what the broker's socket takes before it stops.
+    Pad = binary:copy(<<"s">>, 4096),
+    os:cmd("kill -STOP " ++ integer_to_list(BrokerPid)),
+    try
+        [ok = call(A, partisan, forward_message, [NB, state_sink, {state, I, Pad}, #{channel => state}])
+         || I <- lists:seq(1, 400)]
+    after
+        os:cmd("kill -CONT " ++ integer_to_list(BrokerPid))
+    end,
+    wait_until("the newest state at b", fun() -> call(B, partisan_ct_helpers, collector_get, [state_sink]) end,
+               fun(L) -> is_list(L) andalso L =/= [] andalso element(2, lists:last(L)) =:= 400 end, ?WAIT),
+    Got = [I || {state, I, _} <- call(B, partisan_ct_helpers, collector_get, [state_sink])],
+    Shed = maps:get(dropped, maps:get(state, maps:get(NB, call(A, partisan, stats, [])))),
+    ct:log("received ~p of 400 states (~p shed at a): ~w", [length(Got), Shed, Got]),
+    ?assertEqual(Got, lists:usort(Got)),  % in order, no copy
+    ?assert(length(Got) < 400),
+    ?assertEqual(400 - length(Got), Shed).
+
+%% A message larger than the broker takes is refused before it is
+%% published (else the broker would close the channel, and the message go
+%% again after every reconnect); the channel goes on.
+oversized_refused_before_publishing(Config) ->
+    Nodes = [A, B] = [start_node(S, [{amqp_max_message_size, 65536}], Config) || S <- [a, b]],
+    put_nodes(Nodes),
+    partisan_ct_helpers:wait_members(Nodes, names(Nodes)),
+    NB = node_name(B),
+    ok = call(A, partisan, forward_message, [NB, partisan_test_server, binary:copy(<<"x">>, 70000)]),
+    ?assertMatch({ok, #{same := true}},
+                 call(A, partisan_test_server, roundtrip, [NB, {fwd3, partisan_test_server}, small, 10000])),
+    Stats = maps:get(undefined, maps:get(NB, call(A, partisan, stats, []))),
+    ?assertMatch(#{dropped := 1, reconnects := 0}, Stats).
 
 %% The broker stops reading (its VM stopped): a channel's window fills,
 %% then that channel's senders are suspended (memory stays bounded);

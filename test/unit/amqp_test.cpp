@@ -124,7 +124,10 @@ TEST_CASE("publish window: a monotonic channel's newer message takes an unpublis
     CHECK(second == first + 1);
     uint64_t tag = 1;
     w.published(tag++);  // the first is on its way: it stays as it is
-    CHECK_FALSE(w.replace_unpublished(first, {'n'}, {'1'}));
+    std::vector<uint8_t> ref{'n'}, payload{'1'};
+    CHECK_FALSE(w.replace_unpublished(first, std::move(ref), std::move(payload)));
+    CHECK(payload == std::vector<uint8_t>{'1'});  // left as it was, for the caller to push
+    CHECK(ref == std::vector<uint8_t>{'n'});
     size_t before = w.bytes();
     CHECK(w.replace_unpublished(second, {'n'}, std::vector<uint8_t>(30, 'y')));
     CHECK(w.bytes() == before + 20);

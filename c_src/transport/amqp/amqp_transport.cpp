@@ -28,6 +28,9 @@ amqp::BrokerOptions broker_options(const Config& c) {
 // Senders remembered beyond the members: their sequence numbers, stats.
 size_t max_peers(const Config& c) { return 2 * size_t{c.max_members}; }
 
+// What a message's headers and routing add to its size on the broker, at most.
+constexpr size_t envelope_overhead = 1024;
+
 }  // namespace
 
 // The "link" a delivery came on: its sender and channel.
@@ -185,6 +188,14 @@ bool AmqpTransport::send(std::string_view node, const OutMessage& m) {
     LinkStats& stats = p->stats[m.channel];
     if (partitioned_.count(node)) {
         ++stats.dropped;
+        return true;
+    }
+    // A message the broker would refuse closes the channel, and it would
+    // be published again after every reconnect: refused here instead.
+    if (m.payload.size + m.ref.size + envelope_overhead > ctx_.config.amqp_max_message_bytes) {
+        ++stats.dropped;
+        PLOG(ctx_.log, error, "AMQP: message of %zu bytes to %.*s dropped: larger than the broker's %u (amqp_max_message_size)",
+             m.payload.size, static_cast<int>(node.size()), node.data(), ctx_.config.amqp_max_message_bytes);
         return true;
     }
     std::vector<uint8_t> ref(m.ref.data, m.ref.data + m.ref.size);

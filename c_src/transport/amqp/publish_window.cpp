@@ -11,7 +11,7 @@ bool PublishWindow::push(Outgoing m) {
     return true;
 }
 
-bool PublishWindow::replace_unpublished(uint64_t id, std::vector<uint8_t> ref, std::vector<uint8_t> payload) {
+bool PublishWindow::replace_unpublished(uint64_t id, std::vector<uint8_t>&& ref, std::vector<uint8_t>&& payload) {
     if (id <= popped_ || id > pushed()) return false;
     size_t index = static_cast<size_t>(id - popped_ - 1);
     if (index < published_) return false;

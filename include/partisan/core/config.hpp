@@ -95,6 +95,9 @@ struct Config {
     unsigned amqp_prefetch = 512;
     // The broker deletes a node's queues unused this long (0: never).
     unsigned amqp_queue_expiry_ms = 3600000;
+    // The broker's largest message (RabbitMQ's max_message_size, 128 MiB
+    // by default): larger ones are refused before they are published.
+    uint32_t amqp_max_message_bytes = 128u << 20;
     LogLevel log_level = LogLevel::info;
     // Secrets, from stdin.
     std::string beam_cookie;

@@ -48,8 +48,9 @@ public:
     uint64_t pushed() const { return popped_ + messages_.size(); }
     // Monotonic channels: message `id`, if it is still unpublished, takes
     // a newer message's ref and payload in its place (its seq and its
-    // place in the order stay); false when it has been published or gone.
-    bool replace_unpublished(uint64_t id, std::vector<uint8_t> ref, std::vector<uint8_t> payload);
+    // place in the order stay); false when it has been published or gone,
+    // and then `ref` and `payload` are left as they were.
+    bool replace_unpublished(uint64_t id, std::vector<uint8_t>&& ref, std::vector<uint8_t>&& payload);
 
     // The next message to publish, or nullptr when all are published or
     // the bytes in flight are at their bound (one message is always let
