@@ -89,6 +89,7 @@ shell: all
 .PHONY: bench bench-smoke
 bench: all
 	@test/bench/run_bench.sh full
+	@$(MAKE) --no-print-directory bench-pubsub
 
 bench-smoke: all
 	@test/bench/run_bench.sh smoke

@@ -2,13 +2,16 @@
 %% `make bench-quick' (N senders on one node, one sink on another, loopback)
 %% through a private RabbitMQ broker, on a transient and on a durable
 %% channel, side by side with partisan's full mesh and Distributed Erlang in
-%% the same run (interleaved, each case twice). Also the CPU each system
-%% burned per message: the two BEAMs, the two C-nodes, and the broker.
+%% the same run (interleaved, each case twice), with the CPU the C-nodes and
+%% the broker burned per message; and the round-trip latency of small
+%% messages (one ping at a time) through each.
 %% Run with `make bench-pubsub'; writes bench/results/pubsub.md. Not a
 %% test: it asserts nothing.
 -module(bench_pubsub).
 
 -export([main/1]).
+%% run on the nodes
+-export([start_echo/2, ping_run/3]).
 
 -define(CASE_TIMEOUT, 300000).
 
@@ -51,8 +54,9 @@ run(Root, BrokerDir) ->
                {pubsub_durable, SA, SB, NSB, {partisan, jobs}, cnodes([SA, SB]) ++ [{broker, BrokerPid}]}],
     Cases = [{N, Size} || Size <- [1024, 65536], N <- [1, 16]],
     Rows = [one_case(Systems, N, Size) || {N, Size} <- Cases],
+    Latency = [latency(S) || _ <- [1, 2], S <- Systems],
     [peer:stop(P) || P <- [SA, SB, PA, PB, DA, DB]],
-    Table = table(Rows),
+    Table = [table(Rows), "\n", latency_table(Latency)],
     io:format("~n~ts", [Table]),
     Out = filename:join(Root, "bench/results/pubsub.md"),
     ok = filelib:ensure_dir(Out),
@@ -74,6 +78,46 @@ measure({_Tag, SendPeer, RecvPeer, RecvNode, Via, Pids}, N, Count, Size) ->
                        ?CASE_TIMEOUT),
     Cpu = bench_cluster:cpu_diff(Cpu0, [{L, bench_cluster:cpu_ns(P)} || {L, P} <- Pids]),
     {Total / (Micros / 1.0e6), [{L, Ns / Total / 1000} || {L, Ns} <- Cpu]}.
+
+%% 2,000 round trips of a small message, one at a time: {Tag, P50, P99} in us.
+latency({Tag, SendPeer, RecvPeer, RecvNode, Via, _Pids}) ->
+    SenderNode = peer:call(SendPeer, erlang, node, []),
+    ok = peer:call(RecvPeer, ?MODULE, start_echo, [Via, SenderNode]),
+    Sorted = peer:call(SendPeer, ?MODULE, ping_run, [Via, RecvNode, 2000], ?CASE_TIMEOUT),
+    Pct = fun(P) -> lists:nth(max(1, round(P * length(Sorted))), Sorted) end,
+    {Tag, Pct(0.5), Pct(0.99)}.
+
+%% On the receiving node: `bench_echo' answers each {ping, I} with {pong, I}
+%% to `bench_pinger' on the sender's node, through the same system.
+start_echo(Via, ReplyNode) ->
+    catch exit(whereis(bench_echo), kill),
+    timer:sleep(10),
+    Pid = spawn(fun Loop() ->
+                        receive {ping, I} -> partisan_bench:send(Via, ReplyNode, bench_pinger, {pong, I}) end,
+                        Loop()
+                end),
+    register(bench_echo, Pid),
+    ok.
+
+ping_run(Via, Node, Count) ->
+    catch unregister(bench_pinger),
+    register(bench_pinger, self()),
+    Times = [begin
+                 T0 = erlang:monotonic_time(microsecond),
+                 partisan_bench:send(Via, Node, bench_echo, {ping, I}),
+                 receive {pong, I} -> erlang:monotonic_time(microsecond) - T0 after 10000 -> error(ping_timeout) end
+             end || I <- lists:seq(1, Count)],
+    lists:sort(Times).
+
+latency_table(Results) ->
+    Tags = [dist, full_mesh, pubsub, pubsub_durable],
+    ["| round trip, small message | ", lists:join(" | ", [atom_to_list(T) || T <- Tags]), " |\n",
+     "|---|", lists:duplicate(length(Tags), "---|"), "\n",
+     [io_lib:format("| ~s (us, two runs) | ~ts |~n",
+                    [Label, lists:join(" | ", [lists:join("/", [integer_to_list(V) || {T, P50, P99} <- Results, T =:= Tag,
+                                                                V <- [case Label of "p50" -> P50; _ -> P99 end]])
+                                               || Tag <- Tags])])
+      || Label <- ["p50", "p99"]]].
 
 cnodes(Peers) ->
     [{cnode, maps:get(os_pid, peer:call(P, partisan, status, []))} || P <- Peers].

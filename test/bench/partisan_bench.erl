@@ -7,7 +7,7 @@
 
 -export([main/1, peer_starter/1]).
 %% run on the nodes
--export([start_sink/3, run_senders/6]).
+-export([start_sink/3, run_senders/6, send/4]).
 
 main([Root]) ->
     Start = peer_starter(Root),
