@@ -32,6 +32,8 @@ run(Root, BrokerDir) ->
     Start = partisan_bench:peer_starter(Root),
     Partisan = fun(Name, Env) ->
                        {P, N} = Start(Name, ["-kernel", "dist_auto_connect", "never"]),
+                       %% Loaded first: loading would put the .app defaults back.
+                       ok = peer:call(P, application, load, [partisan]),
                        [ok = peer:call(P, application, set_env, [partisan, K, V]) || {K, V} <- Env],
                        {ok, _} = peer:call(P, application, ensure_all_started, [partisan]),
                        {P, N}
