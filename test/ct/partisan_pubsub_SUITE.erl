@@ -295,15 +295,16 @@ broker_paused_backpressure(Config) ->
     ?assertEqual({N, ok}, call(B, partisan_test_server, seq_result, [])),
     ?assertNot(call(A, erlang, is_process_alive, [Sender])).
 
-%% The broker restarts mid-stream: on a durable channel every message
-%% arrives once, in order (publisher confirms, go-back-N, acks after the
-%% hand-off to the BEAM, the receiver's sequence check).
+%% The broker restarts in the middle of a 100,000-message stream: on a
+%% durable channel every message arrives once, in order (publisher
+%% confirms, go-back-N, acks after the hand-off to the BEAM, the
+%% receiver's sequence check).
 broker_restart_durable_channel(Config) ->
     Broker = ?config(broker, Config),
     Nodes = [A, B] = start_nodes([a, b], Config),
     put_nodes(Nodes),
     partisan_ct_helpers:wait_members(Nodes, names(Nodes)),
-    N = 30000,
+    N = 100000,
     {ok, _} = call(B, partisan_test_server, start_seq_collector, []),
     NB = node_name(B),
     Sender = call(A, erlang, spawn, [partisan_test_server, send_seq, [NB, N, [{channel, jobs}]]]),
@@ -311,9 +312,9 @@ broker_restart_durable_channel(Config) ->
     %% not survive the restart.
     ok = call(B, partisan_test_server, register_sink, [bulk_sink]),
     Bulk = call(A, erlang, spawn, [fun() -> [partisan:forward_message(NB, bulk_sink, {bulk, I}, [{channel, bulk}])
-                                             || I <- lists:seq(1, N)] end]),
+                                             || I <- lists:seq(1, 30000)] end]),
     wait_until("some messages at b", fun() -> call(B, partisan_test_server, seq_result, []) end,
-               fun({Count, _}) -> Count >= 2000 end, ?WAIT),
+               fun({Count, _}) -> Count >= 5000 end, ?WAIT),
     _ = partisan_ct_broker:restart(Broker),
     ct:log("broker restarted; senders ~p", [{Sender, Bulk}]),
     wait_until("every message at b", fun() -> call(B, partisan_test_server, seq_result, []) end,
