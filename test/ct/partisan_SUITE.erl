@@ -124,6 +124,7 @@ config_checks(PrivDir) ->
                   "--lazy-tick-period-ms", "200", "--graft-timeout-ms", "1000", "--max-hops", "16",
                   "--member-timeout-ms", "30000", "--amqp-window-bytes", "67108864",
                   "--amqp-window-messages", "100000", "--amqp-prefetch", "512",
+                  "--amqp-max-message-bytes", "134217728",
                   "--amqp-queue-expiry-ms", "3600000",
                   "--log-level", "info"],
                  partisan_config:cnode_args(C0, 'a@h', 'partisan_a_1@h')),

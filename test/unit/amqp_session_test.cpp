@@ -47,7 +47,7 @@ struct Loopback : SessionEvents {
     uint64_t next_tag = 1, connected = 0, lost = 0, duplicates = 0;
 
     Loopback(asio::io_context& io_, Logger& log, uint32_t n, std::string q, bool durable)
-        : queue(std::move(q)), exchange(queue + ".exchange"), io(io_), total(n) {
+        : queue(test::unique_name(q)), exchange(queue + ".exchange"), io(io_), total(n) {
         for (uint32_t i = 1; i <= total; ++i) window.push(Outgoing{key, i, {119, 3, 'f', 'o', 'o'}, integer_term(i)});
         auto setup = [this, durable](BrokerConnection& c, std::string& error) {
             return c.open_channel(1, error) && c.confirm_select(1, error) && c.open_channel(2, error) &&

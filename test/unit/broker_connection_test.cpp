@@ -19,6 +19,7 @@
 using namespace partisan::amqp;
 using partisan::Bytes;
 using partisan::test::test_broker;
+using partisan::test::unique_name;
 using namespace std::chrono_literals;
 
 TEST_CASE("broker connection: logs in, opens channels, closes", "[.broker]") {
@@ -98,7 +99,8 @@ void await_confirms(BrokerConnection& c, PublishWindow& window) {
 
 TEST_CASE("broker connection: messages published with confirms arrive once, in order, intact; read frame by frame",
           "[.broker]") {
-    const std::string exchange = "partisan.test.direct", queue = "partisan.test.n1.undefined", key = "n1/undefined";
+    const std::string exchange = unique_name("partisan.test.direct"),
+                      queue = unique_name("partisan.test.n1.undefined"), key = "n1/undefined";
     auto pub = BrokerConnection::open(test_broker());
     auto sub = BrokerConnection::open(test_broker());
     REQUIRE(pub.connection);

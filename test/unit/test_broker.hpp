@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <string>
 
+#include <unistd.h>
+
 namespace partisan::test {
 
 inline amqp::BrokerOptions test_broker() {
@@ -21,5 +23,11 @@ inline amqp::BrokerOptions test_broker() {
     o.timeout = std::chrono::seconds(10);
     return o;
 }
+
+// A broker object's name for this test process only: the normal and the
+// sanitized builds run their broker tests one after the other on the same
+// broker, and a durable queue keeps what one run left in it (copies of
+// messages published again), which the next run would read as its own.
+inline std::string unique_name(const std::string& base) { return base + "." + std::to_string(getpid()); }
 
 }  // namespace partisan::test
