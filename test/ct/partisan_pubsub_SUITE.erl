@@ -67,11 +67,13 @@ init_per_testcase(Case, Config) when Case =:= broker_restart_durable_channel;
 init_per_testcase(_Case, Config) ->
     Config.
 
-end_per_testcase(_Case, Config) ->
+end_per_testcase(Case, Config) ->
     Nodes = tracked(),
     [os:cmd("kill -CONT " ++ integer_to_list(Pid)) || #{cnode_os_pid := Pid} <- Nodes],
     ok = partisan_ct_helpers:stop_nodes(Nodes),
-    case lists:member(?config(tc_name, Config), [broker_restart_durable_channel, wrong_credentials]) of
+    %% The cases with a broker of their own stop it (by directory, so
+    %% after a restart too).
+    case lists:member(Case, [broker_restart_durable_channel, wrong_credentials]) of
         true -> partisan_ct_broker:stop(?config(broker, Config));
         false -> ok
     end,
