@@ -1,3 +1,6 @@
+// One job, the Transport over a broker (amqp_transport.hpp); over 400
+// lines because sending, delivering, acknowledging and the broker's events
+// all act on the same per-channel windows and per-peer sequence numbers.
 #include "partisan/transport/amqp/amqp_transport.hpp"
 
 #include "partisan/codec/ei_out.hpp"

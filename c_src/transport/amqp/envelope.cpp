@@ -2,6 +2,7 @@
 
 #include "partisan/codec/etf.hpp"
 #include "partisan/core/names.hpp"
+#include "partisan/transport/amqp/headers.hpp"
 
 #include <limits>
 
@@ -13,39 +14,20 @@ namespace {
 constexpr std::string_view key_sender = "ps", key_incarnation = "pi", key_seq = "pn", key_ref = "pr",
                            key_confirmed = "pc";
 
-amqp_bytes_t bytes_of(std::string_view s) { return amqp_bytes_t{s.size(), const_cast<char*>(s.data())}; }
-amqp_bytes_t bytes_of(Bytes b) { return amqp_bytes_t{b.size, const_cast<uint8_t*>(b.data)}; }
-
-amqp_table_entry_t entry(std::string_view key, uint8_t kind) {
-    amqp_table_entry_t t{};
-    t.key = bytes_of(key);
-    t.value.kind = kind;
-    return t;
-}
-
-const amqp_field_value_t* find(const amqp_table_t& table, std::string_view key, uint8_t kind) {
-    for (int i = 0; i < table.num_entries; ++i) {
-        const amqp_table_entry_t& t = table.entries[i];
-        if (std::string_view(static_cast<const char*>(t.key.bytes), t.key.len) == key)
-            return t.value.kind == kind ? &t.value : nullptr;
-    }
-    return nullptr;
-}
-
 }  // namespace
 
 void write_envelope(const Envelope& e, bool persistent, EnvelopeProperties& out) {
     auto& h = out.headers;
-    h[0] = entry(key_sender, AMQP_FIELD_KIND_UTF8);
-    h[0].value.value.bytes = bytes_of(e.sender);
+    h[0] = header_entry(key_sender, AMQP_FIELD_KIND_UTF8);
+    h[0].value.value.bytes = header_bytes(e.sender);
     // Signed on the wire: RabbitMQ has no unsigned 64-bit field.
-    h[1] = entry(key_incarnation, AMQP_FIELD_KIND_I64);
+    h[1] = header_entry(key_incarnation, AMQP_FIELD_KIND_I64);
     h[1].value.value.i64 = static_cast<int64_t>(e.incarnation);
-    h[2] = entry(key_seq, AMQP_FIELD_KIND_I64);
+    h[2] = header_entry(key_seq, AMQP_FIELD_KIND_I64);
     h[2].value.value.i64 = static_cast<int64_t>(e.seq);
-    h[3] = entry(key_ref, AMQP_FIELD_KIND_BYTES);
-    h[3].value.value.bytes = bytes_of(e.ref);
-    h[4] = entry(key_confirmed, AMQP_FIELD_KIND_I64);
+    h[3] = header_entry(key_ref, AMQP_FIELD_KIND_BYTES);
+    h[3].value.value.bytes = header_bytes(e.ref);
+    h[4] = header_entry(key_confirmed, AMQP_FIELD_KIND_I64);
     h[4].value.value.i64 = static_cast<int64_t>(e.confirmed);
     out.props = amqp_basic_properties_t{};
     out.props._flags = AMQP_BASIC_HEADERS_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
@@ -55,11 +37,11 @@ void write_envelope(const Envelope& e, bool persistent, EnvelopeProperties& out)
 
 bool read_envelope(const amqp_basic_properties_t& props, Bytes payload, std::string_view decoder, Envelope& e) {
     if (!(props._flags & AMQP_BASIC_HEADERS_FLAG)) return false;
-    const auto* sender = find(props.headers, key_sender, AMQP_FIELD_KIND_UTF8);
-    const auto* incarnation = find(props.headers, key_incarnation, AMQP_FIELD_KIND_I64);
-    const auto* seq = find(props.headers, key_seq, AMQP_FIELD_KIND_I64);
-    const auto* ref = find(props.headers, key_ref, AMQP_FIELD_KIND_BYTES);
-    const auto* confirmed = find(props.headers, key_confirmed, AMQP_FIELD_KIND_I64);
+    const auto* sender = find_header(props.headers, key_sender, AMQP_FIELD_KIND_UTF8);
+    const auto* incarnation = find_header(props.headers, key_incarnation, AMQP_FIELD_KIND_I64);
+    const auto* seq = find_header(props.headers, key_seq, AMQP_FIELD_KIND_I64);
+    const auto* ref = find_header(props.headers, key_ref, AMQP_FIELD_KIND_BYTES);
+    const auto* confirmed = find_header(props.headers, key_confirmed, AMQP_FIELD_KIND_I64);
     if (!sender || !incarnation || !seq || !ref || !confirmed) return false;
     std::string_view name(static_cast<const char*>(sender->value.bytes.bytes), sender->value.bytes.len);
     Bytes r{static_cast<const uint8_t*>(ref->value.bytes.bytes), ref->value.bytes.len};

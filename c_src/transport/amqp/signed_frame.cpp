@@ -1,6 +1,7 @@
 #include "partisan/transport/amqp/signed_frame.hpp"
 
 #include "partisan/core/names.hpp"
+#include "partisan/transport/amqp/headers.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -11,17 +12,6 @@ namespace partisan::amqp {
 namespace {
 
 constexpr std::string_view key_sender = "ps", key_incarnation = "pi", key_mac = "pm";
-
-amqp_bytes_t bytes_of(const void* p, size_t n) { return amqp_bytes_t{n, const_cast<void*>(p)}; }
-
-const amqp_field_value_t* find(const amqp_table_t& table, std::string_view key, uint8_t kind) {
-    for (int i = 0; i < table.num_entries; ++i) {
-        const amqp_table_entry_t& t = table.entries[i];
-        if (std::string_view(static_cast<const char*>(t.key.bytes), t.key.len) == key)
-            return t.value.kind == kind ? &t.value : nullptr;
-    }
-    return nullptr;
-}
 
 }  // namespace
 
@@ -41,16 +31,12 @@ std::array<uint8_t, 32> FrameSigner::mac(const FrameOrigin& origin, Bytes frame)
 void FrameSigner::sign(const FrameOrigin& origin, Bytes frame, SignedFrameProperties& out) const {
     out.mac = mac(origin, frame);
     auto& h = out.headers;
-    h = {};
-    h[0].key = bytes_of(key_sender.data(), key_sender.size());
-    h[0].value.kind = AMQP_FIELD_KIND_UTF8;
-    h[0].value.value.bytes = bytes_of(origin.sender.data(), origin.sender.size());
-    h[1].key = bytes_of(key_incarnation.data(), key_incarnation.size());
-    h[1].value.kind = AMQP_FIELD_KIND_I64;  // RabbitMQ has no unsigned 64-bit field
+    h[0] = header_entry(key_sender, AMQP_FIELD_KIND_UTF8);
+    h[0].value.value.bytes = header_bytes(origin.sender);
+    h[1] = header_entry(key_incarnation, AMQP_FIELD_KIND_I64);  // RabbitMQ has no unsigned 64-bit field
     h[1].value.value.i64 = static_cast<int64_t>(origin.incarnation);
-    h[2].key = bytes_of(key_mac.data(), key_mac.size());
-    h[2].value.kind = AMQP_FIELD_KIND_BYTES;
-    h[2].value.value.bytes = bytes_of(out.mac.data(), out.mac.size());
+    h[2] = header_entry(key_mac, AMQP_FIELD_KIND_BYTES);
+    h[2].value.value.bytes = header_bytes(Bytes{out.mac.data(), out.mac.size()});
     out.props = amqp_basic_properties_t{};
     out.props._flags = AMQP_BASIC_HEADERS_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
     out.props.headers = amqp_table_t{static_cast<int>(h.size()), h.data()};
@@ -59,9 +45,9 @@ void FrameSigner::sign(const FrameOrigin& origin, Bytes frame, SignedFrameProper
 
 bool FrameSigner::verify(const amqp_basic_properties_t& props, Bytes frame, FrameOrigin& origin) const {
     if (!(props._flags & AMQP_BASIC_HEADERS_FLAG) || frame.size == 0) return false;
-    const auto* sender = find(props.headers, key_sender, AMQP_FIELD_KIND_UTF8);
-    const auto* incarnation = find(props.headers, key_incarnation, AMQP_FIELD_KIND_I64);
-    const auto* given = find(props.headers, key_mac, AMQP_FIELD_KIND_BYTES);
+    const auto* sender = find_header(props.headers, key_sender, AMQP_FIELD_KIND_UTF8);
+    const auto* incarnation = find_header(props.headers, key_incarnation, AMQP_FIELD_KIND_I64);
+    const auto* given = find_header(props.headers, key_mac, AMQP_FIELD_KIND_BYTES);
     if (!sender || !incarnation || !given || given->value.bytes.len != 32) return false;
     FrameOrigin o{std::string_view(static_cast<const char*>(sender->value.bytes.bytes), sender->value.bytes.len),
                   static_cast<uint64_t>(incarnation->value.i64)};
