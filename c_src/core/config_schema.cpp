@@ -16,6 +16,9 @@ namespace {
 constexpr uint64_t max_int32 = std::numeric_limits<int32_t>::max();
 // The C-node adds up to 1 MiB of headroom to it in 32-bit arithmetic.
 constexpr uint64_t max_message_limit = 1u << 30;
+// Plumtree's cache_ttl: a new neighbour can be told only of what is still
+// cached (broadcast_service.cpp checks the two agree).
+constexpr uint64_t max_broadcast_catch_up_ms = 30000;
 
 template <auto Field>
 OptionSpec integer(std::string_view name, std::string_view env, uint64_t min, uint64_t max,
@@ -169,6 +172,9 @@ std::vector<OptionSpec> make_options() {
                                               "broadcast: IHAVE batching period, ms"),
         integer<&Config::graft_timeout_ms>("graft-timeout-ms", "graft_timeout", 1, max_int32,
                                            "broadcast: wait for an announced message before grafting, ms"),
+        integer<&Config::broadcast_catch_up_ms>(
+            "broadcast-catch-up-ms", "broadcast_catch_up", 0, max_broadcast_catch_up_ms,
+            "broadcast: a new neighbour is told of the broadcasts of this last while (at most the cache's 30 s), ms"),
         integer<&Config::max_hops>("max-hops", "max_hops", 1, 255, "hops a relayed message may take"),
         integer<&Config::member_timeout_ms>("member-timeout-ms", "member_timeout", 100, max_int32,
                                             "pubsub: a member not heard this long is removed, ms"),

@@ -92,7 +92,9 @@
 %%     the others learn their route to it.</li>
 %% <li>Broadcast (Plumtree, every topology): `lazy_tick_period' (200 ms),
 %%     the batching of IHAVE announcements; `graft_timeout' (1000 ms), the
-%%     wait for an announced message before it is pulled.</li>
+%%     wait for an announced message before it is pulled;
+%%     `broadcast_catch_up' (5000 ms, at most 30000), how far back a new
+%%     neighbour is told of the broadcasts it may have missed.</li>
 %% <li>`max_hops' (16): nodes a relayed message may pass.</li>
 %% <li>`pubsub' options (integers, limits in the schema):
 %%     `member_timeout' (30000 ms), a member not heard from this long is

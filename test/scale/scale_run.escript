@@ -35,6 +35,15 @@
 %% set every node's announce_interval and lazy_tick_period: each
 %% announcement reaches every node, so their cost grows with N squared.
 %%
+%% SCALE_CATCH_UP_MS (default 5000, at most 30000): every node's
+%% broadcast_catch_up, how far back a node that was cut off is told of the
+%% broadcasts it missed when it links again.
+%%
+%% SCALE_BEAM_TIMEOUT_MS (default 30000): the BEAM nodes' beam_timeout, how
+%% long a BEAM may leave its C-node's probes unanswered before the C-node
+%% takes it as hung and drops every link (a starved BEAM on an overloaded
+%% machine looks hung).
+%%
 %% SCALE_DELIVERY_S (default 60): how long after the first broadcast the
 %% run waits for every node to have delivered all of them.
 %%
@@ -109,6 +118,8 @@ start_all(CNode, Topology, N, K) ->
 
 announce_ms() -> list_to_integer(os:getenv("SCALE_ANNOUNCE_MS", "60000")).
 lazy_tick_ms() -> list_to_integer(os:getenv("SCALE_LAZY_TICK_MS", "200")).
+catch_up_ms() -> list_to_integer(os:getenv("SCALE_CATCH_UP_MS", "5000")).
+beam_timeout_ms() -> list_to_integer(os:getenv("SCALE_BEAM_TIMEOUT_MS", "30000")).
 beam_log_level() -> os:getenv("SCALE_BEAM_LOG_LEVEL", "error").
 delivery_wait_ms() -> 1000 * list_to_integer(os:getenv("SCALE_DELIVERY_S", "60")).
 
@@ -125,6 +136,7 @@ start(CNode, Topology, I, Secret) ->
             "--gossip-interval-ms", "5000",
             "--announce-interval-ms", integer_to_list(announce_ms()),
             "--lazy-tick-period-ms", integer_to_list(lazy_tick_ms()),
+            "--broadcast-catch-up-ms", integer_to_list(catch_up_ms()),
             "--max-members", "2048", "--max-pending-handshakes", "1024", "--max-pending-per-address", "1024"],
     Port = open_port({spawn_executable, CNode}, [{args, Args}, {line, 65536}, binary, use_stdio, exit_status]),
     Hex = fun(S) -> binary:encode_hex(list_to_binary(S)) end,
@@ -483,11 +495,11 @@ start_beam(#{ebin := Ebin, cnode := CNode, cookie := Cookie, collector := Collec
               {cnode_log_level, list_to_atom(beam_log_level())},
               {heartbeat_interval, 5000}, {heartbeat_timeout, 30000},
               {gossip_interval, 5000}, {announce_interval, announce_ms()},
-              {lazy_tick_period, lazy_tick_ms()},
+              {lazy_tick_period, lazy_tick_ms()}, {broadcast_catch_up, catch_up_ms()},
               {max_members, 2048}, {max_pending_handshakes, 1024}, {max_pending_per_address, 1024},
               %% The BEAM is probed by its C-node: on a loaded machine, as
               %% patient as the heartbeats.
-              {beam_timeout, 30000}, {ready_timeout, 60000}],
+              {beam_timeout, beam_timeout_ms()}, {ready_timeout, 60000}],
     [ok = beam_call(N0, application, set_env, [partisan, Key, Value]) || {Key, Value} <- AppEnv],
     {ok, _} = beam_call(N0, application, ensure_all_started, [partisan]),
     ok = beam_call(N0, scale_collector, start, []),

@@ -367,17 +367,18 @@ struct BroadcastNet : BroadcastSink {
     std::string current;  // whose service is acting
     uint64_t frames_sent = 0;
 
-    void add(const std::string& name, bool relays) {
+    void add(const std::string& name, bool relays, unsigned catch_up_ms = Config{}.broadcast_catch_up_ms) {
         auto m = std::make_unique<Member>();
         m->config.beam_node = name;
+        m->config.broadcast_catch_up_ms = catch_up_ms;
         m->config.channels = {ChannelConfig{"undefined", 1, false}, ChannelConfig{"bulk", 1, false}};
         m->service = std::make_unique<BroadcastService>(m->config, m->log, name, 1000, relays,
                                                         [this] { return now; }, *this);
         members.emplace(name, std::move(m));
     }
     void link(const std::string& a, const std::string& b) {
-        members.at(a)->service->neighbour_up(b);
-        members.at(b)->service->neighbour_up(a);
+        as(a, [&](BroadcastService& s) { s.neighbour_up(b); });
+        as(b, [&](BroadcastService& s) { s.neighbour_up(a); });
     }
     void send_broadcast_frame(const std::string& peer, const ByteBuffer& frame) override {
         ++frames_sent;
@@ -464,6 +465,33 @@ TEST_CASE("broadcast service: an idle service asks for no tick; work asks for on
     for (auto& [name, m] : net.members) {
         CAPTURE(name);
         REQUIRE(m->wakes.empty());
+    }
+}
+
+TEST_CASE("broadcast service: a node away for 20 s catches up when back only if broadcast_catch_up covers it") {
+    for (unsigned catch_up : {5000u, 25000u}) {
+        CAPTURE(catch_up);
+        BroadcastNet net;
+        for (auto* n : {"a@h", "b@h", "c@h"}) net.add(n, true, catch_up);
+        net.link("a@h", "b@h");
+        const uint8_t ref[] = {119, 1, 's'};
+        const uint8_t msg[] = {97, 7};
+        net.as("a@h", [&](BroadcastService& s) {
+            REQUIRE(s.broadcast("undefined", Bytes{ref, sizeof ref}, Bytes{msg, sizeof msg}).empty());
+        });
+        net.run();
+        auto advance = [&](std::chrono::milliseconds by) {
+            for (auto end = net.now + by; net.now < end;) {
+                net.now += 100ms;
+                for (auto& [name, m] : net.members) net.as(name, [](BroadcastService& s) { s.tick(); });
+                net.run();
+            }
+        };
+        advance(20000ms);  // c was away meanwhile; now it links to a
+        net.link("a@h", "c@h");
+        advance(5000ms);   // IHAVE, then GRAFT after graft_timeout
+        REQUIRE(net.members.at("b@h")->delivered.size() == 1);
+        REQUIRE(net.members.at("c@h")->delivered.size() == (catch_up >= 20000 ? 1u : 0u));
     }
 }
 

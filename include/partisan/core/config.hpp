@@ -79,6 +79,9 @@ struct Config {
     // Broadcast (Plumtree): IHAVE batching and the wait before a GRAFT.
     unsigned lazy_tick_period_ms = 200;
     unsigned graft_timeout_ms = 1000;
+    // A new neighbour is told (IHAVE) of the broadcasts of this last while,
+    // so a node cut off for up to this long catches up when it is back.
+    unsigned broadcast_catch_up_ms = 5000;
     // Hops a relayed message may take before it is dropped.
     unsigned max_hops = 16;
     // pubsub: the AMQP broker (the password comes on stdin) and how long a
