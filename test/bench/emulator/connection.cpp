@@ -5,13 +5,14 @@
 namespace link_emulator {
 
 Connection::Connection(asio::ip::tcp::socket client, asio::ip::tcp::resolver::results_type target,
-                       const Pipe::Settings& settings, std::shared_ptr<RelayStats> stats)
+                       const Pipe::Settings& settings, const LinkCap& link,
+                       std::shared_ptr<RelayStats> stats)
     : stats_(std::move(stats)),
       target_(std::move(target)),
       client_(std::move(client)),
       server_(client_.get_executor()),
-      upstream_(client_, server_, settings, stats_),
-      downstream_(server_, client_, settings, stats_) {
+      upstream_(client_, server_, settings, link.to_target, stats_),
+      downstream_(server_, client_, settings, link.from_target, stats_) {
     ++stats_->connections_active;
 }
 

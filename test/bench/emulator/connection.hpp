@@ -6,6 +6,7 @@
 // Owned by shared_ptr: its pending operations keep it.
 #pragma once
 
+#include "link_cap.hpp"
 #include "pipe.hpp"
 #include "stats.hpp"
 
@@ -19,7 +20,7 @@ namespace link_emulator {
 class Connection : public std::enable_shared_from_this<Connection> {
 public:
     Connection(asio::ip::tcp::socket client, asio::ip::tcp::resolver::results_type target,
-               const Pipe::Settings& settings, std::shared_ptr<RelayStats> stats);
+               const Pipe::Settings& settings, const LinkCap& link, std::shared_ptr<RelayStats> stats);
     ~Connection();
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;

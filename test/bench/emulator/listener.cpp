@@ -21,13 +21,14 @@ asio::ip::tcp::acceptor open_acceptor(asio::io_context& io, const asio::ip::tcp:
 
 Listener::Listener(asio::io_context& io, const asio::ip::tcp::endpoint& listen, Route route,
                    asio::ip::tcp::resolver::results_type target, const Pipe::Settings& settings,
-                   std::shared_ptr<RelayStats> stats)
+                   LinkCap link, std::shared_ptr<RelayStats> stats)
     : acceptor_(open_acceptor(io, listen)),
       retry_timer_(io),
       port_(acceptor_.local_endpoint().port()),
       route_(std::move(route)),
       target_(std::move(target)),
       settings_(settings),
+      link_(std::move(link)),
       stats_(std::move(stats)) {}
 
 void Listener::start() { accept(); }
@@ -61,7 +62,7 @@ void Listener::on_accept(std::error_code ec, asio::ip::tcp::socket socket) {
     }
     ++stats_->connections_accepted;
     std::erase_if(connections_, [](const auto& weak) { return weak.expired(); });
-    const auto connection = std::make_shared<Connection>(std::move(socket), target_, settings_, stats_);
+    const auto connection = std::make_shared<Connection>(std::move(socket), target_, settings_, link_, stats_);
     connections_.push_back(connection);
     connection->start();
     accept();

@@ -1,9 +1,10 @@
 // One route: a listening socket whose accepted connections are relayed to
-// one target. Keeps weak references to its connections so that stop() can
-// end them.
+// one target, all under the route's link cap (if any). Keeps weak
+// references to its connections so that stop() can end them.
 #pragma once
 
 #include "connection.hpp"
+#include "link_cap.hpp"
 #include "options.hpp"
 #include "pipe.hpp"
 #include "stats.hpp"
@@ -21,7 +22,7 @@ public:
     // Binds and listens (throws std::system_error); start() begins accepting.
     Listener(asio::io_context& io, const asio::ip::tcp::endpoint& listen, Route route,
              asio::ip::tcp::resolver::results_type target, const Pipe::Settings& settings,
-             std::shared_ptr<RelayStats> stats);
+             LinkCap link, std::shared_ptr<RelayStats> stats);
 
     void start();
     // Stops accepting and resets every connection of this route.
@@ -40,6 +41,7 @@ private:
     Route route_;
     asio::ip::tcp::resolver::results_type target_;
     Pipe::Settings settings_;
+    LinkCap link_;
     std::shared_ptr<RelayStats> stats_;
     std::vector<std::weak_ptr<Connection>> connections_;
     bool stopped_ = false;

@@ -1,4 +1,4 @@
-// link_emulator: a TCP relay that adds delay, a rate cap and a bounded
+// link_emulator: a TCP relay that adds delay, rate caps and a bounded
 // buffer to every connection it carries (see options.hpp, relay.hpp).
 #include "options.hpp"
 #include "relay.hpp"

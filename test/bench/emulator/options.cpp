@@ -69,6 +69,9 @@ std::optional<Config> parse_command_line(int argc, const char* const argv[], std
          "one-way delay added in each direction (the round trip grows by twice this)")
         ("rate-mbit", po::value(&config.rate_mbit)->default_value(config.rate_mbit),
          "bandwidth cap per direction per connection, Mbit/s (10^6 bits); 0 = unlimited")
+        ("link-rate-mbit", po::value(&config.link_rate_mbit)->default_value(config.link_rate_mbit),
+         "bandwidth cap per direction per route, shared by all the route's connections (the link "
+         "into and out of its target), Mbit/s; 0 = none")
         ("max-buffer-bytes", po::value(&max_buffer)->default_value(max_buffer),
          "bytes buffered per direction per connection; when full, reading stops (TCP backpressure)")
         ("print-ports", po::bool_switch(&config.print_ports),
@@ -91,6 +94,8 @@ std::optional<Config> parse_command_line(int argc, const char* const argv[], std
         throw std::invalid_argument("--delay-ms must be >= 0");
     if (!std::isfinite(config.rate_mbit) || config.rate_mbit < 0)
         throw std::invalid_argument("--rate-mbit must be >= 0");
+    if (!std::isfinite(config.link_rate_mbit) || config.link_rate_mbit < 0)
+        throw std::invalid_argument("--link-rate-mbit must be >= 0");
     if (max_buffer < 1) throw std::invalid_argument("--max-buffer-bytes must be >= 1");
     config.max_buffer_bytes = static_cast<std::size_t>(max_buffer);
     return config;

@@ -24,6 +24,7 @@ struct Config {
     std::string listen_ip = "127.0.0.1";
     double delay_ms = 0;      // one-way, added in each direction
     double rate_mbit = 0;     // per direction per connection; 0: unlimited
+    double link_rate_mbit = 0;  // per direction per route, shared by its connections; 0: none
     std::size_t max_buffer_bytes = 16 * 1024 * 1024;  // per direction per connection
     bool print_ports = false;
 };

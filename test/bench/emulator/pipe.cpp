@@ -5,13 +5,12 @@
 namespace link_emulator {
 
 Pipe::Pipe(asio::ip::tcp::socket& from, asio::ip::tcp::socket& to, const Settings& settings,
-           std::shared_ptr<RelayStats> stats)
+           std::shared_ptr<SharedBucket> link, std::shared_ptr<RelayStats> stats)
     : from_(from),
       to_(to),
       delay_(settings.delay),
       queue_(settings.max_buffer_bytes),
-      bucket_(settings.rate_bytes_per_second,
-              TokenBucket::default_burst(settings.rate_bytes_per_second), Clock::now()),
+      pacer_(settings.rate_bytes_per_second, std::move(link), Clock::now()),
       timer_(to.get_executor()),
       stats_(std::move(stats)) {}
 
@@ -25,6 +24,7 @@ void Pipe::start(const Anchor& anchor, Finished on_finished) {
 void Pipe::stop() noexcept {
     stopped_ = true;
     timer_.cancel();
+    pacer_.leave();
 }
 
 void Pipe::read(const Anchor& anchor) {
@@ -63,9 +63,9 @@ void Pipe::pump(const Anchor& anchor) {
     const std::uint64_t released = schedule_.release_until(now);
     const auto due = static_cast<std::size_t>(released - queue_.head_position());
     if (due > 0) {
-        const std::size_t n = bucket_.allowance(due, now);
+        const std::size_t n = pacer_.allowance(due, now);
         if (n == 0) {
-            arm_timer(anchor, bucket_.ready_at(due, now));
+            arm_timer(anchor, pacer_.ready_at(due, now));
         } else {
             write(anchor, n);
         }
@@ -97,7 +97,7 @@ void Pipe::write(const Anchor& anchor, std::size_t n) {
         write_buffers_[i] = asio::buffer(write_spans_[i].data(), write_spans_[i].size());
         bytes += write_spans_[i].size();
     }
-    bucket_.consume(bytes);
+    pacer_.consume(bytes);
     writing_ = true;
     asio::async_write(to_, std::span<const asio::const_buffer>(write_buffers_.data(), count),
                       [this, anchor](std::error_code ec, std::size_t written) {
@@ -121,7 +121,10 @@ void Pipe::on_write(const Anchor& anchor, std::error_code ec, std::size_t n) {
 
 void Pipe::arm_timer(const Anchor& anchor, Clock::time_point when) {
     // An armed timer is never later than what is asked now: data only
-    // becomes due later, and more due data only needs more tokens.
+    // becomes due later, and more due data only needs more tokens. (With a
+    // link cap, others taking tokens only make the wait longer; when a user
+    // ahead in the link's queue leaves, the timer may be late, but never
+    // past the time the shared bucket is full, so no tokens are lost.)
     if (timer_armed_) return;
     timer_armed_ = true;
     timer_.expires_at(when);
@@ -135,6 +138,7 @@ void Pipe::arm_timer(const Anchor& anchor, Clock::time_point when) {
 void Pipe::finish(End end) {
     ended_ = true;
     timer_.cancel();
+    pacer_.leave();
     if (!on_finished_) return;
     const Finished callback = std::exchange(on_finished_, nullptr);
     callback(end);

@@ -1,7 +1,9 @@
 // One direction of a relayed connection: reads from one socket into a
 // bounded queue, and writes each chunk to the other socket no earlier than
-// its read time + delay, paced by a token bucket. All that is due goes out
-// in one write. When the queue is full, reading stops (TCP backpressure).
+// its read time + delay, paced by its rate caps (pacer.hpp: the connection's
+// own and, optionally, the link's, shared with other connections). All that
+// is due and allowed goes out in one write. When the queue is full, reading
+// stops (TCP backpressure).
 //
 // The end of the stream travels like data, after the bytes before it and
 // with the same delay: EOF becomes shutdown(send) on the other socket; a
@@ -16,9 +18,10 @@
 #pragma once
 
 #include "byte_queue.hpp"
+#include "pacer.hpp"
 #include "release_schedule.hpp"
+#include "shared_bucket.hpp"
 #include "stats.hpp"
-#include "token_bucket.hpp"
 
 #include <asio.hpp>
 
@@ -46,7 +49,7 @@ public:
 
     struct Settings {
         Clock::duration delay{};
-        double rate_bytes_per_second = 0;  // <= 0: unlimited
+        double rate_bytes_per_second = 0;  // this connection's own cap; <= 0: unlimited
         std::size_t max_buffer_bytes = 16 * 1024 * 1024;
     };
 
@@ -55,8 +58,10 @@ public:
     static constexpr std::size_t read_blocks = 8;
     static constexpr std::size_t write_blocks = 64;
 
+    // `link`: the cap shared with the other connections of the route in this
+    // direction; null: none.
     Pipe(asio::ip::tcp::socket& from, asio::ip::tcp::socket& to, const Settings& settings,
-         std::shared_ptr<RelayStats> stats);
+         std::shared_ptr<SharedBucket> link, std::shared_ptr<RelayStats> stats);
     ~Pipe();
     Pipe(const Pipe&) = delete;
     Pipe& operator=(const Pipe&) = delete;
@@ -81,7 +86,7 @@ private:
     Clock::duration delay_;
     ByteQueue queue_;
     ReleaseSchedule schedule_;
-    TokenBucket bucket_;
+    Pacer pacer_;
     asio::steady_timer timer_;
     std::shared_ptr<RelayStats> stats_;
     Finished on_finished_;

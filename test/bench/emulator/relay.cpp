@@ -14,6 +14,8 @@ Pipe::Settings pipe_settings(const Config& config) {
     return settings;
 }
 
+double link_rate_bytes_per_second(const Config& config) { return config.link_rate_mbit * 1e6 / 8; }
+
 Relay::Relay(asio::io_context& io, const Config& config) : stats_(std::make_shared<RelayStats>()) {
     const auto settings = pipe_settings(config);
     const auto listen_address = asio::ip::make_address(config.listen_ip);
@@ -23,7 +25,7 @@ Relay::Relay(asio::io_context& io, const Config& config) : stats_(std::make_shar
                                        asio::ip::resolver_base::numeric_service);
         listeners_.push_back(std::make_shared<Listener>(
             io, asio::ip::tcp::endpoint(listen_address, route.listen_port), route, std::move(target),
-            settings, stats_));
+            settings, LinkCap::make(link_rate_bytes_per_second(config)), stats_));
     }
     for (const auto& listener : listeners_) listener->start();
 }

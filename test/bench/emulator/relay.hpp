@@ -1,5 +1,5 @@
 // The link emulator as an object: one listener per route on one io_context,
-// with shared counters. Construct, then run the io_context; call stop() on
+// with shared counters; each route has its own link cap (if configured). Construct, then run the io_context; call stop() on
 // the io_context's thread (or when it is not running). stop() ends every
 // operation, so io_context::run() then returns.
 #pragma once
@@ -23,6 +23,8 @@ struct BoundRoute {
 
 // The settings of each pipe, from the configuration.
 Pipe::Settings pipe_settings(const Config& config);
+// The link cap of each route and direction, bytes/s (0: none).
+double link_rate_bytes_per_second(const Config& config);
 
 class Relay {
 public:

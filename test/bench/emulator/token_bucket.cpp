@@ -41,7 +41,16 @@ void TokenBucket::consume(std::size_t n) noexcept {
 TokenBucket::Clock::time_point TokenBucket::ready_at(std::size_t wanted, Clock::time_point now) {
     if (unlimited()) return now;
     refill(now);
-    const double missing = needed(wanted) - tokens_;
+    return after(needed(wanted) - tokens_, now);
+}
+
+TokenBucket::Clock::time_point TokenBucket::full_at(Clock::time_point now) {
+    if (unlimited()) return now;
+    refill(now);
+    return after(burst_ - tokens_, now);
+}
+
+TokenBucket::Clock::time_point TokenBucket::after(double missing, Clock::time_point now) const {
     if (missing <= 0) return now;
     // Round up to whole microseconds so that the wait is never short.
     const auto wait = std::chrono::microseconds(

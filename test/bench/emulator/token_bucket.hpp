@@ -22,6 +22,8 @@ public:
     static double default_burst(double bytes_per_second);
 
     bool unlimited() const noexcept { return rate_ <= 0; }
+    double rate() const noexcept { return rate_; }
+    double burst() const noexcept { return burst_; }
 
     // How many of `wanted` bytes may be written now (0: wait for ready_at).
     std::size_t allowance(std::size_t wanted, Clock::time_point now);
@@ -29,10 +31,13 @@ public:
     void consume(std::size_t n) noexcept;
     // When allowance(wanted, t) becomes non-zero.
     Clock::time_point ready_at(std::size_t wanted, Clock::time_point now);
+    // When the bucket is full (now if unlimited).
+    Clock::time_point full_at(Clock::time_point now);
 
 private:
     void refill(Clock::time_point now);
     double needed(std::size_t wanted) const noexcept;
+    Clock::time_point after(double missing_tokens, Clock::time_point now) const;
 
     double rate_;
     double burst_;

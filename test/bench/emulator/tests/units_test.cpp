@@ -187,12 +187,14 @@ Config parse(std::vector<const char*> args) {
 
 TEST_CASE("parse_command_line", "[unit][options]") {
     const Config c = parse({"--route", "0=127.0.0.1:9000", "--route=45002=h:9001", "--delay-ms",
-                            "2.5", "--rate-mbit", "80", "--max-buffer-bytes", "65536",
+                            "2.5", "--rate-mbit", "80", "--link-rate-mbit", "1000",
+                            "--max-buffer-bytes", "65536",
                             "--print-ports", "--listen-ip", "::1"});
     REQUIRE(c.routes.size() == 2);
     CHECK(c.routes[1] == Route{45002, "h", 9001});
     CHECK(c.delay_ms == 2.5);
     CHECK(c.rate_mbit == 80);
+    CHECK(c.link_rate_mbit == 1000);
     CHECK(c.max_buffer_bytes == 65536);
     CHECK(c.print_ports);
     CHECK(c.listen_ip == "::1");
@@ -200,6 +202,7 @@ TEST_CASE("parse_command_line", "[unit][options]") {
     const Config d = parse({"--route", "1=h:2"});
     CHECK(d.delay_ms == 0);
     CHECK(d.rate_mbit == 0);
+    CHECK(d.link_rate_mbit == 0);
     CHECK(d.listen_ip == "127.0.0.1");
     CHECK_FALSE(d.print_ports);
 
@@ -212,6 +215,8 @@ TEST_CASE("parse_command_line", "[unit][options]") {
          {std::vector<const char*>{"link_emulator"},
           {"link_emulator", "--route", "1=h:2", "--delay-ms", "-1"},
           {"link_emulator", "--route", "1=h:2", "--rate-mbit", "x"},
+          {"link_emulator", "--route", "1=h:2", "--link-rate-mbit", "-5"},
+          {"link_emulator", "--route", "1=h:2", "--link-rate-mbit", "inf"},
           {"link_emulator", "--route", "1=h:2", "--max-buffer-bytes", "0"},
           {"link_emulator", "--route", "1=h:2", "--max-buffer-bytes", "-1"},
           {"link_emulator", "--route", "1=h:2", "--bogus"},
