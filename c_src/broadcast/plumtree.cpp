@@ -76,6 +76,8 @@ void Plumtree::neighbour_down(const std::string& peer, Millis now, Effects& out)
 // ---- messages ---------------------------------------------------------------
 
 void Plumtree::broadcast(const MessageId& id, Payload payload, Millis now, Effects& out) {
+    // Only the id itself: this node's own numbering is the truth for its
+    // ids, whatever floor peers' copies of them have raised here.
     if (has_seen(id)) return;
     ++counters_.broadcasts;
     accept(id, payload, std::string(), 0, 0, now, out);
@@ -94,9 +96,9 @@ void Plumtree::on_message(const std::string& from, const Message& m, Millis now,
 
 void Plumtree::on_gossip(const std::string& from, const Gossip& g, Millis now, Effects& out) {
     const bool neighbour = is_neighbour(from);
-    if (has_seen(g.id)) {
+    if (known(g.id)) {
         // A second path to us: keep it for announcements only, both ends.
-        ++counters_.duplicates;
+        ++(has_seen(g.id) ? counters_.duplicates : counters_.stale);
         if (neighbour) {
             to_lazy(from);
             out.sends.emplace_back(from, Prune{});
@@ -112,7 +114,7 @@ void Plumtree::on_gossip(const std::string& from, const Gossip& g, Millis now, E
 void Plumtree::on_ihave(const std::string& from, const IHave& ih, Millis now) {
     if (!is_neighbour(from)) return;
     for (const auto& [id, round] : ih.ids) {
-        if (has_seen(id)) continue;
+        if (known(id)) continue;
         if (pending_count_ >= params_.max_pending) break;
         auto it = missing_.find(id);
         if (it == missing_.end()) {
@@ -235,8 +237,31 @@ void Plumtree::remember(const MessageId& id, Millis now) {
 }
 
 void Plumtree::forget_oldest_seen() {
+    raise_floor(seen_order_.front()->first, seen_order_.front()->second);
     seen_.erase(seen_order_.front());
     seen_order_.pop_front();
+}
+
+bool Plumtree::is_stale(const MessageId& id) const {
+    auto it = forgotten_.find(id.origin);
+    return it != forgotten_.end() && id.seq <= it->second.seq;
+}
+
+void Plumtree::raise_floor(const MessageId& forgotten, Millis at) {
+    if (params_.max_origins == 0) return;
+    auto it = forgotten_.find(forgotten.origin);
+    if (it != forgotten_.end()) {
+        it->second = Floor{std::max(it->second.seq, forgotten.seq), at};
+        return;
+    }
+    if (forgotten_.size() >= params_.max_origins) {
+        // Only a cluster of more origins than this (or a peer inventing
+        // them) gets here; scanning is cheaper than keeping an order.
+        auto oldest = std::min_element(forgotten_.begin(), forgotten_.end(),
+                                       [](const auto& a, const auto& b) { return a.second.at < b.second.at; });
+        forgotten_.erase(oldest);
+    }
+    forgotten_.emplace(forgotten.origin, Floor{forgotten.seq, at});
 }
 
 void Plumtree::cache(const MessageId& id, const Payload& payload, uint16_t round, Millis now) {

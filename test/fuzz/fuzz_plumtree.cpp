@@ -8,7 +8,8 @@
 //     7    a broadcast of this node's, of op>>3 bytes
 // The limits are small so that eviction and expiry happen. Aborts when a
 // bound breaks, a message is delivered while it is still remembered as
-// seen, anything but the message in hand is delivered, something is sent
+// seen (or is no newer than an id its origin had forgotten), a GOSSIP
+// neither seen nor stale is not delivered, anything but the message in hand is delivered, something is sent
 // to a node that is not a neighbour, or a send does not encode to a frame
 // that parses back to the same bytes.
 #include "partisan/broadcast/plumtree.hpp"
@@ -42,6 +43,7 @@ Params small_params() {
     p.lazy_interval = 16ms;
     p.seen_ttl = 400ms;
     p.max_seen = 8;
+    p.max_origins = 2;  // of 4: floors are evicted too
     p.cache_ttl = 200ms;
     p.max_cached_bytes = 64;
     p.max_pending = 6;
@@ -81,6 +83,7 @@ struct Harness {
             check_encoding(m);
         }
         check(tree.seen_count() <= params.max_seen);
+        check(tree.forgotten_origins() <= params.max_origins);
         check(tree.cached_bytes() <= params.max_cached_bytes);
         check(tree.cached_count() <= params.max_seen);
         check(tree.pending_count() <= params.max_pending);
@@ -92,7 +95,7 @@ struct Harness {
     void message(const std::string& from, const Message& m) {
         Effects e;
         const Gossip* g = std::get_if<Gossip>(&m);
-        const bool fresh = g && !tree.has_seen(g->id);
+        const bool fresh = g && !tree.has_seen(g->id) && !tree.is_stale(g->id);
         tree.on_message(from, m, now, e);
         check_effects(e, fresh ? &g->id : nullptr);
         if (fresh) check(e.deliveries.size() == 1);

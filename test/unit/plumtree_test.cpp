@@ -492,6 +492,65 @@ TEST_CASE("plumtree: a GRAFT is answered from the cache, or counted when expired
     REQUIRE(t.seen_count() == 0);
 }
 
+TEST_CASE("plumtree: a message forgotten (seen_ttl) and pushed or announced again later is not delivered twice") {
+    Params p;
+    p.seen_ttl = 1000ms;
+    p.cache_ttl = 500ms;
+    p.graft_timeout = 100ms;
+    Plumtree t("me@h", p, 1);
+    t.neighbour_up(P);
+    t.neighbour_up(Q);
+    Effects e;
+    t.on_message(P, gossip("o@h", 5), 0ms, e);
+    REQUIRE(e.deliveries.size() == 1);
+    t.tick(1500ms, e);
+    REQUIRE(t.seen_count() == 0);
+    REQUIRE(t.is_stale(MessageId{"o@h", 5}));
+    REQUIRE(t.forgotten_origins() == 1);
+    // Q got it late (an overloaded cluster) and announces it: no GRAFT.
+    Effects ih;
+    t.on_message(Q, IHave{{{MessageId{"o@h", 5}, 1}}}, 1600ms, ih);
+    t.tick(1800ms, ih);
+    REQUIRE_FALSE(sent<Graft>(ih, Q));
+    REQUIRE(t.pending_count() == 0);
+    // Pushed again, or an older one of the same origin: dropped as stale.
+    Effects again;
+    t.on_message(Q, gossip("o@h", 5, 1), 1900ms, again);
+    t.on_message(Q, gossip("o@h", 3, 1), 1900ms, again);
+    REQUIRE(again.deliveries.empty());
+    REQUIRE(t.counters().stale == 2);
+    // Newer ones, and other origins, are delivered.
+    Effects fresh;
+    t.on_message(Q, gossip("o@h", 6, 1), 2000ms, fresh);
+    t.on_message(Q, gossip("x@h", 1, 1), 2000ms, fresh);
+    REQUIRE(fresh.deliveries.size() == 2);
+    // This node's own broadcasts go by its own numbering.
+    Effects own;
+    t.on_message(Q, gossip("me@h", 100, 1), 2000ms, own);
+    t.tick(3500ms, own);
+    REQUIRE(t.is_stale(MessageId{"me@h", 100}));
+    own = Effects{};
+    t.broadcast(MessageId{"me@h", 50}, text("mine"), 3500ms, own);
+    REQUIRE(own.deliveries.size() == 1);
+}
+
+TEST_CASE("plumtree: at most max_origins floors are kept; the one raised longest ago goes") {
+    Params p;
+    p.seen_ttl = 100ms;
+    p.max_origins = 2;
+    Plumtree t("me@h", p, 1);
+    t.neighbour_up(P);
+    Effects e;
+    t.on_message(P, gossip("a@h", 1), 0ms, e);
+    t.on_message(P, gossip("b@h", 1), 10ms, e);
+    t.on_message(P, gossip("c@h", 1), 20ms, e);
+    t.tick(200ms, e);
+    REQUIRE(t.forgotten_origins() == 2);
+    REQUIRE_FALSE(t.is_stale(MessageId{"a@h", 1}));
+    REQUIRE(t.is_stale(MessageId{"b@h", 1}));
+    REQUIRE(t.is_stale(MessageId{"c@h", 1}));
+}
+
 TEST_CASE("plumtree: neighbour_down drops its announcements and GRAFTs the next announcer") {
     Params p = small_params();
     Plumtree t("me@h", p, 1);

@@ -9,7 +9,11 @@
 // links of another overlay).
 //
 // Memory is bounded whatever peers send: the ids seen are kept for
-// seen_ttl and at most max_seen of them; payloads (for GRAFTs) for
+// seen_ttl and at most max_seen of them, and for each origin (at most
+// max_origins) the highest id forgotten, below which its messages are
+// taken as seen (a copy later than seen_ttl, e.g. announced by a neighbour
+// that got it late on an overloaded cluster, is dropped, not delivered a
+// second time: at most once); payloads (for GRAFTs) for
 // cache_ttl and at most max_cached_bytes (and max_seen entries, for empty
 // ones); pending IHAVE announcements at most max_pending, and so are the
 // ids queued for each lazy peer between two IHAVE flushes. The oldest go
@@ -45,6 +49,7 @@ struct Params {
     Millis lazy_interval{200};
     Millis seen_ttl{60000};
     size_t max_seen = 100000;
+    size_t max_origins = 8192;  // origins whose highest forgotten id is kept
     Millis cache_ttl{30000};
     size_t max_cached_bytes = 16u << 20;
     size_t max_pending = 10000;
@@ -105,6 +110,7 @@ struct Counters {
     uint64_t broadcasts = 0, delivered = 0, duplicates = 0;
     uint64_t gossip_sent = 0, ihave_sent = 0, graft_sent = 0, prune_sent = 0;
     uint64_t graft_unanswerable = 0;  // GRAFT for a message no longer cached
+    uint64_t stale = 0;               // GOSSIP of a message older than one forgotten
 };
 
 // Messages from a node that is neither eager nor lazy (a link the caller
@@ -145,6 +151,10 @@ public:
 
     // What the bounds limit, for tests and stats.
     bool has_seen(const MessageId& id) const { return seen_.count(id) > 0; }
+    // Not remembered, but no newer than an id of its origin that was
+    // forgotten: taken as delivered already.
+    bool is_stale(const MessageId& id) const;
+    size_t forgotten_origins() const { return forgotten_.size(); }
     size_t seen_count() const { return seen_.size(); }
     size_t cached_count() const { return cache_.size(); }
     size_t cached_bytes() const { return cached_bytes_; }
@@ -172,6 +182,7 @@ private:
     using CacheMap = std::map<MessageId, Cached>;
 
     bool is_neighbour(const std::string& peer) const { return eager_.count(peer) || lazy_.count(peer); }
+    bool known(const MessageId& id) const { return has_seen(id) || is_stale(id); }
     void to_eager(const std::string& peer);
     void to_lazy(const std::string& peer);
 
@@ -185,6 +196,7 @@ private:
     void remember(const MessageId& id, Millis now);
     void cache(const MessageId& id, const Payload& payload, uint16_t round, Millis now);
     void forget_oldest_seen();
+    void raise_floor(const MessageId& forgotten, Millis seen_at);
     void drop_oldest_cached();
     void forget_missing(const MessageId& id);
     void graft_next(const MessageId& id, Missing& m, Millis now, Effects& out);
@@ -203,6 +215,13 @@ private:
     CacheMap cache_;
     std::deque<CacheMap::iterator> cache_order_;
     size_t cached_bytes_ = 0;
+    // Per origin, the highest seq forgotten, and when it was last raised
+    // (at max_origins, the origin raised longest ago goes).
+    struct Floor {
+        uint64_t seq;
+        Millis at;
+    };
+    std::map<std::string, Floor> forgotten_;
 
     std::map<MessageId, Missing> missing_;
     size_t pending_count_ = 0;  // announcers over all of missing_
