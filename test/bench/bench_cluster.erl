@@ -19,13 +19,16 @@
 
 %% @doc Starts the emulator and the clusters of a setting.
 %% `Spec': `#{rtt_ms, buffer_bytes, clusters => [{Tag, dist | partisan, NumNodes, PartisanEnv}],
-%%           env => Env}' where `Env' is the bench environment (paths, cookie).
+%%           env => Env}' where `Env' is the bench environment (paths, cookie);
+%% optional `link_rate' (bytes/s; 0, the default: none) is the emulator's cap
+%% per route and direction shared by all the route's connections.
 %% Returns a map holding everything `stop/1' needs; stops what it started
 %% when a step fails.
 start(#{rtt_ms := Rtt, clusters := Clusters, env := Env} = Spec) ->
     Total = lists:sum([Num || {_, _, Num, _} <- Clusters]),
     Ports = free_ports(Total),
-    {Emu, Relays} = start_emulator(Env, Ports, Rtt / 2, maps:get(buffer_bytes, Spec)),
+    {Emu, Relays} = start_emulator(Env, Ports, Rtt / 2, maps:get(buffer_bytes, Spec),
+                                   maps:get(link_rate, Spec, 0)),
     start_clusters(Env, Clusters, lists:zip(Ports, Relays),
                    #{emulator => Emu, clusters => [], rtt_ms => Rtt, env => Env}).
 
@@ -201,11 +204,17 @@ verify_rtt(State = #{rtt_ms := Rtt}, Tag, Via) ->
 %% Emulator
 %%====================================================================
 
-start_emulator(Env = #{emulator := Exe, time_limit_s := Limit}, Targets, DelayMs, Buffer) ->
+%% Each route is a node: with a link rate, all connections into a node share
+%% one cap, and all out of it another.
+start_emulator(Env = #{emulator := Exe, time_limit_s := Limit}, Targets, DelayMs, Buffer, LinkRate) ->
     Routes = lists:append([["--route", "0=127.0.0.1:" ++ integer_to_list(P)] || P <- Targets]),
+    Cap = case LinkRate of
+              0 -> [];
+              _ -> ["--link-rate-mbit", float_to_list(LinkRate * 8 / 1.0e6, [{decimals, 6}, compact])]
+          end,
     Args = [integer_to_list(Limit), Exe | Routes] ++
         ["--delay-ms", float_to_list(DelayMs / 1, [{decimals, 3}, compact]),
-         "--max-buffer-bytes", integer_to_list(Buffer), "--print-ports"],
+         "--max-buffer-bytes", integer_to_list(Buffer), "--print-ports" | Cap],
     Port = open_port({spawn_executable, os:find_executable("timeout")},
                      [{args, Args}, {line, 1024}, exit_status, use_stdio, stderr_to_stdout, binary]),
     {os_pid, OsPid} = erlang:port_info(Port, os_pid),

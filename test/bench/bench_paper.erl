@@ -102,6 +102,7 @@ env(Root, Profile) ->
       sbwt => Get("BENCH_SBWT", "none"),
       cookie => "bench_" ++ integer_to_list(erlang:unique_integer([positive])),
       buffer_bytes => list_to_integer(Get("BENCH_BUFFER", integer_to_list(maps:get(buffer_bytes, Profile)))),
+      link_rate => link_rate(Get("BENCH_LINK_RATE", "0")),
       reps => list_to_integer(Get("BENCH_REPS", integer_to_list(maps:get(reps, Profile))))}.
 
 run_exp(Exp, Env, Profile) ->
@@ -129,10 +130,12 @@ run_exp(Exp, Env, Profile) ->
 
 %% Runs `Fun(State, Rtts)' on a fresh setting (emulator + clusters) with the
 %% RTT verified for each `{Tag, Via}' of `Checks'; returns its rows, or
-%% `{error, Why}' (logged) when the setting failed.
+%% `{error, Why}' (logged) when the setting failed. The emulator has the
+%% shared link cap `link_cap' of `Env' (bytes/s; 0 or absent: none).
 with_setting(Env, Rtt, Clusters, Checks, Fun) ->
-    Spec = #{rtt_ms => Rtt, buffer_bytes => maps:get(buffer_bytes, Env), clusters => Clusters,
-             env => Env},
+    Cap = maps:get(link_cap, Env, 0),
+    Spec = #{rtt_ms => Rtt, buffer_bytes => maps:get(buffer_bytes, Env), link_rate => Cap,
+             clusters => Clusters, env => Env},
     case catch_all(fun() -> bench_cluster:start(Spec) end) of
         {error, Why} ->
             io:format("setting RTT ~p ms: FAILED to start: ~p~n", [Rtt, Why]),
@@ -140,11 +143,11 @@ with_setting(Env, Rtt, Clusters, Checks, Fun) ->
         {ok, State} ->
             try
                 Rtts = [{Tag, Via, bench_cluster:verify_rtt(State, Tag, Via)} || {Tag, Via} <- Checks],
-                io:format("emulated RTT ~p ms, ping-pong min/median: ~s~n",
-                          [Rtt, lists:join(", ", [io_lib:format("~s ~s ~.2f/~.2f ms",
-                                                                [Tag, via_label(Via), maps:get(min, R),
-                                                                 maps:get(median, R)])
-                                                  || {Tag, Via, R} <- Rtts])]),
+                Pings = [io_lib:format("~s ~s ~.2f/~.2f ms",
+                                       [Tag, via_label(Via), maps:get(min, R), maps:get(median, R)])
+                         || {Tag, Via, R} <- Rtts],
+                io:format("emulated RTT ~p ms, ~s, ping-pong min/median: ~s~n",
+                          [Rtt, link_cap_note(Cap), lists:join(", ", Pings)]),
                 Fun(State, maps:from_list([{Tag, R} || {Tag, _, R} <- Rtts]))
             catch
                 Class:Reason:Stack ->
@@ -154,6 +157,38 @@ with_setting(Env, Rtt, Clusters, Checks, Fun) ->
                 bench_cluster:stop(State)
             end
     end.
+
+%% BENCH_LINK_RATE: bytes/s per route and direction, shared by all the
+%% route's connections; 0 (the default): no shared cap.
+link_rate(Text) ->
+    case string:to_integer(Text) of
+        {Rate, ""} when Rate >= 0 -> Rate;
+        _ -> erlang:error({bad_bench_link_rate, Text})
+    end.
+
+%% The shared link caps experiments 2 and 3 run with: none, and
+%% BENCH_LINK_RATE when set.
+link_caps(#{link_rate := 0}) -> [0];
+link_caps(#{link_rate := Rate}) -> [0, Rate].
+
+link_cap_note(0) -> "no shared link cap";
+link_cap_note(Cap) -> "shared link cap " ++ cell(link_cap_cell(Cap)) ++ " MB/s".
+
+link_cap_cell(0) -> none;
+link_cap_cell(Cap) when Cap rem 1000000 =:= 0 -> Cap div 1000000;
+link_cap_cell(Cap) -> round1(Cap / 1.0e6).
+
+%% Runs `Setting(CapEnv, Rtt)' for every RTT, once per link cap; returns
+%% `{Tables, Errors}': one table per cap (`Table', then `Table'_shared_cap),
+%% every row ending with its cap (`link_cap_mb_s', MB/s, or none).
+per_link_cap(Env, Table, Rtts, Setting) ->
+    Cases = [{Cap, gather([Setting(Env#{link_cap => Cap}, Rtt) || Rtt <- Rtts])} || Cap <- link_caps(Env)],
+    {[{cap_table(Table, Cap), [Row ++ [{link_cap_mb_s, link_cap_cell(Cap)}] || Row <- Rows]}
+      || {Cap, {Rows, _}} <- Cases],
+     lists:append([Errs || {_, {_, Errs}} <- Cases])}.
+
+cap_table(Table, 0) -> Table;
+cap_table(Table, _) -> list_to_atom(atom_to_list(Table) ++ "_shared_cap").
 
 catch_all(F) ->
     try {ok, F()} catch Class:Reason:Stack -> {error, {Class, Reason, hd(Stack ++ [none])}} end.
@@ -280,11 +315,13 @@ exp2(Env, P = #{rtts := Rtts}) ->
                  gossip => #{parallelism => 1}},
     Clusters = [{d, dist, 3, #{}}, {p, partisan, 3, #{channels => Channels}}],
     Checks = [{d, dist}, {p, {partisan, undefined}}, {p, {partisan, request}}],
-    {Rows, Errs} =
-        gather([with_setting(Env, Rtt, Clusters, Checks,
-                             fun(State, RttMap) -> exp2_setting(Env, P, Rtt, State, RttMap) end)
-                || Rtt <- Rtts]),
-    {Title, [{exp2_channels, Rows}], Errs}.
+    {Tables, Errs} =
+        per_link_cap(Env, exp2_channels, Rtts,
+                     fun(CapEnv, Rtt) ->
+                             with_setting(CapEnv, Rtt, Clusters, Checks,
+                                          fun(State, RttMap) -> exp2_setting(Env, P, Rtt, State, RttMap) end)
+                     end),
+    {Title, Tables, Errs}.
 
 %% BENCH_BG_STREAMS="1-2,2-3" overrides the background streams.
 bg_streams(P) ->
@@ -391,11 +428,13 @@ exp3(Env, P = #{rtts := Rtts, parallelism := Pars}) ->
     Channels = maps:from_list([{par_channel(K), #{parallelism => K}} || K <- Pars]),
     Clusters = [{d, dist, 2, #{}}, {p, partisan, 2, #{channels => Channels}}],
     Checks = [{d, dist}, {p, {partisan, par_channel(lists:max(Pars))}}],
-    {Rows, Errs} =
-        gather([with_setting(Env, Rtt, Clusters, Checks,
-                             fun(State, RttMap) -> exp3_setting(Env, P, Rtt, State, RttMap) end)
-                || Rtt <- Rtts]),
-    {Title, [{exp3_parallel, Rows}], Errs}.
+    {Tables, Errs} =
+        per_link_cap(Env, exp3_parallel, Rtts,
+                     fun(CapEnv, Rtt) ->
+                             with_setting(CapEnv, Rtt, Clusters, Checks,
+                                          fun(State, RttMap) -> exp3_setting(Env, P, Rtt, State, RttMap) end)
+                     end),
+    {Title, Tables, Errs}.
 
 par_channel(K) -> list_to_atom("par" ++ integer_to_list(K)).
 
@@ -511,7 +550,13 @@ cell(V) -> lists:flatten(io_lib:format("~s", [V])).
 table_heading(exp1_cpu) ->
     "CPU per message (microseconds of CPU in each process, over the median run; "
     "cores_busy = all processes' CPU time / wall time, at most 2 here):\n\n";
-table_heading(_) -> "".
+table_heading(Name) ->
+    case lists:suffix("_shared_cap", atom_to_list(Name)) of
+        true ->
+            "With a shared link cap (`link_cap_mb_s`, MB/s per node and direction: all "
+            "connections into a node together, and all out of it, get at most that much):\n\n";
+        false -> ""
+    end.
 
 table([]) -> "(no results)\n";
 table(Rows = [First | _]) ->
@@ -532,7 +577,7 @@ csv_cell(V) ->
     S = cell(V),
     case lists:member($,, S) of true -> [$", S, $"]; false -> S end.
 
-write_summary(#{out := Out, reps := Reps, buffer_bytes := Buffer}, Profile, Machine, Results) ->
+write_summary(#{out := Out, reps := Reps, buffer_bytes := Buffer} = Env, Profile, Machine, Results) ->
     Sections = [begin
                     {Status, Title, Tables} =
                         case R of
@@ -546,12 +591,20 @@ write_summary(#{out := Out, reps := Reps, buffer_bytes := Buffer}, Profile, Mach
             machine_line(Machine), " Load average at the end: ", load_average(), ".\n\n",
             io_lib:format("Emulated link: link_emulator, one-way delay RTT/2 each way, ~b KiB buffer "
                           "per connection and direction (a connection carries at most buffer/delay: "
-                          "~b MB/s at RTT 20 ms), no shared bandwidth cap.~n~n", [Buffer div 1024, round(Buffer / 0.010 / 1.0e6)]),
+                          "~b MB/s at RTT 20 ms), ~s.~n~n",
+                          [Buffer div 1024, round(Buffer / 0.010 / 1.0e6), link_cap_text(Env)]),
             "Ratio: partisan msgs/s over Distributed Erlang msgs/s in the same run (above 1: "
             "partisan faster). Times are medians of ", integer_to_list(Reps),
             " repetitions (systems alternating); RTT columns: ping-pong min/median in ms, measured "
             "before the setting's runs.\n\n" | Sections],
     ok = file:write_file(filename:join(Out, "RESULTS.md"), Text).
+
+link_cap_text(#{link_rate := 0}) ->
+    "no shared bandwidth cap";
+link_cap_text(#{link_rate := Rate}) ->
+    io_lib:format("no shared bandwidth cap; experiments 2 and 3 also ran with one of ~s MB/s "
+                  "per node and direction (all connections into a node share one, all out of it "
+                  "another; tables `*_shared_cap`)", [cell(link_cap_cell(Rate))]).
 
 load_average() ->
     case file:read_file("/proc/loadavg") of

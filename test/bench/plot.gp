@@ -1,6 +1,7 @@
 # PNG plots of the benchmark CSVs (test/bench/run_bench.sh calls it):
 #   gnuplot -e "dir='bench/results'" test/bench/plot.gp
-# Reads dir/exp*.csv (those present), writes dir/exp*.png.
+# Reads dir/exp*.csv (those present), writes dir/exp*.png; experiments 2 and
+# 3 also from their *_shared_cap.csv (run with BENCH_LINK_RATE), if present.
 if (!exists("dir")) dir = "bench/results"
 
 set terminal pngcairo size 1500,900 font ",10" noenhanced
@@ -14,6 +15,8 @@ set yrange [0:*]
 NaN = sqrt(-1)
 
 exists_file(f) = system("test -f '" . f . "' && echo 1 || echo 0") eq "1"
+# The title's note for a table run with the shared link cap.
+cap_note(name) = strstrt(name, "_shared_cap") > 0 ? " - shared link cap" : ""
 
 # ---- Experiment 1: msgs/s against N, per RTT and payload
 f = dir . "/exp1_library.csv"
@@ -35,10 +38,11 @@ if (exists_file(f)) {
 }
 
 # ---- Experiment 2: throughput under background traffic; ping latency
-f = dir . "/exp2_channels.csv"
+do for [name in "exp2_channels exp2_channels_shared_cap"] {
+f = dir . "/" . name . ".csv"
 if (exists_file(f)) {
-    set output dir . "/exp2_channels.png"
-    set multiplot layout 2,2 title "Experiment 2: 1 KiB requests with 1 MiB background traffic"
+    set output dir . "/" . name . ".png"
+    set multiplot layout 2,2 title "Experiment 2: 1 KiB requests with 1 MiB background traffic" . cap_note(name)
     do for [rtt in "1 20"] {
         set title sprintf("RTT %s ms, background on: request msgs/s (higher is better)", rtt)
         set xlabel "N (workers)"
@@ -74,12 +78,14 @@ if (exists_file(f)) {
     set logscale x 2
     set style data linespoints
 }
+}
 
 # ---- Experiment 3: 1 MiB msgs/s against N, per RTT, per parallelism
-f = dir . "/exp3_parallel.csv"
+do for [name in "exp3_parallel exp3_parallel_shared_cap"] {
+f = dir . "/" . name . ".csv"
 if (exists_file(f)) {
-    set output dir . "/exp3_parallel.png"
-    set multiplot layout 1,2 title "Experiment 3: 1 MiB messages, one channel with K parallel connections (sender affinity); MiB/s, higher is better"
+    set output dir . "/" . name . ".png"
+    set multiplot layout 1,2 title "Experiment 3: 1 MiB messages, one channel with K parallel connections (sender affinity); MiB/s, higher is better" . cap_note(name)
     do for [rtt in "1 20"] {
         set title sprintf("RTT %s ms", rtt)
         set xlabel "N (workers)"
@@ -89,6 +95,7 @@ if (exists_file(f)) {
                  title "partisan K=" . k lw 2
     }
     unset multiplot
+}
 }
 
 # ---- Experiment 4: requests/s against N, per RTT and workload

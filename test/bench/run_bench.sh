@@ -13,7 +13,9 @@
 #
 # Environment: BENCH_OUT (results dir; full: bench/results, smoke:
 # build/bench/smoke), LINK_EMULATOR, BENCH_PARTISAN_EBIN, BENCH_LIMIT
-# (seconds for the whole run; smoke 170, full 5400), BENCH_PLOT=0 (no PNGs).
+# (seconds for the whole run; smoke 170, full 5400), BENCH_PLOT=0 (no PNGs),
+# BENCH_LINK_RATE (bytes/s: experiments 2 and 3 run again with a link cap
+# shared by all connections of a node, per direction; unset: no such cap).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
