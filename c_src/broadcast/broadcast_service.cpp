@@ -17,11 +17,10 @@ plumtree::Params tree_params(const Config& c, bool relays) {
     p.graft_timeout = std::chrono::milliseconds(c.graft_timeout_ms);
     p.graft_retry = std::max(std::chrono::milliseconds(1), p.graft_timeout / 2);
     p.lazy_interval = std::chrono::milliseconds(c.lazy_tick_period_ms);
-    // The schema caps the window at the cache's lifetime (30 s), which is
-    // below the seen ids' (60 s): an id announced again is still known
-    // to have been delivered, so catching up never delivers twice.
-    static_assert(plumtree::Params{}.cache_ttl == std::chrono::milliseconds(30000) &&
-                  plumtree::Params{}.cache_ttl < plumtree::Params{}.seen_ttl);
+    // The schema caps the window at the cache's lifetime (30 s): a new
+    // neighbour can be told only of what is still cached. (A copy a
+    // receiver has forgotten it delivered is dropped there as stale.)
+    static_assert(plumtree::Params{}.cache_ttl == std::chrono::milliseconds(30000));
     p.catch_up_window = std::min(p.cache_ttl, std::chrono::milliseconds(c.broadcast_catch_up_ms));
     // Without relays no receiver pushes a message on: the sender's own
     // links reach every member.
