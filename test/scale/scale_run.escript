@@ -142,7 +142,7 @@ start(CNode, Topology, I, Secret) ->
     Hex = fun(S) -> binary:encode_hex(list_to_binary(S)) end,
     port_command(Port, ["beam-cookie ", Hex("none"), "\ncluster-secret ", Hex(Secret), "\nend\n"]),
     {os_pid, OsPid} = erlang:port_info(Port, os_pid),
-    #{i => I, name => name(I), port => Port, os_pid => OsPid, seq => 0}.
+    #{i => I, name => name(I), port => Port, os_pid => OsPid}.
 
 wait_ready(#{port := Port} = Node) ->
     receive
@@ -156,15 +156,27 @@ wait_ready(#{port := Port} = Node) ->
 
 %% Sends a command and waits for its answer line.
 command(#{port := Port} = Node, Cmd, Timeout) ->
-    port_command(Port, [Cmd, "\n"]),
-    answer(Node, Timeout).
+    answer(Node, send_line(Port, Cmd), Timeout).
 
-answer(#{port := Port} = Node, Timeout) ->
+%% The console numbers its commands from 1 and answers `REPLY N Text'; the
+%% number each port is at is kept here (only this process reads the
+%% ports), so that the late answer of a command that timed out is not taken
+%% for the next one's.
+send_line(Port, Cmd) ->
+    N = case get({seq, Port}) of undefined -> 1; Last -> Last + 1 end,
+    put({seq, Port}, N),
+    port_command(Port, [Cmd, "\n"]),
+    N.
+
+answer(#{port := Port} = Node, N, Timeout) ->
     receive
         {Port, {data, {eol, <<"REPLY ", Rest/binary>>}}} ->
-            [_, Text] = binary:split(Rest, <<" ">>),
-            Text;
-        {Port, {data, {eol, _}}} -> answer(Node, Timeout);
+            [M, Text] = binary:split(Rest, <<" ">>),
+            case binary_to_integer(M) < N of
+                true -> answer(Node, N, Timeout);  % a late answer to an earlier command
+                false -> Text
+            end;
+        {Port, {data, {eol, _}}} -> answer(Node, N, Timeout);
         {Port, {exit_status, S}} -> {exited, S}
     after Timeout -> timeout
     end.
@@ -239,8 +251,8 @@ ask_all(Nodes, What) ->
     [case Node of
          #{kind := beam, i := I} ->
              spawn(fun() -> Self ! {Round, I, catch beam_ask(Node, What)} end);
-         #{port := P} ->
-             port_command(P, [atom_to_list(What), "\n"])
+         #{port := P} = N0 ->
+             put({asked, maps:get(i, N0)}, send_line(P, atom_to_list(What)))
      end || Node <- Nodes],
     [{Node, collect(Node, What, Round)} || Node <- Nodes].
 
@@ -251,8 +263,8 @@ collect(#{kind := beam, i := I}, What, Round) ->
         {Round, I, A} -> A
     after ?BEAM_CALL -> parse(What, timeout)
     end;
-collect(Node, What, _) ->
-    parse(What, answer(Node, 60000)).
+collect(#{i := I} = Node, What, _) ->
+    parse(What, answer(Node, erase({asked, I}), 60000)).
 
 parse(views, A) -> actives(A);
 parse(members, A) -> count_members(A);
