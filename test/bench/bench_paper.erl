@@ -178,11 +178,15 @@ link_cap_cell(0) -> none;
 link_cap_cell(Cap) when Cap rem 1000000 =:= 0 -> Cap div 1000000;
 link_cap_cell(Cap) -> round1(Cap / 1.0e6).
 
-%% Runs `Setting(CapEnv, Rtt)' for every RTT, once per link cap; returns
+%% Runs `Setting(Rtt, State, RttMap)' in `with_setting' of the clusters for
+%% every RTT, once per link cap (the cap in the Env the clusters start with); returns
 %% `{Tables, Errors}': one table per cap (`Table', then `Table'_shared_cap),
 %% every row ending with its cap (`link_cap_mb_s', MB/s, or none).
-per_link_cap(Env, Table, Rtts, Setting) ->
-    Cases = [{Cap, gather([Setting(Env#{link_cap => Cap}, Rtt) || Rtt <- Rtts])} || Cap <- link_caps(Env)],
+per_link_cap(Env, Table, Rtts, Clusters, Checks, Setting) ->
+    Cases = [{Cap, gather([with_setting(Env#{link_cap => Cap}, Rtt, Clusters, Checks,
+                                        fun(State, RttMap) -> Setting(Rtt, State, RttMap) end)
+                           || Rtt <- Rtts])}
+             || Cap <- link_caps(Env)],
     {[{cap_table(Table, Cap), [Row ++ [{link_cap_mb_s, link_cap_cell(Cap)}] || Row <- Rows]}
       || {Cap, {Rows, _}} <- Cases],
      lists:append([Errs || {_, {_, Errs}} <- Cases])}.
@@ -316,11 +320,8 @@ exp2(Env, P = #{rtts := Rtts}) ->
     Clusters = [{d, dist, 3, #{}}, {p, partisan, 3, #{channels => Channels}}],
     Checks = [{d, dist}, {p, {partisan, undefined}}, {p, {partisan, request}}],
     {Tables, Errs} =
-        per_link_cap(Env, exp2_channels, Rtts,
-                     fun(CapEnv, Rtt) ->
-                             with_setting(CapEnv, Rtt, Clusters, Checks,
-                                          fun(State, RttMap) -> exp2_setting(Env, P, Rtt, State, RttMap) end)
-                     end),
+        per_link_cap(Env, exp2_channels, Rtts, Clusters, Checks,
+                     fun(Rtt, State, RttMap) -> exp2_setting(Env, P, Rtt, State, RttMap) end),
     {Title, Tables, Errs}.
 
 %% BENCH_BG_STREAMS="1-2,2-3" overrides the background streams.
@@ -429,11 +430,8 @@ exp3(Env, P = #{rtts := Rtts, parallelism := Pars}) ->
     Clusters = [{d, dist, 2, #{}}, {p, partisan, 2, #{channels => Channels}}],
     Checks = [{d, dist}, {p, {partisan, par_channel(lists:max(Pars))}}],
     {Tables, Errs} =
-        per_link_cap(Env, exp3_parallel, Rtts,
-                     fun(CapEnv, Rtt) ->
-                             with_setting(CapEnv, Rtt, Clusters, Checks,
-                                          fun(State, RttMap) -> exp3_setting(Env, P, Rtt, State, RttMap) end)
-                     end),
+        per_link_cap(Env, exp3_parallel, Rtts, Clusters, Checks,
+                     fun(Rtt, State, RttMap) -> exp3_setting(Env, P, Rtt, State, RttMap) end),
     {Title, Tables, Errs}.
 
 par_channel(K) -> list_to_atom("par" ++ integer_to_list(K)).
